@@ -1,0 +1,139 @@
+"""Composition root: command line, logging, QApplication, qasync loop, and the wiring.
+
+Everything is built here and passed in; nothing else looks anything up globally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import platformdirs
+import qasync
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
+from desktop_chat.core import logs
+from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
+from desktop_chat.core.settings import SettingsFile, with_overrides
+from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.crash import install_excepthook
+from desktop_chat.ui.main_window import MainWindow
+
+log = logging.getLogger("desktop_chat.app")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=APP_NAME,
+        description="A native desktop chat client for OpenAI-compatible servers. "
+        "OPENAI_API_KEY and OPENAI_BASE_URL are honoured.",
+    )
+    parser.add_argument("--data-dir", type=Path, help="settings, history and logs (default: "
+                        "the platform's user data folder)")
+    parser.add_argument("--base-url", help="OpenAI-compatible API base URL, e.g. "
+                        "http://127.0.0.1:11434/v1 (default: OPENAI_BASE_URL or OpenAI)")
+    parser.add_argument("--model", help="model name for new messages")
+    parser.add_argument("--self-test", action="store_true",
+                        help="build the window offscreen, check the runtime, print a report")
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    return parser.parse_args(argv)
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def create_main_window(argv: list[str] | None = None) -> MainWindow:
+    """The fully wired window, for a running QApplication with a qasync loop as the current
+    asyncio event loop. Used by `main`, the tests and anyone automating the app."""
+    return build_window(parse_args(argv), os.environ)
+
+
+def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWindow:
+    data_dir = resolve_data_dir(args)
+    api_key = environ.get("OPENAI_API_KEY", "").strip() or None
+    logs.setup(data_dir / "logs", secrets=[api_key] if api_key else [])
+    stored = SettingsFile(data_dir)
+    settings = with_overrides(stored.settings, environ, args.base_url, args.model)
+    log.info("%s %s starting; data dir %s; server %s; model %s; key %s", APP_NAME,
+             __version__, data_dir, settings.base_url, settings.model,
+             "set" if api_key else "not set")
+    client = ChatClient(
+        Endpoint(settings.base_url, api_key, settings.connect_timeout_s, settings.read_timeout_s),
+        RetryPolicy(settings.rate_limit_retries, settings.max_retry_wait_s),
+    )
+    controller = ChatController(
+        asyncio.get_event_loop(),
+        client,
+        settings.model,
+        settings.system_prompt,
+        remember_model=lambda model: stored.update(model=model),
+    )
+    window = MainWindow(controller, APP_DISPLAY_NAME, notice=stored.notice)
+    controller.setParent(window)
+    return window
+
+
+def resolve_data_dir(args: argparse.Namespace) -> Path:
+    data_dir: Path = args.data_dir or default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    _ensure_std_streams()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.self_test:
+        from desktop_chat.selftest import run_self_test
+
+        return run_self_test(args)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    configure_application(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        window = build_window(args, os.environ)
+        install_excepthook(window, resolve_data_dir(args) / "logs" / logs.LOG_FILE)
+        loop.set_exception_handler(_log_loop_exception)
+        return loop.run_until_complete(_run(window))
+
+
+def configure_application(app: QApplication) -> None:
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_DISPLAY_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_NAME)
+    app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
+    app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup
+
+
+async def _run(window: MainWindow) -> int:
+    closed = asyncio.get_running_loop().create_future()
+    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+    window.show()
+    await closed
+    await window.controller.aclose()
+    log.info("closed")
+    return 0
+
+
+def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    exc = context.get("exception")
+    log.error("event loop: %s", context.get("message"),
+              exc_info=exc if isinstance(exc, BaseException) else None)
+
+
+def _ensure_std_streams() -> None:
+    """A windowed build has no stdout/stderr; argparse and print must not crash on that."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115

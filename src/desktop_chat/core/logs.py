@@ -1,0 +1,72 @@
+"""Logging to a rotating file in the data dir, with secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+from pathlib import Path
+
+LOG_FILE = "desktop-chat.log"
+_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# OpenAI-style keys, bearer tokens and key=value pairs; anything that looks like a secret.
+_SECRET_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-*]{8,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]{8,}"),
+    re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]{6,}"),
+]
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces known secrets and secret-shaped strings in every record."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = redact(record.getMessage(), self._secrets)
+        if record.exc_info:
+            # Render the traceback now, redacted, so no formatter sees the raw text.
+            text = logging.Formatter().formatException(record.exc_info)
+            message = f"{message}\n{redact(text, self._secrets)}"
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = message, None
+        return True
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[REDACTED]")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[REDACTED]", text)
+    return text
+
+
+def setup(log_dir: Path, secrets: list[str], level: int = logging.INFO) -> Path:
+    """Route the app's and the SDK's logs to one file. Calling it again replaces the handlers."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / LOG_FILE
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_desktop_chat", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    redactor = RedactingFilter(secrets)
+    file_handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
+    handlers: list[logging.Handler] = [file_handler]
+    if sys.stderr is not None:  # None in a windowed (frozen) build
+        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers[-1].setLevel(logging.WARNING)
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.addFilter(redactor)
+        handler._desktop_chat = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(min(level, root.level) if root.level else level)
+    for noisy in ("httpx", "httpx2", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return path

@@ -1,0 +1,115 @@
+"""`--self-test`: build the window offscreen and check the runtime pieces a frozen build can
+lose (Qt platform plugin, sqlite, TLS certificates, resources, markdown). Exit 0 or 1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import ssl
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+CONTRACT_NAMES = ("composer", "sendButton", "stopButton", "transcript", "conversationList",
+                  "newChatButton", "modelPicker")
+
+
+def run_self_test(args: argparse.Namespace) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("sqlite", _check_sqlite),
+        ("tls", _check_tls),
+        ("resources", _check_resources),
+        ("markdown", _check_markdown),
+        ("window", lambda: _check_window(args)),
+    ]
+    failed = 0
+    for name, check in checks:
+        try:
+            detail = check()
+            line = f"PASS {name}: {detail}"
+        except Exception as exc:  # report every failure, then exit non-zero
+            failed += 1
+            line = f"FAIL {name}: {type(exc).__name__}: {exc}"
+        print(line, flush=True)
+    print(f"self-test: {len(checks) - failed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+def _check_sqlite() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = sqlite3.connect(Path(tmp) / "t.db")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        db.execute("CREATE VIRTUAL TABLE t USING fts5(body)")
+        db.close()
+    if mode != "wal":
+        raise RuntimeError(f"WAL not available (journal_mode={mode})")
+    return f"SQLite {sqlite3.sqlite_version}, WAL, FTS5"
+
+
+def _check_tls() -> str:
+    context = ssl.create_default_context()
+    count = context.cert_store_stats().get("x509_ca", 0)
+    try:
+        import truststore  # the SDK's HTTP stack verifies against the OS trust store
+
+        truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_default_certs()
+        return f"{ssl.OPENSSL_VERSION}; OS trust store via truststore; {count} CA certs in ssl"
+    except ImportError:
+        pass
+    if count == 0:
+        import certifi  # the fallback bundle
+
+        context.load_verify_locations(certifi.where())
+        count = context.cert_store_stats().get("x509_ca", 0)
+    if count == 0:
+        raise RuntimeError("no CA certificates found")
+    return f"{ssl.OPENSSL_VERSION}; {count} CA certificates"
+
+
+def _check_resources() -> str:
+    from desktop_chat import resources
+
+    icon = resources.path("desktop-chat.svg")
+    if not icon.is_file() or b"<svg" not in icon.read_bytes():
+        raise FileNotFoundError(icon)
+    return str(icon)
+
+
+def _check_markdown() -> str:
+    from desktop_chat.core import markdown
+
+    html = markdown.to_html("**bold** <script>x</script>")
+    if "<strong>bold</strong>" not in html or "<script>" in html:
+        raise RuntimeError(f"unexpected rendering: {html!r}")
+    return "markdown-it renders, raw HTML escaped"
+
+
+def _check_window(args: argparse.Namespace) -> str:
+    import qasync
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from desktop_chat import app as app_module
+    from desktop_chat import resources
+
+    qt_app = QApplication.instance() or QApplication([sys.argv[0]])
+    app_module.configure_application(qt_app)  # type: ignore[arg-type]
+    if QIcon(str(resources.path("desktop-chat.svg"))).isNull():
+        raise RuntimeError("the SVG icon does not load (imageformats/iconengines plugin missing)")
+    loop = qasync.QEventLoop(qt_app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = argparse.Namespace(**{**vars(args), "data_dir": args.data_dir or Path(tmp)})
+        window = app_module.build_window(args, os.environ)
+        window.show()
+        missing = [n for n in CONTRACT_NAMES if window.findChild(QWidget, n) is None]
+        window.close()
+        loop.run_until_complete(window.controller.aclose())
+    loop.close()
+    if missing:
+        raise RuntimeError(f"widgets missing: {missing}")
+    return f"{qt_app.platformName()} platform, main window with all named widgets"

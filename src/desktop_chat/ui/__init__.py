@@ -1,0 +1,1 @@
+"""The Qt layer: widgets and the controller adapting core to signals."""

@@ -1,0 +1,60 @@
+"""Where the user types: Enter sends, Shift+Enter inserts a newline."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QPlainTextEdit, QSizePolicy, QWidget
+
+MAX_VISIBLE_LINES = 10
+
+
+class Composer(QPlainTextEdit):
+    submitted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("composer")
+        self.setAccessibleName("Message")
+        self.setAccessibleDescription("Type a message. Enter sends, Shift+Enter adds a new line.")
+        self.setPlaceholderText("Message  (Enter to send, Shift+Enter for a new line)")
+        self.setTabChangesFocus(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().contentsChanged.connect(self._fit_height)
+        self._fit_height()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        is_enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        plain = not event.modifiers() & (
+            Qt.KeyboardModifier.ShiftModifier
+            | Qt.KeyboardModifier.ControlModifier
+            | Qt.KeyboardModifier.AltModifier
+            | Qt.KeyboardModifier.MetaModifier
+        )
+        if is_enter and plain:
+            event.accept()
+            self.submitted.emit()
+            return
+        if is_enter and event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.insertPlainText("\n")  # a plain newline, never a soft line break
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def take_text(self) -> str:
+        text = self.toPlainText()
+        self.clear()
+        return text
+
+    def give_back(self, prompt: str) -> None:
+        """Put a prompt that could not be sent back, keeping anything typed since."""
+        typed = self.toPlainText()
+        self.setPlainText(prompt if not typed.strip() else f"{prompt}\n\n{typed}")
+        self.moveCursor(self.textCursor().MoveOperation.End)
+
+    def _fit_height(self) -> None:
+        lines = max(1, min(MAX_VISIBLE_LINES, self.document().blockCount()))
+        line_height = self.fontMetrics().lineSpacing()
+        margins = self.contentsMargins().top() + self.contentsMargins().bottom()
+        frame = int(self.document().documentMargin() * 2) + margins
+        self.setFixedHeight(max(2, lines) * line_height + frame + 4)

@@ -1,0 +1,243 @@
+"""The main window: assembles the widgets and connects them to the controller. No I/O."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_chat.core import markdown
+from desktop_chat.core.models import Conversation, Reply, ReplyState
+from desktop_chat.ui.composer import Composer
+from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.transcript import Transcript
+
+STATE_TEXT = {
+    ReplyState.COMPLETE: "Ready",
+    ReplyState.STOPPED: "Stopped",
+    ReplyState.INTERRUPTED: "Interrupted",
+    ReplyState.FAILED: "Not sent",
+}
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, controller: ChatController, title: str, notice: str | None = None) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle(title)
+        self.resize(1000, 720)
+        self._build()
+        self._connect()
+        self._install_shortcuts()
+        self._refresh_conversations()
+        self._set_streaming(False)
+        if notice:
+            self.show_error(notice)
+        self.composer.setFocus()
+
+    # -- construction ---------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.newChatButton = _button("New chat", "newChatButton", "Start a new conversation")
+        self.conversationList = QListWidget(objectName="conversationList")
+        self.conversationList.setAccessibleName("Conversations")
+        sidebar = QWidget()
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(8, 8, 0, 8)
+        side.addWidget(self.newChatButton)
+        side.addWidget(self.conversationList)
+
+        self.modelPicker = QComboBox(objectName="modelPicker")
+        self.modelPicker.setEditable(True)
+        self.modelPicker.setAccessibleName("Model")
+        self.modelPicker.setToolTip("Model used for the next message (type any name)")
+        self.modelPicker.addItem(self.controller.model)
+        self.modelPicker.setMinimumContentsLength(24)
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Model:"))
+        model_row.addWidget(self.modelPicker)
+        model_row.addStretch(1)
+
+        self.transcript = Transcript()
+        self.errorBanner = QLabel(objectName="errorBanner")
+        self.errorBanner.setAccessibleName("Error")
+        self.errorBanner.setWordWrap(True)
+        self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.errorBanner.setStyleSheet(
+            "QLabel#errorBanner { background: #fdecea; color: #8a1c12; border: 1px solid #f5c2bd;"
+            " border-radius: 4px; padding: 6px 10px; }"
+        )
+        self.composer = Composer()
+        self.sendButton = _button("Send", "sendButton", "Send the message (Enter)")
+        self.stopButton = _button("Stop", "stopButton", "Stop the reply (Esc)")
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.sendButton)
+        buttons.addWidget(self.stopButton)
+        buttons.addStretch(1)
+        compose_row = QHBoxLayout()
+        compose_row.addWidget(self.composer, 1)
+        compose_row.addLayout(buttons)
+
+        chat = QWidget()
+        column = QVBoxLayout(chat)
+        column.setContentsMargins(8, 8, 8, 8)
+        column.addLayout(model_row)
+        column.addWidget(self.transcript, 1)
+        column.addWidget(self.errorBanner)
+        column.addLayout(compose_row)
+
+        splitter = QSplitter()
+        splitter.addWidget(sidebar)
+        splitter.addWidget(chat)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 780])
+        self.setCentralWidget(splitter)
+
+        self.modelLabel = QLabel()
+        self.stateLabel = QLabel("Ready")
+        self.tokensLabel = QLabel()
+        for label, name in ((self.modelLabel, "Model"), (self.stateLabel, "State"),
+                            (self.tokensLabel, "Tokens")):
+            label.setAccessibleName(name)
+            self.statusBar().addWidget(label)
+        self.statusBar().addPermanentWidget(self.tokensLabel)
+        self.errorBanner.hide()
+        self._show_model(self.controller.model)
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.composer.submitted.connect(self.send)
+        self.sendButton.clicked.connect(self.send)
+        self.stopButton.clicked.connect(c.stop)
+        self.newChatButton.clicked.connect(c.new_chat)
+        self.conversationList.currentRowChanged.connect(self._open_row)
+        self.modelPicker.currentTextChanged.connect(self._model_picked)
+        c.reply_started.connect(self.transcript.begin_reply)
+        c.text_arrived.connect(self.transcript.append_reply_text)
+        c.reasoning_arrived.connect(self.transcript.append_reasoning)
+        c.notice_changed.connect(self._show_notice)
+        c.reply_finished.connect(self._reply_finished)
+        c.prompt_returned.connect(self.composer.give_back)
+        c.streaming_changed.connect(self._set_streaming)
+        c.conversations_changed.connect(self._refresh_conversations)
+        c.conversation_opened.connect(self._show_conversation)
+
+    def _install_shortcuts(self) -> None:
+        bindings = [
+            (QKeySequence(Qt.Key.Key_Escape), self.controller.stop),
+            (QKeySequence("Ctrl+Shift+C"), self.copy_last_reply),
+            (QKeySequence("Ctrl+N"), self.controller.new_chat),
+            (QKeySequence("Ctrl+Shift+O"), self.controller.new_chat),
+            (QKeySequence("Shift+Esc"), self.composer.setFocus),
+        ]
+        for sequence, slot in bindings:
+            shortcut = QShortcut(sequence, self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
+
+    # -- actions --------------------------------------------------------------------------
+
+    def send(self) -> None:
+        prompt = self.composer.toPlainText()
+        if not prompt.strip() or self.controller.is_streaming:
+            return
+        self.errorBanner.hide()
+        self.transcript.add_user_message(prompt)
+        self.composer.clear()
+        self.controller.send(prompt)
+
+    def copy_last_reply(self) -> bool:
+        """Markdown exactly as received as text/plain and text/markdown, rendered as HTML."""
+        text = self.controller.last_reply_text()
+        if text is None:
+            self.statusBar().showMessage("There is no reply to copy yet.", 3000)
+            return False
+        mime = QMimeData()
+        mime.setText(text)
+        mime.setData("text/markdown", text.encode("utf-8"))
+        mime.setHtml(markdown.to_html(text))
+        QGuiApplication.clipboard().setMimeData(mime)
+        self.statusBar().showMessage("Reply copied.", 2000)
+        return True
+
+    def show_error(self, message: str) -> None:
+        self.errorBanner.setText(f"⚠ {message}")
+        self.errorBanner.show()
+
+    # -- controller -> view ---------------------------------------------------------------
+
+    def _set_streaming(self, streaming: bool) -> None:
+        self.stopButton.setEnabled(streaming)
+        self.sendButton.setEnabled(not streaming)
+        self.newChatButton.setEnabled(not streaming)
+        self.conversationList.setEnabled(not streaming)
+        if streaming:
+            self.stateLabel.setText("Generating…")
+
+    def _reply_finished(self, reply: Reply) -> None:
+        self.stateLabel.setText(STATE_TEXT.get(reply.state, ""))
+        if reply.state is ReplyState.FAILED:
+            self.transcript.remove_last_exchange()
+        else:
+            self.transcript.end_reply(reply.state, reply.error, reply.usage)
+        if reply.error:
+            self.show_error(reply.error)
+        usage = reply.usage
+        self.tokensLabel.setText(
+            f"Last reply: {usage.completion_tokens} tokens"
+            if usage and usage.completion_tokens is not None else ""
+        )
+
+    def _show_notice(self, notice: str) -> None:
+        self.stateLabel.setText(notice or "Generating…")
+
+    def _show_conversation(self, conversation: Conversation) -> None:
+        self.transcript.show_messages(conversation.messages)
+        self.errorBanner.hide()
+        self._refresh_conversations()
+
+    def _refresh_conversations(self) -> None:
+        self.conversationList.blockSignals(True)
+        self.conversationList.clear()
+        for session in self.controller.sessions:
+            item = QListWidgetItem(session.conversation.title or "New conversation")
+            item.setToolTip(session.conversation.title)
+            self.conversationList.addItem(item)
+            if session is self.controller.session:
+                self.conversationList.setCurrentItem(item)
+        self.conversationList.blockSignals(False)
+
+    def _open_row(self, row: int) -> None:
+        self.controller.open_chat(row)
+
+    def _model_picked(self, model: str) -> None:
+        if model.strip():
+            self.controller.set_model(model)
+            self._show_model(model.strip())
+
+    def _show_model(self, model: str) -> None:
+        self.modelLabel.setText(f"Model: {model}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        self.closed.emit()
+        super().closeEvent(event)
+
+
+def _button(text: str, name: str, tip: str) -> QPushButton:
+    button = QPushButton(text, objectName=name)
+    button.setAccessibleName(text)
+    button.setToolTip(tip)
+    return button

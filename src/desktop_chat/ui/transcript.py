@@ -1,0 +1,222 @@
+"""The chat view: one QTextDocument, one frame per message.
+
+Streaming appends only the text that arrived since the last frame at the end of the open
+reply, so the cost of a paint does not grow with the reply or the conversation. Model text
+is inserted as plain text: nothing in it is interpreted as markup.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFrame,
+    QTextFrameFormat,
+)
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+from desktop_chat.core.models import Message, ReplyState, Role, Usage
+
+FOLLOW_SLACK_PX = 24
+
+
+class Transcript(QTextBrowser):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("transcript")
+        self.setAccessibleName("Conversation")
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setUndoRedoEnabled(False)  # an undo stack would grow with every paint
+        self.document().setUndoRedoEnabled(False)
+        self.document().setDocumentMargin(12)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self._follow = True
+        self._programmatic_scroll = False
+        self._reply_cursor: QTextCursor | None = None
+        self._reasoning_cursor: QTextCursor | None = None
+        self._exchange_start = 0
+        self._pending_cr = False
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+
+    # -- whole conversations -------------------------------------------------------------
+
+    def show_messages(self, messages: list[Message]) -> None:
+        self.clear()
+        self._reply_cursor = self._reasoning_cursor = None
+        self._follow = True
+        for message in messages:
+            if message.role is Role.USER:
+                self.add_user_message(message.content)
+            elif message.role is Role.ASSISTANT:
+                self.begin_reply(message.model or "")
+                if message.reasoning:
+                    self.append_reasoning(message.reasoning)
+                self.append_reply_text(message.content)
+                self.end_reply(message.state, message.error, message.usage)
+        self.scroll_to_bottom()
+
+    # -- one exchange ---------------------------------------------------------------------
+
+    def add_user_message(self, text: str) -> None:
+        self._exchange_start = self._end_cursor().position()
+        cursor = self._new_frame(self._user_frame_format())
+        self._insert_label(cursor, "You")
+        cursor.insertBlock()
+        cursor.insertText(_displayable(text), QTextCharFormat())
+        self.scroll_to_bottom()
+
+    def begin_reply(self, model: str) -> None:
+        cursor = self._new_frame(self._reply_frame_format())
+        self._insert_label(cursor, f"Assistant · {model}" if model else "Assistant")
+        cursor.insertBlock()
+        cursor.setCharFormat(QTextCharFormat())
+        self._reply_cursor = cursor
+        self._reasoning_cursor = None
+        self._pending_cr = False
+
+    def append_reply_text(self, text: str) -> None:
+        if self._reply_cursor is None or not text:
+            return
+        text, self._pending_cr = _normalize_newlines(text, self._pending_cr)
+        self._reply_cursor.insertText(_displayable(text))
+
+    def append_reasoning(self, text: str) -> None:
+        """Reasoning goes above the answer; arriving after the answer began, it is kept only
+        in the data (servers send it first)."""
+        if self._reply_cursor is None or not text:
+            return
+        if self._reasoning_cursor is None:
+            if self._reply_cursor.block().length() > 1:
+                return
+            self._reasoning_cursor = self._start_reasoning_block()
+        self._reasoning_cursor.insertText(_displayable(text))
+
+    def end_reply(self, state: ReplyState, error: str | None, usage: Usage | None) -> None:
+        if self._reply_cursor is None:
+            return
+        note = _footer(state, error)
+        if note:
+            cursor = self._reply_cursor
+            cursor.insertBlock()
+            fmt = QTextCharFormat()
+            fmt.setFontItalic(True)
+            fmt.setForeground(QColor("#c0392b") if state is not ReplyState.STOPPED
+                              else self.palette().color(QPalette.ColorRole.PlaceholderText))
+            cursor.insertText(note, fmt)
+        self._reply_cursor = self._reasoning_cursor = None
+        if self._follow:
+            self.scroll_to_bottom()
+
+    def remove_last_exchange(self) -> None:
+        """Take back the prompt and reply of a request that failed before any text."""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._exchange_start)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        self._reply_cursor = self._reasoning_cursor = None
+
+    # -- scrolling ------------------------------------------------------------------------
+
+    def scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        self._programmatic_scroll = True
+        bar.setValue(bar.maximum())
+        self._programmatic_scroll = False
+        self._follow = True
+
+    @property
+    def following(self) -> bool:
+        return self._follow
+
+    def _on_scrolled(self, value: int) -> None:
+        if not self._programmatic_scroll:
+            self._follow = value >= self.verticalScrollBar().maximum() - FOLLOW_SLACK_PX
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self._programmatic_scroll = True
+            self.verticalScrollBar().setValue(maximum)
+            self._programmatic_scroll = False
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _end_cursor(self) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        return cursor
+
+    def _new_frame(self, fmt: QTextFrameFormat) -> QTextCursor:
+        cursor = self._end_cursor()
+        frame: QTextFrame = cursor.insertFrame(fmt)
+        return frame.firstCursorPosition()
+
+    def _insert_label(self, cursor: QTextCursor, label: str) -> None:
+        fmt = QTextCharFormat()
+        fmt.setFontWeight(QFont.Weight.Bold)
+        fmt.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        cursor.insertText(label, fmt)
+
+    def _start_reasoning_block(self) -> QTextCursor:
+        """An italic block above the (still empty) answer block."""
+        assert self._reply_cursor is not None
+        self._reply_cursor.insertBlock()
+        cursor = QTextCursor(self._reply_cursor)
+        cursor.movePosition(QTextCursor.MoveOperation.PreviousBlock)
+        fmt = QTextCharFormat()
+        fmt.setFontItalic(True)
+        fmt.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        cursor.setCharFormat(fmt)
+        return cursor
+
+    def _user_frame_format(self) -> QTextFrameFormat:
+        fmt = QTextFrameFormat()
+        color = self.palette().color(QPalette.ColorRole.Highlight)
+        color.setAlpha(40)
+        fmt.setBackground(color)
+        fmt.setPadding(10)
+        fmt.setTopMargin(6)
+        fmt.setBottomMargin(6)
+        fmt.setLeftMargin(48)
+        return fmt
+
+    def _reply_frame_format(self) -> QTextFrameFormat:
+        fmt = QTextFrameFormat()
+        fmt.setPadding(10)
+        fmt.setTopMargin(6)
+        fmt.setBottomMargin(6)
+        fmt.setRightMargin(24)
+        return fmt
+
+    def loadResource(self, _type: int, _name: QUrl) -> object:  # noqa: N802 (Qt override)
+        return None  # the view never loads anything: no images, no files, no network
+
+
+def _normalize_newlines(text: str, pending_cr: bool) -> tuple[str, bool]:
+    """CRLF and lone CR become one line break, also when CR and LF arrive in two paints."""
+    if pending_cr and text.startswith("\n"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n"), text.endswith("\r")
+
+
+def _displayable(text: str) -> str:
+    # A NUL would end the text in some Qt paths; show it as a replacement character.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _footer(state: ReplyState, error: str | None) -> str:
+    if state is ReplyState.STOPPED:
+        return "■ Stopped"
+    if state is ReplyState.INTERRUPTED:
+        return f"⚠ Interrupted — {error}" if error else "⚠ Interrupted"
+    if state is ReplyState.FAILED:
+        return f"⚠ {error}" if error else "⚠ Failed"
+    return ""
