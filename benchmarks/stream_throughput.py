@@ -1,0 +1,268 @@
+"""Streaming throughput: the real window (offscreen) vs the raw SDK loop, same stream, same process.
+
+A loopback OpenAI server runs in a separate process (its Python work must not compete for our
+GIL) and serves N markdown-ish deltas (paragraphs, lists, code fences) with no pacing. Each
+round streams the reply once through `openai.AsyncOpenAI` alone and once through the window
+(composer -> send -> wait, inside the qasync loop, until stopButton disables). A 5 ms QTimer
+runs during both; its late ticks are the event-loop gaps.
+
+    python benchmarks/stream_throughput.py [--deltas 20000] [--rounds 5] [--json out.json]
+
+Targets: GUI/raw ratio >= 0.90, max event-loop gap <= 33 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import itertools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+import PySide6
+import qasync
+from PySide6.QtCore import Qt, QTimer, qVersion
+from PySide6.QtWidgets import QApplication
+
+from desktop_chat.app import configure_application, create_main_window
+from desktop_chat.ui.main_window import MainWindow
+
+ROOT = Path(__file__).resolve().parents[1]
+TICK_MS = 5.0
+TARGET_RATIO, TARGET_GAP_MS = 0.90, 33.0
+PROMPT = "Write a long markdown answer with paragraphs, lists and code."
+
+
+def expected_text(n: int) -> str:
+    """What the server CLI sends for `--synthetic-deltas n`, joined."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.support.openai_server import synthetic_markdown_deltas
+
+    return "".join(synthetic_markdown_deltas(n))
+
+
+class GapMeter:
+    """A 5 ms precise QTimer; a tick later than 5 ms after the previous one is a gap."""
+
+    def __init__(self) -> None:
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(int(TICK_MS))
+        self._timer.timeout.connect(self._tick)
+        self._ticks: list[float] = []
+
+    def _tick(self) -> None:
+        self._ticks.append(time.perf_counter())
+
+    def start(self) -> None:
+        self._ticks = [time.perf_counter()]
+        self._timer.start()
+
+    def stop(self) -> dict[str, float]:
+        """max and p99 of the late part of each tick interval (ms); the end counts as a tick."""
+        self._timer.stop()
+        self._ticks.append(time.perf_counter())
+        gaps = [max(0.0, (b - a) * 1000 - TICK_MS) for a, b in itertools.pairwise(self._ticks)]
+        return {"max_gap_ms": max(gaps), "p99_gap_ms": percentile(gaps, 99), "ticks": len(gaps)}
+
+
+def percentile(values: list[float], pct: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+def start_server(deltas: int) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "tests.support.openai_server", "--synthetic-deltas",
+           str(deltas), "--scenario-json", '{"pace": 0}']
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"loopback server did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+async def raw_round(client: openai.AsyncOpenAI, model: str, meter: GapMeter,
+                    expected: str) -> dict[str, Any]:
+    parts: list[str] = []
+    first: float | None = None
+    meter.start()
+    t0 = time.perf_counter()
+    stream = await client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": PROMPT}], stream=True)
+    async for chunk in stream:
+        if first is None:
+            first = time.perf_counter()
+        for choice in chunk.choices:
+            if choice.delta is not None and choice.delta.content is not None:
+                parts.append(choice.delta.content)
+    t1 = time.perf_counter()
+    gaps = meter.stop()
+    first = first or t1
+    return {"deltas": len(parts), "seconds": t1 - t0, "rate": len(parts) / (t1 - t0),
+            "stream_rate": len(parts) / max(t1 - first, 1e-9),
+            "ok": "".join(parts) == expected, **gaps}
+
+
+async def gui_round(window: MainWindow, deltas: int, meter: GapMeter,
+                    expected: str) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+
+    def on_streaming(streaming: bool) -> None:
+        if not streaming and not finished.done():
+            finished.set_result(None)
+
+    # connected after the window's own slot, so the stop button is already disabled here
+    window.controller.streaming_changed.connect(on_streaming)
+    window.composer.setPlainText(PROMPT)
+    meter.start()
+    t0 = time.perf_counter()
+    window.send()
+    if not window.stopButton.isEnabled():
+        raise RuntimeError("send() did not start a reply")
+    await finished
+    t1 = time.perf_counter()
+    gaps = meter.stop()
+    window.controller.streaming_changed.disconnect(on_streaming)
+    assert not window.stopButton.isEnabled()
+    return {"deltas": deltas, "seconds": t1 - t0, "rate": deltas / (t1 - t0),
+            "ok": window.controller.last_reply_text() == expected, **gaps}
+
+
+async def run_rounds(window: MainWindow, url: str, args: argparse.Namespace,
+                     expected: str) -> list[dict[str, Any]]:
+    meter = GapMeter()
+    client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
+    rounds: list[dict[str, Any]] = []
+    try:
+        for i in range(args.rounds):
+            raw = await raw_round(client, args.model, meter, expected)
+            await asyncio.sleep(0.2)
+            if i and not args.same_conversation:
+                window.controller.new_chat()
+            await asyncio.sleep(0.2)
+            gui = await gui_round(window, args.deltas, meter, expected)
+            rounds.append({"round": i + 1, "raw": raw, "gui": gui,
+                           "ratio": gui["rate"] / raw["rate"]})
+            print_round(rounds[-1])
+            await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+    return rounds
+
+
+def print_round(r: dict[str, Any]) -> None:
+    raw, gui = r["raw"], r["gui"]
+    if r["round"] == 1:
+        print(f"{'round':>5} | {'raw d/s':>8} {'stream':>8} {'max gap':>8} | "
+              f"{'GUI d/s':>8} {'ratio':>6} {'max gap':>8} {'p99 gap':>8} {'ticks':>6} | text")
+    ok = "OK" if raw["ok"] and gui["ok"] else f"MISMATCH (raw {raw['ok']}, gui {gui['ok']})"
+    print(f"{r['round']:>5} | {raw['rate']:>8.0f} {raw['stream_rate']:>8.0f} "
+          f"{raw['max_gap_ms']:>6.1f}ms | {gui['rate']:>8.0f} {r['ratio']:>6.3f} "
+          f"{gui['max_gap_ms']:>6.1f}ms {gui['p99_gap_ms']:>6.1f}ms {gui['ticks']:>6} | {ok}",
+          flush=True)
+
+
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    def med(side: str, key: str) -> float:
+        return statistics.median(r[side][key] for r in rounds)
+
+    raw_rate, gui_rate = med("raw", "rate"), med("gui", "rate")
+    return {
+        "raw_rate": raw_rate, "raw_stream_rate": med("raw", "stream_rate"), "gui_rate": gui_rate,
+        "ratio_of_medians": gui_rate / raw_rate,
+        "median_ratio": statistics.median(r["ratio"] for r in rounds),
+        "gui_max_gap_ms": max(r["gui"]["max_gap_ms"] for r in rounds),
+        "gui_median_max_gap_ms": med("gui", "max_gap_ms"),
+        "gui_median_p99_gap_ms": med("gui", "p99_gap_ms"),
+        "raw_max_gap_ms": max(r["raw"]["max_gap_ms"] for r in rounds),
+        "all_ok": all(r["raw"]["ok"] and r["gui"]["ok"] for r in rounds),
+    }
+
+
+def machine_facts() -> dict[str, Any]:
+    return {"python": platform.python_version(), "pyside6": PySide6.__version__,
+            "qt": qVersion(), "openai": openai.__version__,
+            "qasync": importlib.metadata.version("qasync"), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "qpa": os.environ.get("QT_QPA_PLATFORM", "")}
+
+
+def print_summary(s: dict[str, Any], n: int) -> None:
+    print(f"\nmedians over {n} rounds:")
+    print(f"  raw SDK      {s['raw_rate']:>9.0f} deltas/s   (first chunk to end: "
+          f"{s['raw_stream_rate']:.0f}/s; max gap {s['raw_max_gap_ms']:.1f} ms)")
+    print(f"  GUI window   {s['gui_rate']:>9.0f} deltas/s")
+    print(f"  ratio        {s['ratio_of_medians']:>9.3f} (of medians)   "
+          f"{s['median_ratio']:.3f} (median of per-round ratios)   target >= {TARGET_RATIO}")
+    print(f"  GUI gaps     max {s['gui_max_gap_ms']:.1f} ms (worst round; median round "
+          f"{s['gui_median_max_gap_ms']:.1f} ms)   p99 {s['gui_median_p99_gap_ms']:.1f} ms "
+          f"(median)   target max <= {TARGET_GAP_MS:g} ms")
+    ok_ratio = s["ratio_of_medians"] >= TARGET_RATIO
+    ok_gap = s["gui_max_gap_ms"] <= TARGET_GAP_MS
+    print(f"  text         {'OK' if s['all_ok'] else 'MISMATCH'}")
+    print(f"  verdict      ratio {'PASS' if ok_ratio else 'FAIL'}, "
+          f"max gap {'PASS' if ok_gap else 'FAIL'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deltas", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--model", default="test-model")
+    parser.add_argument("--same-conversation", action="store_true",
+                        help="keep one conversation across GUI rounds (measures growth)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write results here")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["OPENAI_API_KEY"] = "sk-benchmark-dummy"
+    facts = machine_facts()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+    expected = expected_text(args.deltas)
+    server, url = start_server(args.deltas)
+    print(f"server: {url} ({args.deltas} deltas, {len(expected)} chars, pace 0)\n", flush=True)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    configure_application(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as data_dir, loop:
+            window = create_main_window(["--data-dir", data_dir, "--base-url", url,
+                                         "--model", args.model])
+            window.resize(1000, 720)
+            window.show()
+            try:
+                rounds = loop.run_until_complete(run_rounds(window, url, args, expected))
+            finally:
+                loop.run_until_complete(window.controller.aclose())
+                window.close()
+    finally:
+        server.terminate()
+        server.wait(5)
+    summary = summarize(rounds)
+    print_summary(summary, len(rounds))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": facts, "args": {
+            "deltas": args.deltas, "rounds": args.rounds,
+            "same_conversation": args.same_conversation}, "rounds": rounds,
+            "summary": summary}, indent=2), "utf-8")
+    return 0 if summary["all_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

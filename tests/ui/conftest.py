@@ -1,0 +1,127 @@
+"""Drive the real window through `create_main_window` on a qasync loop.
+
+Waiting happens *inside* the qasync loop (`wait_until` runs a polling coroutine with
+`run_until_complete`). pytest-qt's waitUntil/waitSignal spin a nested Qt loop, under which the
+SDK fails with AsyncLibraryNotFoundError while a reply streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import qasync
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from desktop_chat.app import configure_application, create_main_window
+from desktop_chat.ui.main_window import MainWindow
+from tests.conftest import TEST_KEY
+from tests.support.openai_server import LoopbackServer
+
+
+@pytest.fixture(scope="session")
+def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    configure_application(qapp)
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+
+
+def wait_until(
+    loop: asyncio.AbstractEventLoop, predicate: Callable[[], bool], timeout: float = 15.0
+) -> None:
+    async def poll() -> None:
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            await asyncio.sleep(0.005)
+
+    loop.run_until_complete(poll())
+
+
+def run_for(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    loop.run_until_complete(asyncio.sleep(seconds))
+
+
+class ChatDriver:
+    """What a person does with the window, as calls."""
+
+    def __init__(self, window: MainWindow, loop: qasync.QEventLoop) -> None:
+        self.window = window
+        self.loop = loop
+
+    def type(self, text: str) -> None:
+        self.window.composer.insertPlainText(text)
+
+    def press_enter(self) -> None:
+        QTest.keyClick(self.window.composer, Qt.Key.Key_Return)
+
+    def send(self, text: str) -> None:
+        self.type(text)
+        self.press_enter()
+
+    def wait_until_streaming(self) -> None:
+        wait_until(self.loop, self.window.stopButton.isEnabled)
+
+    def wait_for_reply(self, timeout: float = 15.0) -> None:
+        wait_until(self.loop, lambda: not self.window.stopButton.isEnabled(), timeout)
+
+    def copy_last_reply(self) -> None:
+        QTest.keyClick(
+            self.window, Qt.Key.Key_C,
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+        )
+
+    def clipboard(self, mime_type: str = "text/plain") -> str:
+        data = QGuiApplication.clipboard().mimeData()
+        return bytes(data.data(mime_type).data()).decode("utf-8")
+
+    def transcript_text(self) -> str:
+        return self.window.transcript.toPlainText()
+
+
+@pytest.fixture
+def make_window(
+    qloop: qasync.QEventLoop, qtbot, tmp_path: Path, server: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., ChatDriver]]:
+    windows: list[MainWindow] = []
+
+    def make(
+        *extra: str,
+        key: str | None = TEST_KEY,
+        base_url: str | None = None,
+        settings: dict[str, object] | None = None,
+    ) -> ChatDriver:
+        if key is not None:
+            monkeypatch.setenv("OPENAI_API_KEY", key)
+        data_dir = tmp_path / "data"
+        if settings is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            (data_dir / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+        argv = ["--data-dir", str(data_dir), "--model", "test-model"]
+        argv += ["--base-url", base_url or server.base_url, *extra]
+        window = create_main_window(argv)
+        qtbot.addWidget(window)
+        window.show()
+        window.activateWindow()
+        windows.append(window)
+        return ChatDriver(window, qloop)
+
+    yield make
+    for window in windows:
+        window.controller.stop()
+        qloop.run_until_complete(window.controller.aclose())
+
+
+@pytest.fixture
+def chat(make_window: Callable[..., ChatDriver]) -> ChatDriver:
+    return make_window()
