@@ -38,6 +38,7 @@ class Message:
     model: str | None = None
     usage: Usage | None = None
     error: str | None = None  # the user-facing error text, when the reply did not complete
+    finish_reason: str | None = None
 
     def counts_as_context(self) -> bool:
         """Whether the message is sent back to the model with the next prompt."""
@@ -120,4 +121,5 @@ class Reply:
             model=self.model,
             usage=self.usage,
             error=self.error,
+            finish_reason=self.finish_reason,
         )

@@ -54,6 +54,8 @@ class MainWindow(QMainWindow):
         self.newChatButton = _button("New chat", "newChatButton", "Start a new conversation")
         self.conversationList = QListWidget(objectName="conversationList")
         self.conversationList.setAccessibleName("Conversations")
+        self.conversationList.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.conversationList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         sidebar = QWidget()
         side = QVBoxLayout(sidebar)
         side.setContentsMargins(8, 8, 0, 8)
@@ -192,7 +194,7 @@ class MainWindow(QMainWindow):
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
         else:
-            self.transcript.end_reply(reply.state, reply.error, reply.usage)
+            self.transcript.end_reply(reply.to_message())
         if reply.error:
             self.show_error(reply.error)
         usage = reply.usage

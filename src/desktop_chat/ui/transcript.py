@@ -7,7 +7,9 @@ is inserted as plain text: nothing in it is interpreted as markup.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QUrl
+import re
+
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -19,9 +21,14 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from desktop_chat.core.models import Message, ReplyState, Role, Usage
+from desktop_chat.core.models import Message, ReplyState, Role
 
 FOLLOW_SLACK_PX = 24
+ZWSP = "\u200b"
+# Qt wraps a run without break opportunities in quadratic time (1 MB took 67 s): give long
+# runs an invisible break every this many characters. Copies strip them again.
+BREAK_RUNS_EVERY = 80
+_WHITESPACE = re.compile(r"(\s+)")
 
 
 class Transcript(QTextBrowser):
@@ -44,6 +51,8 @@ class Transcript(QTextBrowser):
         self._reasoning_cursor: QTextCursor | None = None
         self._exchange_start = 0
         self._pending_cr = False
+        self._runs = {"reply": 0, "reasoning": 0}
+        self._broke_runs = False
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
 
@@ -61,7 +70,7 @@ class Transcript(QTextBrowser):
                 if message.reasoning:
                     self.append_reasoning(message.reasoning)
                 self.append_reply_text(message.content)
-                self.end_reply(message.state, message.error, message.usage)
+                self.end_reply(message)
         self.scroll_to_bottom()
 
     # -- one exchange ---------------------------------------------------------------------
@@ -71,7 +80,8 @@ class Transcript(QTextBrowser):
         cursor = self._new_frame(self._user_frame_format())
         self._insert_label(cursor, "You")
         cursor.insertBlock()
-        cursor.insertText(_displayable(text), QTextCharFormat())
+        self._runs["reply"] = 0
+        cursor.insertText(self._wrappable(text, "reply"), QTextCharFormat())
         self.scroll_to_bottom()
 
     def begin_reply(self, model: str) -> None:
@@ -82,12 +92,13 @@ class Transcript(QTextBrowser):
         self._reply_cursor = cursor
         self._reasoning_cursor = None
         self._pending_cr = False
+        self._runs = {"reply": 0, "reasoning": 0}
 
     def append_reply_text(self, text: str) -> None:
         if self._reply_cursor is None or not text:
             return
         text, self._pending_cr = _normalize_newlines(text, self._pending_cr)
-        self._reply_cursor.insertText(_displayable(text))
+        self._reply_cursor.insertText(self._wrappable(text, "reply"))
 
     def append_reasoning(self, text: str) -> None:
         """Reasoning goes above the answer; arriving after the answer began, it is kept only
@@ -98,12 +109,13 @@ class Transcript(QTextBrowser):
             if self._reply_cursor.block().length() > 1:
                 return
             self._reasoning_cursor = self._start_reasoning_block()
-        self._reasoning_cursor.insertText(_displayable(text))
+        self._reasoning_cursor.insertText(self._wrappable(text, "reasoning"))
 
-    def end_reply(self, state: ReplyState, error: str | None, usage: Usage | None) -> None:
+    def end_reply(self, message: Message) -> None:
         if self._reply_cursor is None:
             return
-        note = _footer(state, error)
+        state = message.state
+        note = _footer(message)
         if note:
             cursor = self._reply_cursor
             cursor.insertBlock()
@@ -149,6 +161,20 @@ class Transcript(QTextBrowser):
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _wrappable(self, text: str, stream: str) -> str:
+        text, self._runs[stream], broke = break_long_runs(
+            _displayable(text), self._runs[stream], BREAK_RUNS_EVERY
+        )
+        self._broke_runs |= broke
+        return text
+
+    def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 (Qt override)
+        mime = super().createMimeDataFromSelection()
+        if self._broke_runs:
+            mime.setText(mime.text().replace(ZWSP, ""))
+            mime.setHtml(mime.html().replace(ZWSP, ""))
+        return mime
+
     def _end_cursor(self) -> QTextCursor:
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
@@ -182,18 +208,14 @@ class Transcript(QTextBrowser):
         color = self.palette().color(QPalette.ColorRole.Highlight)
         color.setAlpha(40)
         fmt.setBackground(color)
-        fmt.setPadding(10)
-        fmt.setTopMargin(6)
-        fmt.setBottomMargin(6)
-        fmt.setLeftMargin(48)
+        fmt.setPadding(8)
+        fmt.setLeftMargin(64)
         return fmt
 
     def _reply_frame_format(self) -> QTextFrameFormat:
         fmt = QTextFrameFormat()
-        fmt.setPadding(10)
-        fmt.setTopMargin(6)
-        fmt.setBottomMargin(6)
-        fmt.setRightMargin(24)
+        fmt.setPadding(8)
+        fmt.setRightMargin(32)
         return fmt
 
     def loadResource(self, _type: int, _name: QUrl) -> object:  # noqa: N802 (Qt override)
@@ -207,16 +229,45 @@ def _normalize_newlines(text: str, pending_cr: bool) -> tuple[str, bool]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), text.endswith("\r")
 
 
+def break_long_runs(text: str, run: int, every: int) -> tuple[str, int, bool]:
+    """Insert ZWSP into runs of non-whitespace longer than `every`; `run` is the length of
+    the run the text continues. Returns (text, length of its trailing run, whether it broke)."""
+    if run + len(text) < every:
+        last_space = _WHITESPACE.split(text)
+        return text, (len(last_space[-1]) if len(last_space) > 1 else run + len(text)), False
+    out: list[str] = []
+    broke = False
+    for piece in _WHITESPACE.split(text):
+        if not piece:
+            continue
+        if piece[0].isspace():
+            out.append(piece)
+            run = 0
+            continue
+        pos = 0
+        while run + len(piece) - pos >= every:
+            take = every - run
+            out += [piece[pos : pos + take], ZWSP]
+            pos += take
+            run = 0
+            broke = True
+        out.append(piece[pos:])
+        run += len(piece) - pos
+    return "".join(out), run, broke
+
+
 def _displayable(text: str) -> str:
     # A NUL would end the text in some Qt paths; show it as a replacement character.
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-def _footer(state: ReplyState, error: str | None) -> str:
-    if state is ReplyState.STOPPED:
+def _footer(message: Message) -> str:
+    if message.state is ReplyState.STOPPED:
         return "■ Stopped"
-    if state is ReplyState.INTERRUPTED:
-        return f"⚠ Interrupted — {error}" if error else "⚠ Interrupted"
-    if state is ReplyState.FAILED:
-        return f"⚠ {error}" if error else "⚠ Failed"
+    if message.state in (ReplyState.INTERRUPTED, ReplyState.FAILED):
+        return f"⚠ {message.error or 'The reply was interrupted.'}"
+    if message.finish_reason == "length":
+        return "⚠ The reply was cut off at the server's length limit (max tokens)."
+    if message.finish_reason == "content_filter":
+        return "⚠ The server's content filter stopped the reply."
     return ""
