@@ -1,0 +1,85 @@
+"""The command line, the self-test and the crash handler."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from desktop_chat import __version__
+from desktop_chat.core import logs
+from desktop_chat.ui.crash import install_excepthook
+from tests.conftest import TEST_KEY
+from tests.ui.conftest import ChatDriver
+
+
+def run_app(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_chat", *args], capture_output=True, text=True,
+        timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})},
+    )
+
+
+def test_version() -> None:
+    result = run_app("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"desktop-chat {__version__}"
+
+
+def test_help_lists_the_contract_flags() -> None:
+    result = run_app("--help")
+    assert result.returncode == 0
+    for flag in ("--data-dir", "--base-url", "--model", "--self-test", "--version"):
+        assert flag in result.stdout
+
+
+def test_self_test_passes(tmp_path: Path) -> None:
+    result = run_app("--self-test", "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    for check in ("sqlite", "tls", "resources", "markdown", "window"):
+        assert f"PASS {check}:" in result.stdout
+    assert "self-test: 5 passed, 0 failed" in result.stdout
+
+
+def test_unhandled_exception_is_logged_redacted_and_shown(
+    chat: ChatDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_file = tmp_path / "data" / "logs" / logs.LOG_FILE
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    install_excepthook(chat.window, log_file)
+    try:
+        raise RuntimeError(f"boom with key {TEST_KEY}")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())
+    dialog = chat.window.findChild(QMessageBox, "errorDialog")
+    assert dialog is not None and dialog.isVisible()
+    # reaching this line at all shows the dialog was opened with open(), not a blocking exec()
+    assert str(log_file) in dialog.informativeText()
+    assert TEST_KEY not in dialog.informativeText()
+    dialog.close()
+    text = log_file.read_text(encoding="utf-8")
+    assert "RuntimeError: boom with key" in text
+    assert TEST_KEY not in text
+
+
+def test_key_never_reaches_the_log(
+    make_window: Callable[..., ChatDriver], server, tmp_path: Path
+) -> None:
+    from tests.support.openai_server import Scenario
+
+    chat = make_window()
+    server.push(Scenario(status=401, error_body={"error": {
+        "message": f"Incorrect API key provided: {TEST_KEY}"}}))
+    chat.send("hello")
+    chat.wait_for_reply()
+    assert server.requests[-1].headers["authorization"] == f"Bearer {TEST_KEY}"
+    log_text = (tmp_path / "data" / "logs" / logs.LOG_FILE).read_text(encoding="utf-8")
+    assert "HTTP 401" in log_text
+    assert TEST_KEY not in log_text
+    assert TEST_KEY not in chat.window.errorBanner.text()
