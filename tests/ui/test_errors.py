@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.support.openai_server import LoopbackServer, Scenario
-from tests.ui.conftest import ChatDriver
+from tests.ui.conftest import ChatDriver, wait_until
 
 PROMPT = "Explain monads — briefly, please"
 FAST_TIMEOUTS = {"read_timeout_s": 1.0, "connect_timeout_s": 2.0}
@@ -108,7 +108,9 @@ def test_connection_refused_names_url_and_cause(make_window: Callable[..., ChatD
     assert_prompt_handed_back(chat)
 
 
-def test_wrong_base_url_path(make_window: Callable[..., ChatDriver], server: LoopbackServer) -> None:
+def test_wrong_base_url_path(
+    make_window: Callable[..., ChatDriver], server: LoopbackServer
+) -> None:
     chat = make_window(base_url=server.base_url.removesuffix("/v1") + "/api")
     chat.send(PROMPT)
     chat.wait_for_reply()
@@ -133,8 +135,6 @@ def test_rate_limit_retries_visibly_then_succeeds(
     chat = make_window()
     server.push(Scenario(status=429, headers={"Retry-After": "1"}), Scenario(deltas=["ok"]))
     chat.send(PROMPT)
-    from tests.ui.conftest import wait_until
-
     wait_until(chat.loop, lambda: "retrying in 1 s" in chat.window.stateLabel.text())
     assert chat.window.stateLabel.text() == "Rate limited by the server — retrying in 1 s…"
     chat.wait_for_reply()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver
 

@@ -233,7 +233,7 @@ class MainWindow(QMainWindow):
     def _show_model(self, model: str) -> None:
         self.modelLabel.setText(f"Model: {model}")
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.closed.emit()
         super().closeEvent(event)
 

@@ -168,7 +168,7 @@ class Transcript(QTextBrowser):
         self._broke_runs |= broke
         return text
 
-    def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 (Qt override)
+    def createMimeDataFromSelection(self) -> QMimeData:
         mime = super().createMimeDataFromSelection()
         if self._broke_runs:
             mime.setText(mime.text().replace(ZWSP, ""))
@@ -218,7 +218,7 @@ class Transcript(QTextBrowser):
         fmt.setRightMargin(32)
         return fmt
 
-    def loadResource(self, _type: int, _name: QUrl) -> object:  # noqa: N802 (Qt override)
+    def loadResource(self, _type: int, _name: QUrl) -> object:
         return None  # the view never loads anything: no images, no files, no network
 
 
