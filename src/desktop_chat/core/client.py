@@ -8,6 +8,7 @@ rate limits visibly, and closes the HTTP response when the consumer stops early.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
@@ -111,8 +112,10 @@ class ChatClient:
             except Exception as exc:  # every failure becomes a message, never a traceback
                 yield Failed(self._request_error(exc))
                 return
-        async for event in self._events(sdk_stream):
-            yield event
+        # aclosing: when our consumer stops early, the response closes now, not at GC time
+        async with contextlib.aclosing(self._events(sdk_stream)) as events:
+            async for event in events:
+                yield event
 
     async def _open(self, request: ChatRequest) -> Any:
         extra: dict[str, Any] = {}

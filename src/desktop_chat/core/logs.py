@@ -18,23 +18,15 @@ _SECRET_PATTERNS = [
 ]
 
 
-class RedactingFilter(logging.Filter):
-    """Replaces known secrets and secret-shaped strings in every record."""
+class RedactingFormatter(logging.Formatter):
+    """Formats a record, tracebacks included, then removes secrets from the text."""
 
     def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
+        super().__init__(_FORMAT)
         self._secrets = [s for s in secrets if s and len(s) >= 4]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = redact(record.getMessage(), self._secrets)
-        if record.exc_info:
-            # Render the traceback now, redacted, so no formatter sees the raw text.
-            text = logging.Formatter().formatException(record.exc_info)
-            message = f"{message}\n{redact(text, self._secrets)}"
-            record.exc_info = None
-            record.exc_text = None
-        record.msg, record.args = message, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self._secrets)
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -53,7 +45,6 @@ def setup(log_dir: Path, secrets: list[str], level: int = logging.INFO) -> Path:
     for handler in [h for h in root.handlers if getattr(h, "_desktop_chat", False)]:
         root.removeHandler(handler)
         handler.close()
-    redactor = RedactingFilter(secrets)
     file_handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
     )
@@ -62,8 +53,7 @@ def setup(log_dir: Path, secrets: list[str], level: int = logging.INFO) -> Path:
         handlers.append(logging.StreamHandler(sys.stderr))
         handlers[-1].setLevel(logging.WARNING)
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(_FORMAT))
-        handler.addFilter(redactor)
+        handler.setFormatter(RedactingFormatter(secrets))
         handler._desktop_chat = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(min(level, root.level) if root.level else level)

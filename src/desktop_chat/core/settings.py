@@ -65,17 +65,29 @@ def load(data_dir: Path) -> LoadResult:
     except OSError as exc:
         log.error("settings: cannot read %s: %s", path, exc)
         return LoadResult(Settings(), f"Could not read the settings file ({exc}); using defaults.")
+    except UnicodeDecodeError as exc:
+        return _set_aside(path, exc)
     try:
         return LoadResult(_from_dict(json.loads(raw)).validated())
     except (ValueError, TypeError) as exc:
-        backup = path.with_name(f"{SETTINGS_FILE}.corrupt-{int(time.time())}")
-        os.replace(path, backup)
-        log.error("settings: %s is corrupt (%s); moved to %s", path, exc, backup.name)
-        return LoadResult(
-            Settings(),
-            f"The settings file was damaged and has been reset. The old file was kept as "
-            f"{backup.name}.",
-        )
+        return _set_aside(path, exc)
+
+
+def _set_aside(path: Path, exc: Exception) -> LoadResult:
+    """Keep a damaged file for the user (and us) to look at; start from defaults."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{SETTINGS_FILE}.corrupt-{stamp}")
+    n = 1
+    while backup.exists():
+        n += 1
+        backup = path.with_name(f"{SETTINGS_FILE}.corrupt-{stamp}-{n}")
+    os.replace(path, backup)
+    log.error("settings: %s is corrupt (%s); moved to %s", path, exc, backup.name)
+    return LoadResult(
+        Settings(),
+        f"The settings file was damaged and has been reset. The old file was kept as "
+        f"{backup.name}.",
+    )
 
 
 def save(data_dir: Path, settings: Settings) -> None:

@@ -1,0 +1,460 @@
+"""`ChatSession` over the real client and loopback server: one turn, its outcome recorded in
+the conversation, cancellation, the request it builds, and that it gives the loop back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from desktop_chat.core.client import ChatClient, ChatRequest, Endpoint
+from desktop_chat.core.errors import ErrorKind
+from desktop_chat.core.events import Finished, StreamEvent, TextDelta
+from desktop_chat.core.models import Conversation, Message, Reply, ReplyState, Role, Usage
+from desktop_chat.core.session import ChatSession, title_from_prompt
+from tests.conftest import TEST_KEY
+from tests.support.openai_server import LoopbackServer, Scenario
+
+T = TypeVar("T")
+PROMPT = "Explain monads — briefly, please"
+RECEIVED = ["Monads are ", "a way to ", "chain steps."]
+
+MakeSession = Callable[..., ChatSession]
+
+
+async def _no_wait(delay: float) -> None:
+    await asyncio.sleep(0)
+
+
+@pytest.fixture
+def make_session(server: LoopbackServer) -> MakeSession:
+    """A session on a fresh client; build it inside the coroutine that uses it."""
+
+    def make(
+        system_prompt: str = "", conversation: Conversation | None = None,
+        read_timeout_s: float = 1.0,
+    ) -> ChatSession:
+        endpoint = Endpoint(server.base_url, TEST_KEY, connect_timeout_s=2.0,
+                            read_timeout_s=read_timeout_s)
+        client = ChatClient(endpoint, sleep=_no_wait)
+        return ChatSession(client, "test-model", system_prompt, conversation)
+
+    return make
+
+
+async def one_turn(session: ChatSession, prompt: str = PROMPT) -> Reply:
+    try:
+        return await session.run(session.start(prompt))
+    finally:
+        await session.client.aclose()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+# -- a turn ------------------------------------------------------------------------------------
+
+
+def test_turn_appends_user_and_assistant_messages(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    server.push(Scenario(reasoning=["thinking"], deltas=RECEIVED,
+                         usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}))
+    session = make_session()
+    reply = run(one_turn(session))
+    assert reply.state is ReplyState.COMPLETE
+    assert reply.text == "".join(RECEIVED)
+    assert reply.reasoning == "thinking"
+    assert reply.finish_reason == "stop"
+    assert reply.usage == Usage(5, 3, 8)
+    assert reply.error is None and reply.error_kind is None
+    user, assistant = session.conversation.messages
+    assert (user.role, user.content) == (Role.USER, PROMPT)
+    assert assistant == Message(
+        Role.ASSISTANT, "".join(RECEIVED), reasoning="thinking", state=ReplyState.COMPLETE,
+        model="test-model", usage=Usage(5, 3, 8), error=None, finish_reason="stop",
+    )
+    assert session.conversation.title == PROMPT
+
+
+def test_second_turn_sends_the_history(server: LoopbackServer, make_session: MakeSession) -> None:
+    server.push(Scenario(deltas=["first answer"]), Scenario(deltas=["second answer"]))
+
+    async def go() -> ChatSession:
+        session = make_session(system_prompt="Be brief.")
+        try:
+            await session.run(session.start("one"))
+            await session.run(session.start("two"))
+        finally:
+            await session.client.aclose()
+        return session
+
+    session = run(go())
+    assert server.requests[1].body is not None
+    assert server.requests[1].body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "two"},
+    ]
+    assert [m.content for m in session.conversation.messages] == [
+        "one", "first answer", "two", "second answer"]
+    assert session.conversation.title == "one"  # set by the first prompt only
+
+
+def test_reply_text_is_the_exact_concatenation(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    deltas = ["# Title\n", "", "Grüße 🌍 ", "  spaced  ", "\r\n", "```py\n", "x = 1\n", "```",
+              "\n\n| a | b |", "\u200b", "end"]
+    server.push(Scenario(deltas=deltas))
+    reply = run(one_turn(make_session()))
+    assert reply.text == "".join(deltas)
+    assert reply.to_message().content == "".join(deltas)
+
+
+def test_retry_notice_is_shown_while_waiting_and_cleared_after(
+    server: LoopbackServer,
+) -> None:
+    server.push(Scenario(status=429, headers={"Retry-After": "3"}), Scenario(deltas=["ok"]))
+    notices: list[str | None] = []
+    reply_box: list[Reply] = []
+
+    async def sleep(delay: float) -> None:
+        notices.append(reply_box[0].notice)
+
+    async def go() -> Reply:
+        endpoint = Endpoint(server.base_url, TEST_KEY, 2.0, 1.0)
+        session = ChatSession(ChatClient(endpoint, sleep=sleep), "test-model")
+        reply_box.append(session.start(PROMPT))
+        try:
+            return await session.run(reply_box[0])
+        finally:
+            await session.client.aclose()
+
+    reply = run(go())
+    assert notices == ["Rate limited by the server — retrying in 3 s…"]
+    assert reply.notice is None
+    assert reply.state is ReplyState.COMPLETE
+    assert reply.text == "ok"
+
+
+# -- outcomes ----------------------------------------------------------------------------------
+
+
+def test_failed_reply_withdraws_the_prompt_and_resets_the_title(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    server.push(Scenario(status=500))
+    session = make_session()
+    reply = run(one_turn(session))
+    assert reply.state is ReplyState.FAILED
+    assert reply.error_kind is ErrorKind.SERVER
+    assert reply.error is not None and reply.error.startswith("The server failed with HTTP 500")
+    assert not reply.has_text
+    assert session.conversation.messages == []
+    assert session.conversation.title == ""
+
+
+def test_failed_reply_keeps_earlier_history_and_title(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    history = [Message(Role.USER, "earlier"), Message(Role.ASSISTANT, "answer")]
+    conversation = Conversation(list(history), title="Earlier chat")
+    server.push(Scenario(status=401))
+    session = make_session(conversation=conversation)
+    reply = run(one_turn(session))
+    assert reply.state is ReplyState.FAILED
+    assert reply.error_kind is ErrorKind.AUTH
+    assert session.conversation.messages == history
+    assert session.conversation.title == "Earlier chat"
+
+
+def test_stream_with_no_text_and_no_finish_is_failed(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    server.push(Scenario(deltas=[], finish_reason=None))
+    session = make_session()
+    reply = run(one_turn(session))
+    assert reply.state is ReplyState.FAILED
+    assert reply.error_kind is ErrorKind.INTERRUPTED
+    assert session.conversation.messages == []
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kind"),
+    [
+        (Scenario(deltas=[*RECEIVED, "x" * 400], disconnect_after_bytes=700),
+         ErrorKind.INTERRUPTED),
+        (Scenario(deltas=[*RECEIVED, "never"], malformed_after_events=3), ErrorKind.MALFORMED),
+        (Scenario(deltas=[*RECEIVED, "never"], stream_error_after_events=3),
+         ErrorKind.STREAM_ERROR),
+        (Scenario(deltas=RECEIVED, finish_reason=None, send_done=False), ErrorKind.INTERRUPTED),
+    ],
+    ids=["disconnect", "malformed", "in-stream-error", "no-finish"],
+)
+def test_interrupted_reply_keeps_partial_text(
+    server: LoopbackServer, make_session: MakeSession, scenario: Scenario, kind: ErrorKind
+) -> None:
+    server.push(scenario)
+    session = make_session()
+    reply = run(one_turn(session))
+    assert reply.state is ReplyState.INTERRUPTED
+    assert reply.error_kind is kind
+    assert reply.text == "".join(RECEIVED)
+    user, assistant = session.conversation.messages
+    assert user.content == PROMPT
+    assert assistant.content == "".join(RECEIVED)
+    assert assistant.state is ReplyState.INTERRUPTED
+    assert assistant.error == reply.error
+    assert assistant.error is not None and assistant.error.endswith(
+        "" if kind is ErrorKind.STREAM_ERROR else "The text received so far is kept.")
+    assert session.conversation.title == PROMPT
+
+
+def test_cancel_stops_keeps_partial_text_and_closes_the_response(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    server.push(Scenario(deltas=[f"tok{i} " for i in range(200)], pace=0.05))
+    session = make_session(read_timeout_s=5.0)
+    reply = session.start(PROMPT)
+
+    async def go() -> bool:
+        task = asyncio.create_task(session.run(reply))
+        try:
+            deadline = time.monotonic() + 5
+            while not reply.has_text and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            assert reply.has_text, "no text arrived"
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return await asyncio.to_thread(server.wait_for_disconnect, 5.0)
+        finally:
+            await session.client.aclose()
+
+    closed = run(go())
+    assert closed, "the HTTP response stayed open after the reply was stopped"
+    assert reply.state is ReplyState.STOPPED
+    assert reply.text.startswith("tok0 ")
+    assert len(reply.text) < len("".join(f"tok{i} " for i in range(200)))
+    user, assistant = session.conversation.messages
+    assert user.content == PROMPT
+    assert assistant.state is ReplyState.STOPPED
+    assert assistant.content == reply.text
+
+
+def test_cancel_before_any_text_keeps_the_prompt(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    server.push(Scenario(stall_before_headers=True))
+    session = make_session(read_timeout_s=5.0)
+    reply = session.start(PROMPT)
+
+    async def go() -> None:
+        task = asyncio.create_task(session.run(reply))
+        try:
+            deadline = time.monotonic() + 5
+            while not server.requests and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            await session.client.aclose()
+
+    run(go())
+    assert reply.state is ReplyState.STOPPED
+    user, assistant = session.conversation.messages
+    assert user.content == PROMPT
+    assert (assistant.state, assistant.content) == (ReplyState.STOPPED, "")
+    # the empty stopped reply is not sent back to the model
+    assert session.conversation.request_messages() == [{"role": "user", "content": PROMPT}]
+
+
+# -- the loop keeps running ----------------------------------------------------------------------
+
+
+class Ticker:
+    """Counts how often a concurrent task gets the loop while a reply is streaming."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.ticks = 0
+        self.max_gap_s = 0.0
+        self.done = False
+
+    async def run(self) -> None:
+        last = time.perf_counter()
+        while not self.done:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            if self.reply.has_text and self.reply.state is ReplyState.STREAMING:
+                self.ticks += 1
+                self.max_gap_s = max(self.max_gap_s, now - last)
+            last = now
+
+
+def test_consumer_yields_to_the_loop_on_a_fast_stream(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    server.push(Scenario(deltas=["x"] * 20_000))
+    session = make_session(read_timeout_s=10.0)
+    reply = session.start(PROMPT)
+    ticker = Ticker(reply)
+
+    async def go() -> None:
+        task = asyncio.create_task(ticker.run())
+        try:
+            await one_turn_with(session, reply)
+        finally:
+            ticker.done = True
+            await task
+
+    run(go())
+    assert reply.state is ReplyState.COMPLETE
+    assert reply.text == "x" * 20_000
+    # A count, not a timing threshold. The SDK also yields whenever the socket runs dry, so this
+    # alone would not catch a consumer that never yields; the in-memory test below does.
+    assert ticker.ticks >= 20, f"ran {ticker.ticks} times; max gap {ticker.max_gap_s:.3f} s"
+
+
+async def one_turn_with(session: ChatSession, reply: Reply) -> Reply:
+    try:
+        return await session.run(reply)
+    finally:
+        await session.client.aclose()
+
+
+class InMemoryClient:
+    """Stands in for ChatClient (not the SDK): a stream that never waits on I/O, so any turn
+    the loop gets during it comes from the session itself."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        for _ in range(self.count):
+            yield TextDelta("x")
+        yield Finished("stop")
+
+
+def test_consumer_yields_even_when_the_stream_never_waits() -> None:
+    client: Any = InMemoryClient(200_000)
+    session = ChatSession(client, "test-model")
+    reply = session.start(PROMPT)
+    ticker = Ticker(reply)
+
+    async def go() -> None:
+        task = asyncio.create_task(ticker.run())
+        await asyncio.sleep(0)  # the ticker is running before the reply starts
+        try:
+            await session.run(reply)
+        finally:
+            ticker.done = True
+            await task
+
+    run(go())
+    assert reply.state is ReplyState.COMPLETE
+    assert len(reply.text) == 200_000
+    assert ticker.ticks >= 1, "the session never gave the loop back while consuming"
+
+
+# -- building the request ----------------------------------------------------------------------
+
+
+def test_request_messages_with_system_prompt_skip_empty_assistant_messages() -> None:
+    conversation = Conversation([
+        Message(Role.USER, "first"),
+        Message(Role.ASSISTANT, "", state=ReplyState.STOPPED),
+        Message(Role.USER, "second"),
+        Message(Role.ASSISTANT, "an answer", reasoning="not sent"),
+        Message(Role.USER, ""),
+    ])
+    assert conversation.request_messages("You are terse.") == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "first"},
+        {"role": "user", "content": "second"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": ""},
+    ]
+    assert conversation.request_messages()[0] == {"role": "user", "content": "first"}
+
+
+def test_request_carries_the_system_prompt(
+    server: LoopbackServer, make_session: MakeSession
+) -> None:
+    run(one_turn(make_session(system_prompt="Answer in French.")))
+    assert server.requests[0].body is not None
+    assert server.requests[0].body["messages"] == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": PROMPT},
+    ]
+    assert server.requests[0].body["model"] == "test-model"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "title"),
+    [
+        ("Hello", "Hello"),
+        ("  several\n\nlines\tand   spaces ", "several lines and spaces"),
+        ("", ""),
+        ("word " * 30, "word word word word word word word word word word word…"),
+        ("x" * 100, "x" * 59 + "…"),
+    ],
+    ids=["short", "whitespace", "empty", "long-words", "one-long-word"],
+)
+def test_title_from_prompt(prompt: str, title: str) -> None:
+    assert title_from_prompt(prompt) == title
+    assert len(title_from_prompt(prompt)) <= 60
+
+
+def test_title_from_prompt_limit_is_exact() -> None:
+    exact = "a" * 60
+    assert title_from_prompt(exact) == exact
+    assert title_from_prompt("ab cd ef", limit=5) == "ab…"
+
+
+# -- Reply -------------------------------------------------------------------------------------
+
+
+def test_take_pending_returns_what_arrived_since_the_last_call() -> None:
+    reply = Reply("m", "prompt")
+    assert reply.take_pending() == ("", "")
+    reply.add_reasoning("think ")
+    reply.add_reasoning("hard")
+    reply.add_text("Hel")
+    reply.add_text("lo")
+    assert reply.take_pending() == ("Hello", "think hard")
+    assert reply.take_pending() == ("", "")
+    reply.add_text(" world")
+    assert reply.text == "Hello world"  # reading the text does not consume pending text
+    assert reply.take_pending() == (" world", "")
+    assert reply.text == "Hello world"  # taking pending text does not change the reply
+    assert reply.reasoning == "think hard"
+
+
+def test_reply_text_stays_exact_across_reads() -> None:
+    reply = Reply("m")
+    assert reply.text == "" and not reply.has_text
+    pieces = ["a", "", "b", "\n", "🌍", "c"]
+    expected = ""
+    for piece in pieces:
+        reply.add_text(piece)
+        expected += piece
+        assert reply.text == expected
+    reply.add_text("")
+    assert reply.text == expected
+    assert reply.has_text
+
+
+def test_reply_with_only_empty_deltas_has_no_text() -> None:
+    reply = Reply("m")
+    reply.add_text("")
+    reply.add_reasoning("thought")
+    assert not reply.has_text
+    assert reply.text == ""
