@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 
 import platformdirs
@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test(args)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     configure_application(app)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
+    loop = create_event_loop(app)
     with loop:
         window = build_window(args, os.environ)
         install_excepthook(window, resolve_data_dir(args) / "logs" / logs.LOG_FILE)
@@ -113,6 +112,22 @@ def configure_application(app: QApplication) -> None:
     app.setDesktopFileName(APP_NAME)
     app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
     app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup
+
+
+def create_event_loop(app: QApplication) -> qasync.QEventLoop:
+    """The qasync loop, set as the current loop, finalizing abandoned async generators as
+    asyncio does. qasync installs no async-generator hooks, so an SDK stream abandoned inside
+    the SDK would be finalized outside any task, where its cleanup fails (sniffio cannot tell
+    the async library) and prints an "Exception ignored" traceback."""
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    def finalize(agen: AsyncGenerator[object, None]) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: loop.create_task(agen.aclose()))
+
+    sys.set_asyncgen_hooks(finalizer=finalize)
+    return loop
 
 
 async def _run(window: MainWindow) -> int:

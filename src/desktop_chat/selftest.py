@@ -4,7 +4,6 @@ lose (Qt platform plugin, sqlite, TLS certificates, resources, markdown). Exit 0
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sqlite3
 import ssl
@@ -89,7 +88,6 @@ def _check_markdown() -> str:
 
 
 def _check_window(args: argparse.Namespace) -> str:
-    import qasync
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QWidget
 
@@ -100,8 +98,7 @@ def _check_window(args: argparse.Namespace) -> str:
     app_module.configure_application(qt_app)  # type: ignore[arg-type]
     if QIcon(str(resources.path("desktop-chat.svg"))).isNull():
         raise RuntimeError("the SVG icon does not load (imageformats/iconengines plugin missing)")
-    loop = qasync.QEventLoop(qt_app)
-    asyncio.set_event_loop(loop)
+    loop = app_module.create_event_loop(qt_app)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as tmp:
         args = argparse.Namespace(**{**vars(args), "data_dir": args.data_dir or Path(tmp)})
         window = app_module.build_window(args, os.environ)

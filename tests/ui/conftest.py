@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from desktop_chat.app import configure_application, create_main_window
+from desktop_chat.app import configure_application, create_event_loop, create_main_window
 from desktop_chat.ui.main_window import MainWindow
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer
@@ -28,23 +29,31 @@ from tests.support.openai_server import LoopbackServer
 @pytest.fixture(scope="session")
 def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     configure_application(qapp)
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
+    hooks = sys.get_asyncgen_hooks()
+    loop = create_event_loop(qapp)
     yield loop
     loop.close()
+    sys.set_asyncgen_hooks(*hooks)
+
+
+async def until(
+    loop: asyncio.AbstractEventLoop, predicate: Callable[[], bool], timeout: float = 15.0
+) -> None:
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.005)
 
 
 def wait_until(
     loop: asyncio.AbstractEventLoop, predicate: Callable[[], bool], timeout: float = 15.0
 ) -> None:
-    async def poll() -> None:
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise TimeoutError(f"condition not met within {timeout} s")
-            await asyncio.sleep(0.005)
-
-    loop.run_until_complete(poll())
+    """Wait inside the qasync loop. Only for conditions reached when nothing streams any more:
+    when `run_until_complete` returns, qasync processes pending Qt events once more *outside*
+    the loop, and a reply streaming then fails with AsyncLibraryNotFoundError. To act in the
+    middle of a reply use `ChatDriver.when(...)`, which keeps the loop running throughout."""
+    loop.run_until_complete(until(loop, predicate, timeout))
 
 
 def run_for(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
@@ -73,6 +82,19 @@ class ChatDriver:
 
     def wait_for_reply(self, timeout: float = 15.0) -> None:
         wait_until(self.loop, lambda: not self.window.stopButton.isEnabled(), timeout)
+
+    def when(
+        self, predicate: Callable[[], bool], action: Callable[[], object], timeout: float = 15.0
+    ) -> None:
+        """Mid-reply: once `predicate` holds, do `action`; return when the reply has ended."""
+
+        async def scenario() -> None:
+            await until(self.loop, predicate, timeout)
+            action()
+            await until(self.loop, lambda: not self.window.stopButton.isEnabled(), timeout)
+
+        self.loop.run_until_complete(scenario())
+        self.wait_for_reply()
 
     def copy_last_reply(self) -> None:
         QTest.keyClick(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.support.openai_server import LoopbackServer, Scenario
-from tests.ui.conftest import ChatDriver, wait_until
+from tests.ui.conftest import ChatDriver
 
 PROMPT = "Explain monads — briefly, please"
 FAST_TIMEOUTS = {"read_timeout_s": 1.0, "connect_timeout_s": 2.0}
@@ -135,9 +135,10 @@ def test_rate_limit_retries_visibly_then_succeeds(
     chat = make_window()
     server.push(Scenario(status=429, headers={"Retry-After": "1"}), Scenario(deltas=["ok"]))
     chat.send(PROMPT)
-    wait_until(chat.loop, lambda: "retrying in 1 s" in chat.window.stateLabel.text())
-    assert chat.window.stateLabel.text() == "Rate limited by the server — retrying in 1 s…"
-    chat.wait_for_reply()
+    seen: list[str] = []
+    chat.when(lambda: "retrying" in chat.window.stateLabel.text(),
+              lambda: seen.append(chat.window.stateLabel.text()))
+    assert seen == ["Rate limited by the server — retrying in 1 s…"]
     assert "ok" in chat.transcript_text()
     assert len(server.requests) == 2
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.support.openai_server import LoopbackServer, Scenario
-from tests.ui.conftest import ChatDriver, run_for, wait_until
+from tests.ui.conftest import ChatDriver, run_for
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -106,13 +106,17 @@ def test_stop_keeps_text_and_closes_the_stream(
 ) -> None:
     server.push(Scenario(deltas=[f"word{i} " for i in range(400)], pace=0.01))
     chat.send("tell me a long story")
-    wait_until(chat.loop, lambda: "word5" in chat.transcript_text())
-    assert chat.window.stopButton.isEnabled()
-    if how == "escape":
-        QTest.keyClick(chat.window.composer, Qt.Key.Key_Escape)
-    else:
-        chat.window.stopButton.click()
-    chat.wait_for_reply(timeout=2)
+    enabled_while_streaming = []
+
+    def stop() -> None:
+        enabled_while_streaming.append(chat.window.stopButton.isEnabled())
+        if how == "escape":
+            QTest.keyClick(chat.window.composer, Qt.Key.Key_Escape)
+        else:
+            chat.window.stopButton.click()
+
+    chat.when(lambda: "word5" in chat.transcript_text(), stop, timeout=5)
+    assert enabled_while_streaming == [True]
     assert server.wait_for_disconnect(timeout=2), "the HTTP response was not closed"
     assert "■ Stopped" in chat.transcript_text()
     assert chat.window.stateLabel.text() == "Stopped"
@@ -129,9 +133,7 @@ def test_stopped_reply_is_context_for_the_next_prompt(
 ) -> None:
     server.push(Scenario(deltas=["partial "] * 200, pace=0.01))
     chat.send("one")
-    wait_until(chat.loop, lambda: "partial" in chat.transcript_text())
-    chat.window.controller.stop()
-    chat.wait_for_reply()
+    chat.when(lambda: "partial" in chat.transcript_text(), chat.window.controller.stop)
     chat.send("two")
     chat.wait_for_reply()
     roles = [m["role"] for m in server.requests[-1].body["messages"]]
