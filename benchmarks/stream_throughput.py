@@ -28,11 +28,10 @@ from typing import Any
 
 import openai
 import PySide6
-import qasync
 from PySide6.QtCore import Qt, QTimer, qVersion
 from PySide6.QtWidgets import QApplication
 
-from desktop_chat.app import configure_application, create_main_window
+from desktop_chat.app import configure_application, create_event_loop, create_main_window
 from desktop_chat.ui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +83,17 @@ def start_server(deltas: int) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise RuntimeError(f"loopback server did not start: {line!r}")
     return proc, line.split(" ", 1)[1]
+
+
+def pin_server_apart(pid: int) -> str:
+    """The provider is another machine in real use: give the loopback server its own CPU so
+    that it does not compete with the app (and Qt's raster threads) for the same cores."""
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        return "no (not supported here)"
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(pid, {cpus[-1]})
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return f"server on CPU {cpus[-1]}, app on {cpus[:-1]}"
 
 
 async def raw_round(client: openai.AsyncOpenAI, model: str, meter: GapMeter,
@@ -209,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="test-model")
     parser.add_argument("--same-conversation", action="store_true",
                         help="keep one conversation across GUI rounds (measures growth)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the server process share CPUs with the app")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results here")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -217,11 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
     expected = expected_text(args.deltas)
     server, url = start_server(args.deltas)
-    print(f"server: {url} ({args.deltas} deltas, {len(expected)} chars, pace 0)\n", flush=True)
+    pinned = pin_server_apart(server.pid) if not args.no_pin else "no"
+    print(f"server: {url} ({args.deltas} deltas, {len(expected)} chars, pace 0; "
+          f"pinned apart: {pinned})\n", flush=True)
     app = QApplication([sys.argv[0]])
     configure_application(app)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
+    loop = create_event_loop(app)  # the app's own qasync loop setup (sets it as current)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as data_dir, loop:
             window = create_main_window(["--data-dir", data_dir, "--base-url", url,

@@ -26,7 +26,7 @@ from desktop_chat.core.models import Conversation, Message, Reply, ReplyState, R
 
 log = logging.getLogger("desktop_chat.session")
 
-YIELD_EVERY_S = 0.004
+YIELD_EVERY_S = 0.008
 
 
 class ChatSession:
