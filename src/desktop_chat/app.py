@@ -101,7 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         window = build_window(args, os.environ)
         install_excepthook(window, resolve_data_dir(args) / "logs" / logs.LOG_FILE)
         loop.set_exception_handler(_log_loop_exception)
-        return loop.run_until_complete(_run(window))
+        status = loop.run_until_complete(_run(window))
+    release_clipboard(app)
+    return status
+
+
+def release_clipboard(app: QApplication) -> None:
+    """On platforms whose clipboard is a C++ global (offscreen, minimal), data we copied is
+    deleted after Python has shut down, which crashes in shiboken: drop it while we can.
+    Real desktop clipboards keep their content and are left alone."""
+    if app.platformName() in ("offscreen", "minimal"):
+        app.clipboard().clear()
 
 
 def configure_application(app: QApplication) -> None:

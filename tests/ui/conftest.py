@@ -20,7 +20,12 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from desktop_chat.app import configure_application, create_event_loop, create_main_window
+from desktop_chat.app import (
+    configure_application,
+    create_event_loop,
+    create_main_window,
+    release_clipboard,
+)
 from desktop_chat.ui.main_window import MainWindow
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer
@@ -34,6 +39,7 @@ def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     yield loop
     loop.close()
     sys.set_asyncgen_hooks(*hooks)
+    release_clipboard(qapp)  # or the offscreen clipboard crashes the interpreter's exit
 
 
 async def until(

@@ -83,3 +83,30 @@ def test_key_never_reaches_the_log(
     assert "HTTP 401" in log_text
     assert TEST_KEY not in log_text
     assert TEST_KEY not in chat.window.errorBanner.text()
+
+
+EXIT_AFTER_COPY = r"""
+import os, sys, tempfile
+from PySide6.QtWidgets import QApplication
+from desktop_chat.app import create_event_loop, create_main_window, release_clipboard
+from desktop_chat.core.models import Message, Role
+app = QApplication([])
+loop = create_event_loop(app)
+window = create_main_window(["--data-dir", tempfile.mkdtemp(), "--base-url",
+                             "http://127.0.0.1:9/v1"])
+window.controller.session.conversation.messages.append(Message(Role.ASSISTANT, "copied"))
+assert window.copy_last_reply()
+window.close()
+loop.run_until_complete(window.controller.aclose())
+loop.close()
+release_clipboard(app)
+"""
+
+
+def test_exit_after_copy_does_not_crash(tmp_path: Path) -> None:
+    """Offscreen, Qt deletes clipboard data after Python has shut down; the app releases it."""
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_AFTER_COPY], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
