@@ -19,7 +19,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
-from desktop_chat.core import logs
+from desktop_chat.core import errors, logs
 from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
 from desktop_chat.core.settings import SettingsFile, with_overrides
 from desktop_chat.ui.controller import ChatController
@@ -76,7 +76,10 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
         settings.system_prompt,
         remember_model=lambda model: stored.update(model=model),
     )
-    window = MainWindow(controller, APP_DISPLAY_NAME, notice=stored.notice)
+    notice = stored.notice
+    if notice is None and client.endpoint.needs_key and api_key is None:
+        notice = errors.no_key(settings.base_url).message  # say so before the first send
+    window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice)
     controller.setParent(window)
     return window
 

@@ -71,6 +71,7 @@ def test_http_error_before_text(
 
 def test_no_key_for_openai(make_window: Callable[..., ChatDriver]) -> None:
     chat = make_window(key=None, base_url="https://api.openai.com/v1")
+    assert "No API key is set" in banner(chat)  # said at start, before any send
     chat.send(PROMPT)
     chat.wait_for_reply()
     assert "No API key is set for https://api.openai.com/v1" in banner(chat)
