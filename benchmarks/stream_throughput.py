@@ -31,7 +31,12 @@ import PySide6
 from PySide6.QtCore import Qt, QTimer, qVersion
 from PySide6.QtWidgets import QApplication
 
-from desktop_chat.app import configure_application, create_event_loop, create_main_window
+from desktop_chat.app import (
+    configure_application,
+    create_event_loop,
+    create_main_window,
+    settle_startup_objects,
+)
 from desktop_chat.ui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                                          "--model", args.model])
             window.resize(1000, 720)
             window.show()
+            settle_startup_objects()  # as app.main does
             try:
                 rounds = loop.run_until_complete(run_rounds(window, url, args, expected))
             finally:

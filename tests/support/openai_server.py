@@ -348,25 +348,27 @@ _CODE = ("def f(x):\n", "    return x * 2\n", "for i in range(10):\n", "    prin
          "items = [1, 2, 3]\n", "# a comment\n")
 
 
-def synthetic_markdown_deltas(n: int) -> list[str]:
-    """``n`` deterministic markdown-ish deltas: prose words, list items and code fences."""
-    rng, in_code = random.Random(1234), False
+def synthetic_markdown_deltas(n: int, fences: int | None = None) -> list[str]:
+    """``n`` deterministic deltas of a realistic reply: paragraphs, lists, a table now and
+    then, and ``fences`` code blocks (default: one per 2,000 deltas) spread evenly."""
+    rng = random.Random(1234)
+    fences = max(1, n // 2000) if fences is None else fences
+    fence_at = {n * (k + 1) // (fences + 1) for k in range(fences)}
     out: list[str] = []
     while len(out) < n:
         roll, left = rng.random(), n - len(out)
-        if in_code:
-            in_code = not (left == 1 or roll < 0.15)
-            out.append(rng.choice(_CODE) if in_code else "\n```\n")
-        elif roll < 0.03 and left > 2:
-            out.append("\n```python\n")
-            in_code = True
-        elif roll < 0.08:
+        if len(out) in fence_at and left > 12:
+            out += ["\n\n```python\n", *rng.choices(_CODE, k=8), "```\n\n"]
+        elif roll < 0.002 and left > 6:
+            out += ["\n\n| name | value |\n", "|---|---:|\n", "| tokens | 42 |\n",
+                    "| rate | 1.5 |\n\n"]
+        elif roll < 0.05:
             out.append(f"\n- item {len(out)}")
-        elif roll < 0.11:
+        elif roll < 0.08:
             out.append("\n\n" + rng.choice(_WORDS.split()).capitalize())
         else:
             out.append(" " + rng.choice(_WORDS.split()) + ("." if rng.random() < 0.08 else ""))
-    return out
+    return out[:n]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,22 +1,245 @@
-"""Markdown -> HTML for the clipboard's rich flavour (and, later, the view).
+"""Markdown -> HTML, for the chat view (QTextDocument's HTML subset) and the clipboard.
 
-Raw HTML in model output is never passed through: it is escaped and shown as text.
+Model output is untrusted: raw HTML is escaped and shown as text, images become links (the
+view never fetches anything), and link targets are checked again on click (`safe_link`).
+In the view, every piece of UI chrome (code block labels and Copy buttons) is an anchor whose
+scheme starts with `dc-`, so a selection copy can leave it out.
 """
 
 from __future__ import annotations
 
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.tasklists import tasklists_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.styles import get_style_by_name
+from pygments.util import ClassNotFound
+
+CHROME_SCHEME = "dc-"
+COPY_CODE = "dc-copy:"
+_REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_TAG = re.compile(r"(<[^>]*>)")
+_LONG_RUN = re.compile(r"[^\s<>]{81,}")
+_LONG_PLAIN_RUN = re.compile(r"\S{81,}")
+_UNIT = re.compile(r"&#?\w+;|.", re.DOTALL)
+ZWSP = "\u200b"
+_TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checked")?[^>]*>')
+
+
+@dataclass(frozen=True, slots=True)
+class CodeBlock:
+    language: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    dark: bool = False
+
+    @property
+    def pygments_style(self) -> str:
+        return "monokai" if self.dark else "friendly"
+
+    @property
+    def muted(self) -> str:
+        return "#9aa0a6" if self.dark else "#6a737d"
+
+    @property
+    def code_background(self) -> str:
+        return get_style_by_name(self.pygments_style).background_color or "#f6f8fa"
+
+
+@dataclass(slots=True)
+class Rendered:
+    html: str
+    code_blocks: list[CodeBlock] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
-        ["table", "strikethrough"]
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False})
+    md.enable(["table", "strikethrough"]).use(tasklists_plugin)
+    md.add_render_rule("fence", _render_code)
+    md.add_render_rule("code_block", _render_code)
+    md.add_render_rule("image", _render_image)
+    return md
+
+
+def render(text: str, theme: Theme | None = None, *, chrome: bool = True,
+           first_code_index: int = 0, highlight: bool = True) -> Rendered:
+    """HTML for `text`. chrome=True: for the view (labels, Copy links); False: clipboard."""
+    return render_tokens(_parser().parse(text), theme, chrome=chrome,
+                         first_code_index=first_code_index, highlight=highlight)
+
+
+def render_tokens(tokens: Sequence[Token], theme: Theme | None = None, *, chrome: bool = True,
+                  first_code_index: int = 0, highlight: bool = True) -> Rendered:
+    env: dict[str, Any] = {"theme": theme or Theme(), "chrome": chrome, "highlight": highlight,
+                           "code_blocks": [], "first_code_index": first_code_index}
+    parser = _parser()
+    out = parser.renderer.render(tokens, parser.options, env)
+    out = _TASK_BOX.sub(lambda m: "☑ " if m.group(1) else "☐ ", out)
+    if chrome:  # for the view: table borders, and wrap points Qt can use in linear time
+        out = out.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
+        out = break_long_runs_html(out)
+    return Rendered(out, env["code_blocks"])
+
+
+def to_html(markdown: str, theme: Theme | None = None) -> str:
+    """A standalone fragment that pastes with formatting into mail and word processors."""
+    return render(markdown, theme, chrome=False).html
+
+
+def code_blocks(markdown: str) -> list[CodeBlock]:
+    """The fenced and indented code blocks of a text, in order."""
+    return [
+        CodeBlock(_language(t), t.content)
+        for t in _parser().parse(markdown)
+        if t.type in ("fence", "code_block")
+    ]
+
+
+def safe_link(url: str) -> str | None:
+    """The URL if it may be opened in a browser: http(s) with a host, nothing hidden in it."""
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):  # tabs/newlines/spaces smuggled in
+        return None
+    scheme, sep, rest = url.partition(":")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.startswith("//"):
+        return None
+    host = rest[2:].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if not host or "\\" in host or host.startswith("@"):
+        return None
+    return url
+
+
+def _language(token: Token) -> str:
+    return token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+
+
+def _render_code(
+    _self: Any, tokens: Sequence[Token], idx: int, _options: Any, env: dict[str, Any]
+) -> str:
+    token = tokens[idx]
+    language, code = _language(token), token.content
+    theme: Theme = env["theme"]
+    blocks: list[CodeBlock] = env["code_blocks"]
+    blocks.append(CodeBlock(language, code))
+    body = (_highlight(code, language, theme.pygments_style) if env["highlight"]
+            else html.escape(code).removesuffix("\n"))
+    if not env["chrome"]:
+        return (f'<pre style="background:{theme.code_background}; padding:8px">'
+                f"<code>{body}</code></pre>\n")
+    index = env["first_code_index"] + len(blocks) - 1
+    label = html.escape(language or "code")
+    return (
+        f'<table width="100%" cellspacing="0" cellpadding="8" border="0" '
+        f'bgcolor="{theme.code_background}">'
+        f'<tr><td><a href="{COPY_CODE}{index}" style="color:{theme.muted}; '
+        f'text-decoration:none">{label} · Copy</a></td></tr>'
+        f'<tr><td><pre style="white-space:pre-wrap; margin:0">{body}</pre></td></tr></table>\n'
     )
 
 
-def to_html(markdown: str) -> str:
-    """A standalone HTML fragment that pastes with formatting into mail and word processors."""
-    return _parser().render(markdown)
+def _render_image(
+    _self: Any, tokens: Sequence[Token], idx: int, _options: Any, _env: dict[str, Any]
+) -> str:
+    """Never an <img>: the alt text and the address, as a link that is checked on click."""
+    token = tokens[idx]
+    src = str(token.attrs.get("src", ""))
+    alt = html.escape(token.content or "image")
+    return f'<a href="{html.escape(src, quote=True)}">[image: {alt}] {html.escape(src)}</a>'
+
+
+def _highlight(code: str, language: str, style: str) -> str:
+    return highlight(code, _lexer(language.lower()), _formatter(style)).removesuffix("\n")
+
+
+@lru_cache(maxsize=64)
+def _lexer(language: str) -> Lexer:
+    try:
+        return get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        return TextLexer()
+
+
+@lru_cache(maxsize=4)
+def _formatter(style: str) -> HtmlFormatter[str]:
+    return HtmlFormatter(nowrap=True, noclasses=True, style=style)
+
+
+def _line_start(text: str, line: int) -> int:
+    """Offset of `line` (0-based), counting line breaks as markdown-it does (CRLF, CR, LF)."""
+    if line == 0:
+        return 0
+    for number, match in enumerate(_LINE_BREAK.finditer(text), start=1):
+        if number == line:
+            return match.end()
+    return len(text)
+
+
+def break_long_runs_html(markup: str, every: int = 80) -> str:
+    """Invisible break opportunities (ZWSP) in long runs of text outside tags and entities:
+    Qt wraps an unbreakable run in quadratic time. Views strip ZWSP again on copy."""
+    if not _LONG_RUN.search(markup):
+        return markup
+    parts = _TAG.split(markup)
+    for i in range(0, len(parts), 2):  # even items are text, odd ones tags
+        parts[i] = _LONG_RUN.sub(lambda m: _break_run(m.group(0), every), parts[i])
+    return "".join(parts)
+
+
+def break_long_runs_text(text: str, every: int = 80) -> str:
+    """The same for plain text (user messages, reasoning)."""
+    return _LONG_PLAIN_RUN.sub(lambda m: _break_run(m.group(0), every), text)
+
+
+def _break_run(run: str, every: int) -> str:
+    units = _UNIT.findall(run)  # an entity such as &amp; is one unit
+    return ZWSP.join("".join(units[i : i + every]) for i in range(0, len(units), every))
+
+
+class IncrementalMarkdown:
+    """Splits a growing markdown text into finished top-level blocks and an open tail.
+
+    A top-level block is finished once another one has started after it: nothing that
+    arrives later can change it, so it is rendered once. Only the tail is parsed again as
+    text arrives, so the work per update does not grow with the length of the reply.
+    """
+
+    def __init__(self) -> None:
+        self._tail = ""
+        self._full: list[str] = []
+
+    @property
+    def tail(self) -> str:
+        return self._tail
+
+    def feed(self, text: str) -> tuple[list[Token], list[Token]]:
+        """Add text; return the tokens of blocks that just became finished, and of the tail.
+        One parse of the tail serves both the split and the rendering."""
+        self._full.append(text)
+        self._tail += text
+        tokens = _parser().parse(self._tail)
+        starts = [i for i, t in enumerate(tokens)
+                  if t.level == 0 and t.nesting >= 0 and t.map is not None]
+        if len(starts) < 2:
+            return [], tokens
+        last = tokens[starts[-1]]
+        assert last.map is not None
+        self._tail = self._tail[_line_start(self._tail, last.map[0]):]
+        return tokens[: starts[-1]], tokens[starts[-1] :]
+
+    def needs_full_render(self) -> bool:
+        """Reference-style link definitions reach back into earlier blocks."""
+        return bool(_REFERENCE_DEFINITION.search("".join(self._full)))

@@ -8,7 +8,9 @@ view in one signal.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -19,7 +21,11 @@ from desktop_chat.core.session import ChatSession
 
 log = logging.getLogger("desktop_chat.controller")
 
-FRAME_MS = 16
+FRAME_MS = 16  # paint at most once a frame...
+MAX_FRAME_MS = 100
+# ...but while text pours in faster than it can be drawn, space the paints so that drawing
+# takes at most ~1/8 of the time: the consumer keeps the provider's full speed.
+PAINT_SHARE = 8
 
 
 class ChatController(QObject):
@@ -90,6 +96,9 @@ class ChatController(QObject):
             return False
         reply = self.session.start(prompt)
         self._reply = reply
+        # A full collection stalls the loop for ~30-50 ms; a reply's own objects are freed by
+        # reference counting, so cyclic collection waits until the reply has ended.
+        gc.disable()
         self._task = self._loop.create_task(self._run(reply))
         self.reply_started.emit(reply.model)
         self.streaming_changed.emit(True)
@@ -144,10 +153,13 @@ class ChatController(QObject):
         if self._reply is None:
             return
         text, reasoning = self._reply.take_pending()
+        started = time.perf_counter()
         if reasoning:
             self.reasoning_arrived.emit(reasoning)
         if text:
             self.text_arrived.emit(text)
+        spent_ms = (time.perf_counter() - started) * 1000
+        self._frame.setInterval(int(min(MAX_FRAME_MS, max(FRAME_MS, spent_ms * PAINT_SHARE))))
         notice = self._reply.notice or ""
         if notice != self._notice:
             self._notice = notice
@@ -156,6 +168,7 @@ class ChatController(QObject):
     def _finish(self, reply: Reply) -> None:
         self._paint_frame()  # whatever arrived after the last frame
         self._frame.stop()
+        gc.enable()
         self._reply = None
         self._task = None
         log.info("reply %s: %d chars, finish=%s", reply.state.value, len(reply.text),

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QAccessible,
+    QAccessibleAnnouncementEvent,
+    QCloseEvent,
+    QDesktopServices,
+    QGuiApplication,
+    QKeySequence,
+    QPalette,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -11,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -73,7 +83,7 @@ class MainWindow(QMainWindow):
         model_row.addWidget(self.modelPicker)
         model_row.addStretch(1)
 
-        self.transcript = Transcript()
+        self.transcript = Transcript(self._theme())
         self.errorBanner = QLabel(objectName="errorBanner")
         self.errorBanner.setAccessibleName("Error")
         self.errorBanner.setWordWrap(True)
@@ -136,11 +146,16 @@ class MainWindow(QMainWindow):
         c.streaming_changed.connect(self._set_streaming)
         c.conversations_changed.connect(self._refresh_conversations)
         c.conversation_opened.connect(self._show_conversation)
+        self.transcript.code_copy_requested.connect(self._copy_code)
+        self.transcript.link_requested.connect(self._confirm_link)
+        self.transcript.link_refused.connect(self._refuse_link)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
 
     def _install_shortcuts(self) -> None:
         bindings = [
             (QKeySequence(Qt.Key.Key_Escape), self.controller.stop),
             (QKeySequence("Ctrl+Shift+C"), self.copy_last_reply),
+            (QKeySequence("Ctrl+Shift+;"), self.copy_last_code_block),
             (QKeySequence("Ctrl+N"), self.controller.new_chat),
             (QKeySequence("Ctrl+Shift+O"), self.controller.new_chat),
             (QKeySequence("Shift+Esc"), self.composer.setFocus),
@@ -167,13 +182,55 @@ class MainWindow(QMainWindow):
         if text is None:
             self.statusBar().showMessage("There is no reply to copy yet.", 3000)
             return False
+        self._put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
+        self.statusBar().showMessage("Reply copied.", 2000)
+        return True
+
+    def copy_last_code_block(self) -> bool:
+        block = self.transcript.last_code_block()
+        if block is None:
+            self.statusBar().showMessage("There is no code block to copy yet.", 3000)
+            return False
+        self._copy_code(block.code)
+        return True
+
+    def _copy_code(self, code: str) -> None:
+        self._put_on_clipboard(code, None)
+        self.statusBar().showMessage("Code copied.", 2000)
+
+    def _put_on_clipboard(self, text: str, html: str | None) -> None:
         mime = QMimeData()
         mime.setText(text)
         mime.setData("text/markdown", text.encode("utf-8"))
-        mime.setHtml(markdown.to_html(text))
+        if html is not None:
+            mime.setHtml(html)
         QGuiApplication.clipboard().setMimeData(mime)
-        self.statusBar().showMessage("Reply copied.", 2000)
-        return True
+
+    def _confirm_link(self, url: str) -> None:
+        """Links open only on click, and only after the address was shown."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Open link?",
+                          "Open this address in your browser?",
+                          QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setObjectName("linkDialog")
+        box.setInformativeText(url)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: QDesktopServices.openUrl(QUrl(url)))
+        box.open()  # not exec(): no nested event loop while a reply may stream
+
+    def _refuse_link(self, href: str) -> None:
+        shown = href if len(href) <= 80 else href[:77] + "…"
+        self.statusBar().showMessage(
+            f"Did not open '{shown}': only http and https links open.", 6000)
+
+    def _theme(self) -> markdown.Theme:
+        return markdown.Theme(dark=self.palette().color(QPalette.ColorRole.Window).lightness()
+                              < 128)
+
+    def _scheme_changed(self) -> None:
+        self.transcript.theme = self._theme()
+        if not self.controller.is_streaming:
+            self.transcript.show_messages(self.controller.session.conversation.messages)
 
     def show_error(self, message: str) -> None:
         self.errorBanner.setText(f"⚠ {message}")
@@ -190,11 +247,15 @@ class MainWindow(QMainWindow):
             self.stateLabel.setText("Generating…")
 
     def _reply_finished(self, reply: Reply) -> None:
-        self.stateLabel.setText(STATE_TEXT.get(reply.state, ""))
+        state = STATE_TEXT.get(reply.state, "")
+        self.stateLabel.setText(state)
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
         else:
             self.transcript.end_reply(reply.to_message())
+        QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
+            self.transcript, f"Reply {state.lower()}: {reply.error or ''}" if reply.error
+            else "Reply finished"))
         if reply.error:
             self.show_error(reply.error)
         usage = reply.usage

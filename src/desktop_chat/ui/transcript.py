@@ -1,63 +1,68 @@
 """The chat view: one QTextDocument; each message is a run of blocks in the root frame.
 
-Streaming appends only the text that arrived since the last paint at the end of the open
-reply, so the cost of a paint does not grow with the reply or the conversation. (Messages are
-deliberately not child QTextFrames: Qt re-lays-out a whole child frame on every insert, which
-made the cost per paint grow with the reply: 0.6 ms -> 6 ms over 20,000 deltas.)
-Model text is inserted as plain text: nothing in it is interpreted as markup.
+Messages are deliberately not child QTextFrames: Qt re-lays-out a whole child frame on every
+insert, which made the cost per paint grow with the reply (0.6 ms -> 6 ms over 20,000
+deltas). Replies are rendered by `ReplyView`; user messages are plain text. Nothing in the
+document is ever fetched: no images, no files, no network.
 """
 
 from __future__ import annotations
 
-import re
 import time
 
-from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QPalette,
+    QResizeEvent,
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
+    QTextDocument,
 )
-from PySide6.QtWidgets import QTextBrowser, QWidget
+from PySide6.QtWidgets import QTextBrowser, QToolButton, QWidget
 
-from desktop_chat.core.models import Message, ReplyState, Role
+from desktop_chat.core import markdown
+from desktop_chat.core.markdown import CHROME_SCHEME, COPY_CODE, ZWSP, CodeBlock, Theme
+from desktop_chat.core.models import Message, Role
+from desktop_chat.ui.reply_view import TOGGLE, ReplyView, chrome_format
 
 FOLLOW_SLACK_PX = 24
 MESSAGE_SPACING = 14
-SCROLLBAR_PAINT_S = 0.1
-ZWSP = "\u200b"
-# Qt wraps a run without break opportunities in quadratic time (1 MB took 67 s): give long
-# runs an invisible break every this many characters. Copies strip them again.
-BREAK_RUNS_EVERY = 80
-_WHITESPACE = re.compile(r"(\s+)")
+SCROLLBAR_PAINT_S = 0.1  # the scrollbar repaints at most this often while a reply grows
 
 
 class Transcript(QTextBrowser):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    code_copy_requested = Signal(str)
+    link_requested = Signal(str)  # a safe http(s) URL the user clicked
+    link_refused = Signal(str)
+
+    def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("transcript")
         self.setAccessibleName("Conversation")
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
         self.setUndoRedoEnabled(False)  # an undo stack would grow with every paint
-        self.document().setUndoRedoEnabled(False)
         self.document().setDocumentMargin(12)
         self.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
+            Qt.TextInteractionFlag.TextBrowserInteraction
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
+        self.theme = theme
+        self._reply: ReplyView | None = None
+        self._code_blocks: list[CodeBlock] = []
+        self._sections: dict[int, tuple[int, int]] = {}
+        self._exchange_start = 0
         self._follow = True
         self._programmatic_scroll = False
-        self._reply_cursor: QTextCursor | None = None
-        self._reasoning_cursor: QTextCursor | None = None
-        self._exchange_start = 0
-        self._pending_cr = False
-        self._runs = {"reply": 0, "reasoning": 0}
-        self._broke_runs = False
         self._bar_painted = 0.0
+        self.jumpButton = QToolButton(self.viewport(), objectName="jumpToLatest")
+        self.jumpButton.setText("↓ Latest")
+        self.jumpButton.setAccessibleName("Jump to latest")
+        self.jumpButton.hide()
+        self.jumpButton.clicked.connect(self.scroll_to_bottom)
+        self.anchorClicked.connect(self._anchor_clicked)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
 
@@ -65,8 +70,8 @@ class Transcript(QTextBrowser):
 
     def show_messages(self, messages: list[Message]) -> None:
         self.clear()
-        self._reply_cursor = self._reasoning_cursor = None
-        self._follow = True
+        self._reply = None
+        self._code_blocks, self._sections = [], {}
         for message in messages:
             if message.role is Role.USER:
                 self.add_user_message(message.content)
@@ -82,55 +87,43 @@ class Transcript(QTextBrowser):
 
     def add_user_message(self, text: str) -> None:
         self._exchange_start = self._end_cursor().position()
-        label, body = self._user_formats()
-        cursor = self._new_message(label, "You")
+        body = QTextBlockFormat()
+        color = self.palette().color(QPalette.ColorRole.Highlight)
+        color.setAlpha(40)
+        body.setBackground(color)
+        body.setLeftMargin(64)
+        cursor = self._new_message(body, "You")
         cursor.insertBlock(body, QTextCharFormat())
-        self._runs["reply"] = 0
-        cursor.insertText(self._wrappable(text, "reply"))
+        cursor.insertText(markdown.break_long_runs_text(text))
         self.scroll_to_bottom()
 
     def begin_reply(self, model: str) -> None:
-        label, body = self._reply_formats()
-        cursor = self._new_message(label, f"Assistant · {model}" if model else "Assistant")
+        body = QTextBlockFormat()
+        body.setRightMargin(32)
+        cursor = self._new_message(body, f"Assistant · {model}" if model else "Assistant")
         cursor.insertBlock(body, QTextCharFormat())
-        self._reply_cursor = cursor
-        self._reasoning_cursor = None
-        self._pending_cr = False
-        self._runs = {"reply": 0, "reasoning": 0}
+        self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections))
 
     def append_reply_text(self, text: str) -> None:
-        if self._reply_cursor is None or not text:
-            return
-        text, self._pending_cr = _normalize_newlines(text, self._pending_cr)
-        self._throttle_scrollbar()
-        self._reply_cursor.insertText(self._wrappable(text, "reply"))
+        if self._reply is not None and text:
+            self._throttle_scrollbar()
+            self._reply.add_text(text)
 
     def append_reasoning(self, text: str) -> None:
-        """Reasoning goes above the answer; arriving after the answer began, it is kept only
-        in the data (servers send it first)."""
-        if self._reply_cursor is None or not text:
-            return
-        if self._reasoning_cursor is None:
-            if self._reply_cursor.block().length() > 1:
-                return
-            self._reasoning_cursor = self._start_reasoning_block()
-        self._throttle_scrollbar()
-        self._reasoning_cursor.insertText(self._wrappable(text, "reasoning"))
+        if self._reply is not None and text:
+            self._throttle_scrollbar()
+            plain = text.replace("\r\n", "\n").replace("\r", "\n")
+            self._reply.add_reasoning(markdown.break_long_runs_text(plain))
 
     def end_reply(self, message: Message) -> None:
-        if self._reply_cursor is None:
+        reply, self._reply = self._reply, None
+        if reply is None:
             return
-        state = message.state
-        note = _footer(message)
-        if note:
-            cursor = self._reply_cursor
-            cursor.insertBlock()
-            fmt = QTextCharFormat()
-            fmt.setFontItalic(True)
-            fmt.setForeground(QColor("#c0392b") if state is not ReplyState.STOPPED
-                              else self.palette().color(QPalette.ColorRole.PlaceholderText))
-            cursor.insertText(note, fmt)
-        self._reply_cursor = self._reasoning_cursor = None
+        reply.finish(message)
+        self._code_blocks += reply.finished_blocks
+        if reply.reasoning_blocks is not None:
+            self._sections[len(self._sections)] = reply.reasoning_blocks
+            self.toggle_section(len(self._sections) - 1)  # collapsed once the answer is in
         self.verticalScrollBar().setUpdatesEnabled(True)
         if self._follow:
             self.scroll_to_bottom()
@@ -143,8 +136,78 @@ class Transcript(QTextBrowser):
         cursor.removeSelectedText()
         if self.document().isEmpty():
             cursor.setBlockFormat(QTextBlockFormat())
-        self._reply_cursor = self._reasoning_cursor = None
+        self._reply = None
         self.verticalScrollBar().setUpdatesEnabled(True)
+
+    # -- code blocks, sections, links -----------------------------------------------------
+
+    def code_block(self, index: int) -> CodeBlock | None:
+        blocks = self._all_code_blocks()
+        return blocks[index] if 0 <= index < len(blocks) else None
+
+    def last_code_block(self) -> CodeBlock | None:
+        blocks = self._all_code_blocks()
+        return blocks[-1] if blocks else None
+
+    def _all_code_blocks(self) -> list[CodeBlock]:
+        if self._reply is None:
+            return self._code_blocks
+        return self._code_blocks + self._reply.finished_blocks + self._reply.tail_blocks
+
+    def toggle_section(self, section: int) -> None:
+        first, last = self._sections[section]
+        doc = self.document()
+        visible = not doc.findBlockByNumber(first).isVisible()
+        for number in range(first, last + 1):
+            doc.findBlockByNumber(number).setVisible(visible)
+        header = doc.findBlockByNumber(first - 1)
+        cursor = QTextCursor(header)
+        cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+        muted = QColor(self.theme.muted)
+        label = "▾ Thinking" if visible else "▸ Thinking (click to show)"
+        cursor.insertText(label, chrome_format(f"{TOGGLE}{section}", muted, bold=True))
+        start = header.position()
+        doc.markContentsDirty(start, doc.findBlockByNumber(last).position() - start + 1)
+
+    def _anchor_clicked(self, url: QUrl) -> None:
+        href = url.toString(QUrl.ComponentFormattingOption.FullyEncoded)
+        if href.startswith(COPY_CODE):
+            block = self.code_block(int(href.removeprefix(COPY_CODE) or -1))
+            if block is not None:
+                self.code_copy_requested.emit(block.code)
+        elif href.startswith(TOGGLE):
+            self.toggle_section(int(href.removeprefix(TOGGLE)))
+        elif href.startswith(CHROME_SCHEME):
+            pass  # labels and notes
+        elif (safe := markdown.safe_link(href)) is not None:
+            self.link_requested.emit(safe)
+        else:
+            self.link_refused.emit(href)
+
+    # -- copying a selection: the text, never the chrome ----------------------------------
+
+    def createMimeDataFromSelection(self) -> QMimeData:
+        doc = QTextDocument()
+        QTextCursor(doc).insertFragment(self.textCursor().selection())
+        chrome: list[tuple[int, int]] = []
+        block = doc.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                if fragment.charFormat().anchorHref().startswith(CHROME_SCHEME):
+                    chrome.append((fragment.position(), fragment.length()))
+                it += 1
+            block = block.next()
+        cursor = QTextCursor(doc)
+        for position, length in reversed(chrome):
+            cursor.setPosition(position)
+            cursor.setPosition(position + length, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+        mime = QMimeData()
+        mime.setText(doc.toPlainText().replace(ZWSP, "").strip("\n"))
+        mime.setHtml(doc.toHtml().replace(ZWSP, ""))
+        return mime
 
     # -- scrolling ------------------------------------------------------------------------
 
@@ -154,6 +217,7 @@ class Transcript(QTextBrowser):
         bar.setValue(bar.maximum())
         self._programmatic_scroll = False
         self._follow = True
+        self.jumpButton.hide()
 
     @property
     def following(self) -> bool:
@@ -162,6 +226,7 @@ class Transcript(QTextBrowser):
     def _on_scrolled(self, value: int) -> None:
         if not self._programmatic_scroll:
             self._follow = value >= self.verticalScrollBar().maximum() - FOLLOW_SLACK_PX
+            self.jumpButton.setVisible(not self._follow)
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
         if self._follow:
@@ -169,42 +234,9 @@ class Transcript(QTextBrowser):
             self.verticalScrollBar().setValue(maximum)
             self._programmatic_scroll = False
 
-    # -- helpers --------------------------------------------------------------------------
-
-    def _wrappable(self, text: str, stream: str) -> str:
-        text, self._runs[stream], broke = break_long_runs(
-            _displayable(text), self._runs[stream], BREAK_RUNS_EVERY
-        )
-        self._broke_runs |= broke
-        return text
-
-    def createMimeDataFromSelection(self) -> QMimeData:
-        mime = super().createMimeDataFromSelection()
-        if self._broke_runs:
-            mime.setText(mime.text().replace(ZWSP, ""))
-            mime.setHtml(mime.html().replace(ZWSP, ""))
-        return mime
-
-    def _end_cursor(self) -> QTextCursor:
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        return cursor
-
-    def _new_message(self, label_format: QTextBlockFormat, label: str) -> QTextCursor:
-        cursor = self._end_cursor()
-        if self.document().isEmpty():
-            cursor.setBlockFormat(label_format)
-        else:
-            cursor.insertBlock(label_format)
-        fmt = QTextCharFormat()
-        fmt.setFontWeight(QFont.Weight.Bold)
-        fmt.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        cursor.insertText(label, fmt)
-        return cursor
-
     def _throttle_scrollbar(self) -> None:
-        """Repaint the scrollbar at most ~10 times a second while a reply grows: its range
-        changes every frame, and painting it cost more than the text (1 ms per frame)."""
+        """Its range changes every paint while a reply grows, and painting it cost more
+        than the text (1 ms a frame): repaint it ~10 times a second."""
         now = time.perf_counter()
         bar = self.verticalScrollBar()
         if now - self._bar_painted >= SCROLLBAR_PAINT_S:
@@ -213,85 +245,30 @@ class Transcript(QTextBrowser):
         elif bar.updatesEnabled():
             bar.setUpdatesEnabled(False)
 
-    def _start_reasoning_block(self) -> QTextCursor:
-        """An italic block above the (still empty) answer block."""
-        assert self._reply_cursor is not None
-        self._reply_cursor.insertBlock()
-        cursor = QTextCursor(self._reply_cursor)
-        cursor.movePosition(QTextCursor.MoveOperation.PreviousBlock)
-        fmt = QTextCharFormat()
-        fmt.setFontItalic(True)
-        fmt.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        cursor.setCharFormat(fmt)
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        size = self.jumpButton.sizeHint()
+        area = self.viewport().rect()
+        self.jumpButton.move(area.right() - size.width() - 12, area.bottom() - size.height() - 12)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _end_cursor(self) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
         return cursor
 
-    def _user_formats(self) -> tuple[QTextBlockFormat, QTextBlockFormat]:
-        body = QTextBlockFormat()
-        color = self.palette().color(QPalette.ColorRole.Highlight)
-        color.setAlpha(40)
-        body.setBackground(color)
-        body.setLeftMargin(64)
-        label = QTextBlockFormat(body)
-        label.setTopMargin(MESSAGE_SPACING)
-        return label, body
-
-    def _reply_formats(self) -> tuple[QTextBlockFormat, QTextBlockFormat]:
-        body = QTextBlockFormat()
-        body.setRightMargin(32)
-        label = QTextBlockFormat(body)
-        label.setTopMargin(MESSAGE_SPACING)
-        return label, body
+    def _new_message(self, body: QTextBlockFormat, label: str) -> QTextCursor:
+        heading = QTextBlockFormat(body)
+        heading.setTopMargin(MESSAGE_SPACING)
+        cursor = self._end_cursor()
+        if self.document().isEmpty():
+            cursor.setBlockFormat(heading)
+        else:
+            cursor.insertBlock(heading)
+        muted = QColor(self.theme.muted)
+        cursor.insertText(label, chrome_format("dc-label:", muted, bold=True))
+        return cursor
 
     def loadResource(self, _type: int, _name: QUrl) -> object:
-        return None  # the view never loads anything: no images, no files, no network
-
-
-def _normalize_newlines(text: str, pending_cr: bool) -> tuple[str, bool]:
-    """CRLF and lone CR become one line break, also when CR and LF arrive in two paints."""
-    if pending_cr and text.startswith("\n"):
-        text = text[1:]
-    return text.replace("\r\n", "\n").replace("\r", "\n"), text.endswith("\r")
-
-
-def break_long_runs(text: str, run: int, every: int) -> tuple[str, int, bool]:
-    """Insert ZWSP into runs of non-whitespace longer than `every`; `run` is the length of
-    the run the text continues. Returns (text, length of its trailing run, whether it broke)."""
-    if run + len(text) < every:
-        last_space = _WHITESPACE.split(text)
-        return text, (len(last_space[-1]) if len(last_space) > 1 else run + len(text)), False
-    out: list[str] = []
-    broke = False
-    for piece in _WHITESPACE.split(text):
-        if not piece:
-            continue
-        if piece[0].isspace():
-            out.append(piece)
-            run = 0
-            continue
-        pos = 0
-        while run + len(piece) - pos >= every:
-            take = every - run
-            out += [piece[pos : pos + take], ZWSP]
-            pos += take
-            run = 0
-            broke = True
-        out.append(piece[pos:])
-        run += len(piece) - pos
-    return "".join(out), run, broke
-
-
-def _displayable(text: str) -> str:
-    # A NUL would end the text in some Qt paths; show it as a replacement character.
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
-
-
-def _footer(message: Message) -> str:
-    if message.state is ReplyState.STOPPED:
-        return "■ Stopped"
-    if message.state in (ReplyState.INTERRUPTED, ReplyState.FAILED):
-        return f"⚠ {message.error or 'The reply was interrupted.'}"
-    if message.finish_reason == "length":
-        return "⚠ The reply was cut off at the server's length limit (max tokens)."
-    if message.finish_reason == "content_filter":
-        return "⚠ The server's content filter stopped the reply."
-    return ""
+        return None  # never load anything: no images, no files, no network

@@ -1,0 +1,159 @@
+"""One assistant reply inside the transcript's document, rendered as it streams.
+
+Layout of a reply: label block, optional "Thinking" header + reasoning blocks, the answer.
+The answer is markdown: finished top-level blocks are rendered once and kept; only the open
+tail block is removed and rendered again per paint. Positions are held by cursors parked one
+character *before* the region they mark, since Qt moves a cursor sitting exactly where text
+is inserted.
+"""
+
+from __future__ import annotations
+
+from markdown_it.token import Token
+from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
+
+from desktop_chat.core import markdown
+from desktop_chat.core.markdown import CodeBlock, IncrementalMarkdown, Theme
+from desktop_chat.core.models import Message, ReplyState
+
+TOGGLE = "dc-toggle:"
+NOTE = "dc-note:"
+
+
+def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharFormat:
+    """UI text inside the document: an anchor with a dc- scheme, left out of copies."""
+    fmt = QTextCharFormat()
+    fmt.setAnchor(True)
+    fmt.setAnchorHref(href)
+    fmt.setForeground(color)
+    if bold:
+        fmt.setFontWeight(700)
+    return fmt
+
+
+class ReplyView:
+    def __init__(
+        self, cursor: QTextCursor, theme: Theme, first_code_index: int, section_id: int
+    ) -> None:
+        """`cursor` stands at the start of the (empty) answer block."""
+        self._doc: QTextDocument = cursor.document()
+        self._theme = theme
+        self._muted = QColor(theme.muted)
+        self._first_code_index = first_code_index
+        self._section_id = section_id
+        self._md = IncrementalMarkdown()
+        self._tail_tokens: list[Token] = []
+        self._source: list[str] = []
+        self.finished_blocks: list[CodeBlock] = []  # code blocks rendered for good
+        self.tail_blocks: list[CodeBlock] = []
+        self.reasoning_blocks: tuple[int, int] | None = None  # block numbers, for collapsing
+        self._before_answer = self._parked(cursor.position())
+        self._before_tail = self._parked(cursor.position())
+        self._reasoning: QTextCursor | None = None
+
+    # -- streaming ------------------------------------------------------------------------
+
+    def add_reasoning(self, text: str) -> None:
+        if self._reasoning is None:
+            if self._source:  # servers send reasoning first; late reasoning stays in the data
+                return
+            self._reasoning = self._open_reasoning()
+        self._reasoning.insertText(text)
+
+    def add_text(self, text: str) -> None:
+        self._source.append(text)
+        finished, tail = self._md.feed(text)
+        cursor = self._clear_tail()
+        if finished:
+            rendered = markdown.render_tokens(finished, self._theme,
+                                              first_code_index=self._code_index())
+            cursor.insertHtml(rendered.html)
+            self.finished_blocks += rendered.code_blocks
+            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            self._before_tail.setPosition(cursor.position() - 1)
+        self._tail_tokens = tail
+        # The open tail is shown without syntax colours: it is drawn again every paint.
+        self._render_tail(cursor, highlight=False)
+
+    def finish(self, message: Message) -> None:
+        if self._md.needs_full_render():  # reference links reach back into earlier blocks
+            cursor = self._select_from(self._before_answer)
+            cursor.removeSelectedText()
+            rendered = markdown.render("".join(self._source), self._theme,
+                                       first_code_index=self._first_code_index)
+            cursor.insertHtml(rendered.html)
+            self.finished_blocks, self.tail_blocks = rendered.code_blocks, []
+        else:
+            self._render_tail(self._clear_tail(), highlight=True)
+        self.finished_blocks += self.tail_blocks
+        self.tail_blocks = []
+        self._close_reasoning()
+        note = footer(message)
+        if note:
+            cursor = QTextCursor(self._doc)
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertBlock(QTextBlockFormat())
+            red = QColor("#e06c60" if self._theme.dark else "#c0392b")
+            color = self._muted if message.state is ReplyState.STOPPED else red
+            cursor.insertText(note, chrome_format(NOTE, color))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _code_index(self) -> int:
+        return self._first_code_index + len(self.finished_blocks)
+
+    def _render_tail(self, cursor: QTextCursor, *, highlight: bool) -> None:
+        if not self._tail_tokens:
+            self.tail_blocks = []
+            return
+        rendered = markdown.render_tokens(self._tail_tokens, self._theme, highlight=highlight,
+                                          first_code_index=self._code_index())
+        cursor.insertHtml(rendered.html)
+        self.tail_blocks = rendered.code_blocks
+
+    def _clear_tail(self) -> QTextCursor:
+        cursor = self._select_from(self._before_tail)
+        cursor.removeSelectedText()
+        return cursor
+
+    def _select_from(self, parked: QTextCursor) -> QTextCursor:
+        cursor = QTextCursor(self._doc)
+        cursor.setPosition(parked.position() + 1)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        return cursor
+
+    def _parked(self, position: int) -> QTextCursor:
+        cursor = QTextCursor(self._doc)
+        cursor.setPosition(position - 1)
+        return cursor
+
+    def _open_reasoning(self) -> QTextCursor:
+        """Header and an italic block above the (still empty) answer."""
+        cursor = QTextCursor(self._doc)
+        cursor.setPosition(self._before_answer.position())
+        cursor.insertBlock(QTextBlockFormat())
+        cursor.insertText("▾ Thinking", chrome_format(f"{TOGGLE}{self._section_id}",
+                                                      self._muted, bold=True))
+        cursor.insertBlock(QTextBlockFormat())
+        self._reasoning_first = cursor.block().blockNumber()
+        fmt = QTextCharFormat()
+        fmt.setFontItalic(True)
+        fmt.setForeground(self._muted)
+        cursor.setCharFormat(fmt)
+        return cursor
+
+    def _close_reasoning(self) -> None:
+        if self._reasoning is not None:
+            self.reasoning_blocks = (self._reasoning_first, self._reasoning.block().blockNumber())
+
+
+def footer(message: Message) -> str:
+    if message.state is ReplyState.STOPPED:
+        return "■ Stopped"
+    if message.state in (ReplyState.INTERRUPTED, ReplyState.FAILED):
+        return f"⚠ {message.error or 'The reply was interrupted.'}"
+    if message.finish_reason == "length":
+        return "⚠ The reply was cut off at the server's length limit (max tokens)."
+    if message.finish_reason == "content_filter":
+        return "⚠ The server's content filter stopped the reply."
+    return ""
