@@ -1,0 +1,151 @@
+"""Markdown in the window: code blocks and their Copy buttons, selection copy without UI
+chrome, reasoning that collapses, links that ask first, following the stream."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtGui import QTextCursor
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
+
+from tests.support.openai_server import LoopbackServer, Scenario
+from tests.ui.conftest import ChatDriver
+
+REPLY = (
+    "Intro with **bold** and `code`.\n\n"
+    "3. third\n4. fourth\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    "```python\ndef f(x):\n    return x * 2\n```\n\n"
+    "Then [a link](https://example.com/page) and ![chart](http://example.com/c.png).\n\n"
+    "```sh\necho last\n```\n"
+)
+
+
+def stream(chat: ChatDriver, server: LoopbackServer, text: str, **scenario: object) -> None:
+    server.push(Scenario(deltas=[text[i : i + 5] for i in range(0, len(text), 5)], **scenario))
+    chat.send("show me")
+    chat.wait_for_reply()
+
+
+def click_anchor(chat: ChatDriver, href_prefix: str) -> None:
+    """Click, with the mouse, on the first anchor whose href starts with the prefix."""
+    view = chat.window.transcript
+    doc = view.document()
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.charFormat().anchorHref().startswith(href_prefix):
+                cursor = QTextCursor(doc)
+                cursor.setPosition(fragment.position() + 1)
+                view.setTextCursor(cursor)
+                view.ensureCursorVisible()
+                rect = view.cursorRect(cursor)
+                point = QPoint(rect.left(), rect.center().y())
+                QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+                return
+            it += 1
+        block = block.next()
+    raise AssertionError(f"no anchor {href_prefix!r} in the transcript")
+
+
+def test_markdown_is_rendered_not_shown_as_source(chat: ChatDriver, server) -> None:
+    stream(chat, server, REPLY)
+    text = chat.transcript_text()
+    assert "**bold**" not in text and "bold" in text
+    assert "```" not in text
+    assert "def f(x):" in text
+    assert "[image: chart] http://example.com/c.png" in text  # never fetched
+    html = chat.window.transcript.toHtml()
+    assert "<img" not in html
+
+
+def test_code_block_copy_button(chat: ChatDriver, server) -> None:
+    stream(chat, server, REPLY)
+    click_anchor(chat, "dc-copy:0")
+    assert chat.clipboard() == "def f(x):\n    return x * 2\n"
+
+
+def test_copy_last_code_block_shortcut(chat: ChatDriver, server) -> None:
+    stream(chat, server, REPLY)
+    QTest.keyClick(chat.window, Qt.Key.Key_Semicolon,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert chat.clipboard() == "echo last\n"
+
+
+def test_copy_reply_html_keeps_structure(chat: ChatDriver, server) -> None:
+    stream(chat, server, REPLY)
+    chat.copy_last_reply()
+    html = chat.clipboard("text/html")
+    assert '<ol start="3">' in html and "<table>" in html and "<strong>bold</strong>" in html
+    assert "dc-copy" not in html and "Copy" not in html  # no UI chrome
+
+
+def test_selection_copy_has_text_but_no_chrome(chat: ChatDriver, server) -> None:
+    stream(chat, server, REPLY, reasoning=["pondering"])
+    view = chat.window.transcript
+    view.selectAll()
+    view.copy()
+    plain, html = chat.clipboard(), chat.clipboard("text/html")
+    assert "show me" in plain and "Intro with bold and code." in plain
+    assert "return x * 2" in plain
+    for chrome in ("You", "Assistant ·", "python · Copy", "Thinking"):
+        assert chrome not in plain, chrome
+    assert "dc-" not in html
+    assert "third" in plain and "fourth" in plain
+
+
+def test_partial_selection_copies_that_part(chat: ChatDriver, server) -> None:
+    stream(chat, server, "Alpha beta gamma delta.")
+    view = chat.window.transcript
+    found = view.document().find("beta gamma")
+    view.setTextCursor(found)
+    view.copy()
+    assert chat.clipboard() == "beta gamma"
+    assert "beta gamma" in chat.clipboard("text/html")
+
+
+def test_reasoning_collapses_when_done_and_expands_on_click(chat: ChatDriver, server) -> None:
+    stream(chat, server, "The answer.", reasoning=["Step one.\nStep two."])
+    doc = chat.window.transcript.document()
+    step = doc.find("Step one.").block()
+    assert not step.isVisible()
+    click_anchor(chat, "dc-toggle:")
+    assert doc.find("Step one.").block().isVisible()
+    assert doc.find("Step two.").block().isVisible()
+
+
+def test_http_link_asks_before_opening(chat: ChatDriver, server) -> None:
+    stream(chat, server, REPLY)
+    click_anchor(chat, "https://example.com/page")
+    dialog = chat.window.findChild(QMessageBox, "linkDialog")
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.informativeText() == "https://example.com/page"
+    dialog.reject()  # nothing is opened in tests
+
+
+def test_other_schemes_are_refused(chat: ChatDriver) -> None:
+    for href in ("javascript:alert(1)", "file:///etc/passwd", "myapp://x", "data:text/html,x"):
+        chat.window.transcript.anchorClicked.emit(QUrl(href))
+        assert "only http and https links open" in chat.window.statusBar().currentMessage()
+    assert chat.window.findChild(QMessageBox, "linkDialog") is None
+
+
+def test_scrolling_up_stops_following_and_offers_jump(chat: ChatDriver, server) -> None:
+    view = chat.window.transcript
+    server.push(Scenario(deltas=[f"line {i}\n\n" for i in range(400)], pace=0.005))
+    chat.send("long")
+    seen: dict[str, object] = {}
+
+    def scroll_up() -> None:
+        view.verticalScrollBar().setValue(0)
+        seen["following"] = view.following
+
+    chat.when(lambda: "line 60" in chat.transcript_text(), scroll_up)
+    assert seen["following"] is False
+    assert view.verticalScrollBar().value() == 0  # stayed where the user put it
+    assert view.jumpButton.isVisible()
+    view.jumpButton.click()
+    assert view.following
+    assert view.verticalScrollBar().value() == view.verticalScrollBar().maximum()
