@@ -133,6 +133,7 @@ async def gui_round(window: MainWindow, deltas: int, meter: GapMeter,
     # connected after the window's own slot, so the stop button is already disabled here
     window.controller.streaming_changed.connect(on_streaming)
     window.composer.setPlainText(PROMPT)
+    frames = FrameCosts(window)
     meter.start()
     t0 = time.perf_counter()
     window.send()
@@ -143,7 +144,35 @@ async def gui_round(window: MainWindow, deltas: int, meter: GapMeter,
     window.controller.streaming_changed.disconnect(on_streaming)
     assert not window.stopButton.isEnabled()
     return {"deltas": deltas, "seconds": t1 - t0, "rate": deltas / (t1 - t0),
-            "ok": window.controller.last_reply_text() == expected, **gaps}
+            "ok": window.controller.last_reply_text() == expected, **gaps, **frames.done()}
+
+
+class FrameCosts:
+    """Render cost of each paint (ms per 1,000 characters painted), to see whether it
+    stays flat from the start of a long reply to its end."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self._window = window
+        self._samples: list[tuple[float, int]] = []
+        window.controller.text_arrived.disconnect(window.transcript.append_reply_text)
+        window.controller.text_arrived.connect(self._paint)
+
+    def _paint(self, text: str) -> None:
+        started = time.perf_counter()
+        self._window.transcript.append_reply_text(text)
+        self._samples.append(((time.perf_counter() - started) * 1000, len(text)))
+
+    def done(self) -> dict[str, float]:
+        controller, transcript = self._window.controller, self._window.transcript
+        controller.text_arrived.disconnect(self._paint)
+        controller.text_arrived.connect(transcript.append_reply_text)
+        per_kchar = [ms * 1000 / max(chars, 1) for ms, chars in self._samples]
+        fifth = max(1, len(per_kchar) // 5)
+        start, end = statistics.median(per_kchar[:fifth]), statistics.median(per_kchar[-fifth:])
+        return {"frames": len(per_kchar), "paint_ms_median": statistics.median(
+                    ms for ms, _ in self._samples),
+                "paint_ms_per_kchar_start": start, "paint_ms_per_kchar_end": end,
+                "paint_end_over_start": end / start}
 
 
 async def run_rounds(window: MainWindow, url: str, args: argparse.Namespace,
@@ -191,6 +220,10 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "gui_median_max_gap_ms": med("gui", "max_gap_ms"),
         "gui_median_p99_gap_ms": med("gui", "p99_gap_ms"),
         "raw_max_gap_ms": max(r["raw"]["max_gap_ms"] for r in rounds),
+        "paint_ms_median": med("gui", "paint_ms_median"),
+        "paint_start": med("gui", "paint_ms_per_kchar_start"),
+        "paint_end": med("gui", "paint_ms_per_kchar_end"),
+        "paint_end_over_start": med("gui", "paint_end_over_start"),
         "all_ok": all(r["raw"]["ok"] and r["gui"]["ok"] for r in rounds),
     }
 
@@ -212,6 +245,9 @@ def print_summary(s: dict[str, Any], n: int) -> None:
     print(f"  GUI gaps     max {s['gui_max_gap_ms']:.1f} ms (worst round; median round "
           f"{s['gui_median_max_gap_ms']:.1f} ms)   p99 {s['gui_median_p99_gap_ms']:.1f} ms "
           f"(median)   target max <= {TARGET_GAP_MS:g} ms")
+    print(f"  paint cost   {s['paint_ms_median']:.2f} ms per paint (median); per 1,000 chars: "
+          f"{s['paint_start']:.2f} ms in the first fifth of the reply, {s['paint_end']:.2f} ms "
+          f"in the last; end/start {s['paint_end_over_start']:.2f}   target <= 1.5")
     ok_ratio, ok_gap = s["ratio_of_medians"] >= TARGET_RATIO, s["gui_max_gap_ms"] <= TARGET_GAP_MS
     print(f"  text         {'OK' if s['all_ok'] else 'MISMATCH'}\n  verdict      ratio "
           f"{'PASS' if ok_ratio else 'FAIL'}, max gap {'PASS' if ok_gap else 'FAIL'}")
