@@ -90,8 +90,9 @@ def render_tokens(tokens: Sequence[Token], theme: Theme | None = None, *, chrome
     parser = _parser()
     out = parser.renderer.render(tokens, parser.options, env)
     out = _TASK_BOX.sub(lambda m: "☑ " if m.group(1) else "☐ ", out)
-    if chrome:  # for the view: table borders, and wrap points Qt can use in linear time
-        out = out.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
+    # Qt and word processors draw tables without borders unless asked
+    out = out.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
+    if chrome:  # for the view: wrap points Qt can use in linear time
         out = break_long_runs_html(out)
     return Rendered(out, env["code_blocks"])
 
