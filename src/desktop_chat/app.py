@@ -23,6 +23,7 @@ from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, reso
 from desktop_chat.core import errors, logs
 from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
 from desktop_chat.core.settings import SettingsFile, with_overrides
+from desktop_chat.ui import theme
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
 from desktop_chat.ui.main_window import MainWindow
@@ -134,6 +135,8 @@ def configure_application(app: QApplication) -> None:
     app.setDesktopFileName(APP_NAME)
     app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
     app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup
+    theme.follow_color_scheme(app)
+    app.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.follow_color_scheme(app))
 
 
 def create_event_loop(app: QApplication) -> qasync.QEventLoop:

@@ -149,3 +149,20 @@ def test_scrolling_up_stops_following_and_offers_jump(chat: ChatDriver, server) 
     view.jumpButton.click()
     assert view.following
     assert view.verticalScrollBar().value() == view.verticalScrollBar().maximum()
+
+
+def test_dark_palette_rerenders_with_dark_code_colours(chat: ChatDriver, server, qapp) -> None:
+    from PySide6.QtGui import QPalette
+
+    from desktop_chat.ui.theme import dark_palette
+
+    stream(chat, server, "```python\nx = 1\n```\n")
+    assert not chat.window.transcript.theme.dark
+    qapp.setPalette(dark_palette())
+    try:
+        assert chat.window.transcript.theme.dark
+        assert "#272822" in chat.window.transcript.toHtml().lower()  # monokai background
+        assert "x = 1" in chat.transcript_text()
+    finally:
+        qapp.setPalette(QPalette())
+    assert not chat.window.transcript.theme.dark

@@ -10,7 +10,6 @@ from PySide6.QtGui import (
     QDesktopServices,
     QGuiApplication,
     QKeySequence,
-    QPalette,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -31,6 +30,7 @@ from desktop_chat.core import markdown
 from desktop_chat.core.models import Conversation, Reply, ReplyState
 from desktop_chat.ui.composer import Composer
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
 
 STATE_TEXT = {
@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
         self.transcript.code_copy_requested.connect(self._copy_code)
         self.transcript.link_requested.connect(self._confirm_link)
         self.transcript.link_refused.connect(self._refuse_link)
-        QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
+        QGuiApplication.instance().paletteChanged.connect(self._scheme_changed)
 
     def _install_shortcuts(self) -> None:
         bindings = [
@@ -224,8 +224,7 @@ class MainWindow(QMainWindow):
             f"Did not open '{shown}': only http and https links open.", 6000)
 
     def _theme(self) -> markdown.Theme:
-        return markdown.Theme(dark=self.palette().color(QPalette.ColorRole.Window).lightness()
-                              < 128)
+        return markdown.Theme(dark=is_dark(QGuiApplication.palette()))
 
     def _scheme_changed(self) -> None:
         self.transcript.theme = self._theme()

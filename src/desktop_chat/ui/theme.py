@@ -1,0 +1,46 @@
+"""Follow the system's light/dark scheme, also where the platform's palette does not."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+_DARK = {
+    QPalette.ColorRole.Window: "#202124",
+    QPalette.ColorRole.WindowText: "#e8eaed",
+    QPalette.ColorRole.Base: "#17181a",
+    QPalette.ColorRole.AlternateBase: "#2a2b2e",
+    QPalette.ColorRole.Text: "#e8eaed",
+    QPalette.ColorRole.Button: "#2d2e31",
+    QPalette.ColorRole.ButtonText: "#e8eaed",
+    QPalette.ColorRole.Highlight: "#3b82f6",
+    QPalette.ColorRole.HighlightedText: "#ffffff",
+    QPalette.ColorRole.Link: "#8ab4f8",
+    QPalette.ColorRole.PlaceholderText: "#9aa0a6",
+    QPalette.ColorRole.ToolTipBase: "#2d2e31",
+    QPalette.ColorRole.ToolTipText: "#e8eaed",
+}
+
+
+def is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def follow_color_scheme(app: QGuiApplication) -> None:
+    """Apply a dark palette when the system asks for dark and the platform palette is light
+    (offscreen, some Linux desktops); restore the platform palette otherwise."""
+    wants_dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    if wants_dark and not is_dark(app.palette()):
+        app.setPalette(dark_palette())
+    elif not wants_dark and is_dark(app.palette()) and not is_dark(QPalette()):
+        app.setPalette(QPalette())  # back to the platform's own
+
+
+def dark_palette() -> QPalette:
+    palette = QPalette()
+    for role, color in _DARK.items():
+        palette.setColor(role, QColor(color))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,
+                 QPalette.ColorRole.WindowText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7f8389"))
+    return palette
