@@ -1,0 +1,176 @@
+"""SQL shared by `Store` and `BulkWriter`: connections, transactions, inserts, tree walks.
+
+Kept apart from store.py so the Store reads as the list of things a user can do, and so an
+import writes rows exactly the way the app does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from desktop_chat.core.models import ReplyState, Role, Usage
+from desktop_chat.core.records import MESSAGE_COLUMNS, StoreError, usage_columns
+
+PATH_CAP = 1_000_000  # bounds a walk along a (damaged) parent chain that loops
+
+_PATH_SQL = f"""
+WITH RECURSIVE up(id, depth) AS (
+    SELECT ?, 0
+    UNION ALL
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
+    WHERE m.parent_id IS NOT NULL AND up.depth + 1 < ?
+)
+SELECT {", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(","))},
+    (SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id
+        AND s.parent_id IS m.parent_id) AS sibling_count,
+    (SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id
+        AND s.parent_id IS m.parent_id AND s.id < m.id) AS sibling_index
+FROM up JOIN messages m ON m.id = up.id
+WHERE m.conversation_id = ?
+ORDER BY up.depth DESC
+"""
+
+_NEWEST_LEAF_SQL = """
+WITH RECURSIVE down(id, depth) AS (
+    SELECT ?, 0
+    UNION ALL
+    SELECT (SELECT max(c.id) FROM messages c WHERE c.parent_id = down.id), depth + 1
+    FROM down WHERE down.id IS NOT NULL AND depth < ?
+)
+SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1
+"""
+
+
+def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """A connection in autocommit mode: transactions are explicit `BEGIN IMMEDIATE`, which
+    takes the write lock up front and so waits (busy_timeout) instead of failing later with
+    a lock upgrade that no timeout can resolve."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def enable_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> str:
+    """Switch to WAL, retrying: unlike other statements, changing the journal mode does not
+    wait for a lock held by another process (two first launches at once), it fails."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:  # some errors (disk full, I/O) already rolled back
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def insert_message(conn: sqlite3.Connection, conversation_id: int, parent_id: int | None,
+                   role: Role, content: str, *, state: ReplyState, model: str | None,
+                   reasoning: str, usage: Usage | None, finish_reason: str | None,
+                   error: str | None, created_at: float, updated_at: float) -> int:
+    cursor = conn.execute(
+        "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, state, "
+        "model, finish_reason, error, prompt_tokens, completion_tokens, total_tokens, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (conversation_id, parent_id, role.value, content, reasoning, state.value, model,
+         finish_reason, error, *usage_columns(usage), created_at, updated_at),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def check_in_conversation(conn: sqlite3.Connection, conversation_id: int,
+                          message_id: int | None) -> None:
+    """Links never cross conversations: a wrong id is a caller's bug, caught before writing."""
+    if message_id is None:
+        return
+    row = conn.execute("SELECT conversation_id FROM messages WHERE id = ?",
+                       (message_id,)).fetchone()
+    if row is None or row[0] != conversation_id:
+        raise StoreError(f"message {message_id} is not in conversation {conversation_id}")
+
+
+def path_rows(conn: sqlite3.Connection, conversation_id: int, start: int,
+              limit: int | None) -> list[sqlite3.Row]:
+    """Messages from `start` up towards the root (at most `limit`), returned root-first,
+    each with `sibling_index` and `sibling_count`."""
+    if limit is not None and limit <= 0:
+        return []
+    params = (start, PATH_CAP if limit is None else limit, conversation_id)
+    return conn.execute(_PATH_SQL, params).fetchall()
+
+
+def path_start(conn: sqlite3.Connection, conversation_id: int, before: int | None,
+               ) -> int | None:
+    """Where a walk up the active path begins: the active leaf, or the parent of `before`."""
+    if before is not None:
+        row = conn.execute("SELECT parent_id FROM messages WHERE id = ? AND "
+                           "conversation_id = ?", (before, conversation_id)).fetchone()
+        return None if row is None else row[0]
+    row = conn.execute(
+        "SELECT m.id FROM conversations c JOIN messages m ON m.id = c.active_leaf_id "
+        "AND m.conversation_id = c.id WHERE c.id = ?", (conversation_id,)).fetchone()
+    if row is None:  # no leaf recorded (or it is gone): the newest message
+        row = conn.execute("SELECT max(id) FROM messages WHERE conversation_id = ?",
+                           (conversation_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+def newest_leaf(conn: sqlite3.Connection, message_id: int) -> int:
+    """Below `message_id`, follow the newest child down to a leaf."""
+    return int(conn.execute(_NEWEST_LEAF_SQL, (message_id, PATH_CAP)).fetchone()[0])
+
+
+class BulkWriter:
+    """Adds whole conversations with their own timestamps and ids remapped by the caller;
+    used inside `Store.bulk_writer()`, whose transaction makes an import all or nothing."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def has_conversation(self, uid: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM conversations WHERE uid = ?", (uid,))
+        return row.fetchone() is not None
+
+    def add_conversation(self, *, uid: str, title: str, created_at: float, updated_at: float,
+                         model: str | None = None, extra: dict[str, Any] | None = None) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO conversations (uid, title, model, created_at, updated_at, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (uid, title, model, created_at, updated_at, json.dumps(extra or {})),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def add_message(self, conversation_id: int, parent_id: int | None, role: Role,
+                    content: str, *, created_at: float, updated_at: float | None = None,
+                    state: ReplyState = ReplyState.COMPLETE, model: str | None = None,
+                    reasoning: str = "", usage: Usage | None = None,
+                    finish_reason: str | None = None, error: str | None = None) -> int:
+        return insert_message(
+            self._conn, conversation_id, parent_id, role, content, state=state, model=model,
+            reasoning=reasoning, usage=usage, finish_reason=finish_reason, error=error,
+            created_at=created_at,
+            updated_at=created_at if updated_at is None else updated_at,
+        )
+
+    def set_active_leaf(self, conversation_id: int, message_id: int | None) -> None:
+        self._conn.execute("UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
+                           (message_id, conversation_id))

@@ -1,0 +1,225 @@
+"""What the store hands out, and the checks that turn a database row into one.
+
+Rows are validated on the way out, not trusted: a history file may have been written by a
+buggy build, edited by hand or partly damaged. A row that does not make sense raises
+`DamagedRow`; the store skips it with a log line instead of failing the whole view.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from desktop_chat.core.models import Message, ReplyState, Role, Usage
+
+MESSAGE_COLUMNS = (
+    "id, conversation_id, parent_id, role, content, reasoning, state, model, finish_reason, "
+    "error, prompt_tokens, completion_tokens, total_tokens, created_at, updated_at"
+)
+CONVERSATION_COLUMNS = (
+    "id, uid, title, model, created_at, updated_at, active_leaf_id, deleted_at, extra"
+)
+
+
+class StoreError(Exception):
+    """A history problem the user can act on; the message is meant to be shown as is."""
+
+
+class DamagedRow(ValueError):
+    """A row that cannot be read as what it claims to be."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    parent_id: int | None
+    role: Role
+    content: str
+    reasoning: str = ""
+    state: ReplyState = ReplyState.COMPLETE
+    model: str | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    # Position among messages with the same parent, for the "2 / 3" navigator. Filled by
+    # active_path/recent_messages; 0 of 1 elsewhere.
+    sibling_index: int = 0
+    sibling_count: int = 1
+
+    def to_message(self) -> Message:
+        """The in-memory message the session sends back to the model."""
+        return Message(
+            role=self.role, content=self.content, reasoning=self.reasoning, state=self.state,
+            model=self.model, usage=self.usage, error=self.error,
+            finish_reason=self.finish_reason,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One line of the sidebar."""
+
+    id: int
+    title: str
+    updated_at: float
+    message_count: int
+    created_at: float = 0.0
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConversation:
+    id: int
+    uid: str
+    title: str
+    created_at: float
+    updated_at: float
+    model: str | None = None
+    active_leaf_id: int | None = None
+    deleted_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """`message_id` is None when the conversation's title matched. `snippet` marks matched
+    words with HIGHLIGHT_START / HIGHLIGHT_END (control characters, so the view can escape
+    the text for HTML first and then turn the marks into tags)."""
+
+    conversation_id: int
+    message_id: int | None
+    title: str
+    snippet: str
+    updated_at: float
+
+
+HIGHLIGHT_START = "\x02"
+HIGHLIGHT_END = "\x03"
+
+
+def message_from_row(row: sqlite3.Row, sibling_index: int = 0, sibling_count: int = 1,
+                     ) -> StoredMessage:
+    try:
+        role, state = Role(row["role"]), ReplyState(row["state"])
+    except ValueError as exc:
+        raise DamagedRow(f"message {row['id']}: {exc}") from None
+    created = _number(row, "created_at")
+    return StoredMessage(
+        id=_integer(row, "id"),
+        conversation_id=_integer(row, "conversation_id"),
+        parent_id=_optional_integer(row, "parent_id"),
+        role=role,
+        content=_text(row, "content"),
+        reasoning=_text(row, "reasoning", allow_null=True),
+        state=state,
+        model=_optional_text(row, "model"),
+        usage=_usage(row),
+        finish_reason=_optional_text(row, "finish_reason"),
+        error=_optional_text(row, "error"),
+        created_at=created,
+        updated_at=created if row["updated_at"] is None else _number(row, "updated_at"),
+        sibling_index=sibling_index,
+        sibling_count=sibling_count,
+    )
+
+
+def conversation_from_row(row: sqlite3.Row, extra: dict[str, Any]) -> StoredConversation:
+    """`extra` is parsed by the caller (see `parse_extra`): damaged settings must not hide
+    the conversation itself."""
+    return StoredConversation(
+        id=_integer(row, "id"),
+        uid=_text(row, "uid", allow_null=True),
+        title=lenient_text(row["title"]),
+        created_at=_number(row, "created_at"),
+        updated_at=_number(row, "updated_at"),
+        model=_optional_text(row, "model"),
+        active_leaf_id=_optional_integer(row, "active_leaf_id"),
+        deleted_at=None if row["deleted_at"] is None else _number(row, "deleted_at"),
+        extra=extra,
+    )
+
+
+def summary_from_row(row: sqlite3.Row) -> ConversationSummary:
+    return ConversationSummary(
+        id=_integer(row, "id"),
+        title=lenient_text(row["title"]),
+        updated_at=_number(row, "updated_at"),
+        message_count=_integer(row, "message_count"),
+        created_at=_number(row, "created_at"),
+        model=_optional_text(row, "model"),
+    )
+
+
+def parse_extra(raw: object, row_id: object) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise DamagedRow(f"conversation {row_id}: settings are not a JSON object")
+    return value
+
+
+def lenient_text(value: object) -> str:
+    """Titles are shown, never interpreted: a damaged one is shown as best we can rather
+    than hiding its conversation."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None]:
+    if usage is None:
+        return None, None, None
+    return usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+
+
+def _usage(row: sqlite3.Row) -> Usage | None:
+    counts = [_optional_integer(row, name)
+              for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    return None if all(c is None for c in counts) else Usage(*counts)
+
+
+def _damaged(row: sqlite3.Row, name: str, expected: str) -> DamagedRow:
+    return DamagedRow(f"row {row['id']}: {name} is {type(row[name]).__name__}, not {expected}")
+
+
+def _text(row: sqlite3.Row, name: str, allow_null: bool = False) -> str:
+    value = row[name]
+    if value is None and allow_null:
+        return ""
+    if not isinstance(value, str):
+        raise _damaged(row, name, "text")
+    return value
+
+
+def _optional_text(row: sqlite3.Row, name: str) -> str | None:
+    value = row[name]
+    if value is not None and not isinstance(value, str):
+        raise _damaged(row, name, "text")
+    return value
+
+
+def _integer(row: sqlite3.Row, name: str) -> int:
+    value = row[name]
+    if not isinstance(value, int):
+        raise _damaged(row, name, "an integer")
+    return value
+
+
+def _optional_integer(row: sqlite3.Row, name: str) -> int | None:
+    return None if row[name] is None else _integer(row, name)
+
+
+def _number(row: sqlite3.Row, name: str) -> float:
+    value = row[name]
+    if not isinstance(value, int | float):
+        raise _damaged(row, name, "a number")
+    return float(value)

@@ -1,0 +1,267 @@
+"""Export conversations to Markdown and JSON, and import them back (or from ChatGPT).
+
+The JSON export is the lossless one: every branch, timestamps as epoch seconds, model,
+usage, state and error per message, and the conversation's uid so importing the same
+export twice does not duplicate it. Message ids in the file are only links between its
+messages; an import gives them new ids. Markdown is for reading: the active path only.
+
+Imports run in one transaction (see `imports.write_all`) and may run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from desktop_chat.core.chatgpt import import_chatgpt
+from desktop_chat.core.imports import (
+    ImportResult,
+    ParsedConversation,
+    ParsedMessage,
+    Progress,
+    TransferError,
+    enumerate_items,
+    optional_str,
+    timestamp,
+    tree_order,
+    write_all,
+)
+from desktop_chat.core.models import ReplyState, Role, Usage
+from desktop_chat.core.records import StoredMessage
+from desktop_chat.core.store import Store
+
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "ImportResult", "TransferError", "export_json",
+    "export_markdown", "export_markdown_all", "import_chatgpt", "import_file", "import_json",
+    "read_json",
+]
+
+FORMAT = "desktop-chat-history"
+FORMAT_VERSION = 1
+_ROLE_LABELS = {Role.USER: "You", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
+_STATE_NOTES = {
+    ReplyState.STREAMING: "Still being received when exported.",
+    ReplyState.STOPPED: "Stopped before the end.",
+    ReplyState.FAILED: "Failed.",
+    ReplyState.INTERRUPTED: "Interrupted.",
+}
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            return json.load(file)
+    except OSError as exc:
+        raise TransferError(f"{path.name} could not be read: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TransferError(f"{path.name} is not a valid JSON file ({exc}).") from exc
+
+
+def import_file(store: Store, path: Path, progress: Progress | None = None) -> ImportResult:
+    """Import our JSON export or a ChatGPT conversations.json, whichever `path` is."""
+    data = read_json(path)
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        return import_json(store, data, progress)
+    if isinstance(data, list):
+        return import_chatgpt(store, data, progress)
+    raise TransferError(f"{path.name} is neither a desktop-chat export nor a ChatGPT "
+                        "conversations.json.")
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def export_json(store: Store, conversation_ids: list[int] | None = None) -> dict[str, Any]:
+    """All branches of the given conversations (default: all not deleted), oldest first."""
+    if conversation_ids is None:
+        conversation_ids = sorted(c.id for c in store.list_conversations(limit=None))
+    conversations = [c for i in conversation_ids
+                     if (c := _conversation_json(store, i)) is not None]
+    return {"format": FORMAT, "version": FORMAT_VERSION, "exported_at": time.time(),
+            "conversations": conversations}
+
+
+def _conversation_json(store: Store, conversation_id: int) -> dict[str, Any] | None:
+    conversation = store.conversation(conversation_id)
+    if conversation is None:
+        return None
+    messages = store.all_messages(conversation_id)
+    kept = {m.id for m in messages}
+    leaf = conversation.active_leaf_id
+    return {
+        "uid": conversation.uid, "title": conversation.title,
+        "created_at": conversation.created_at, "updated_at": conversation.updated_at,
+        "model": conversation.model, "extra": conversation.extra,
+        "active_leaf": leaf if leaf in kept else None,
+        "messages": [_message_json(m, kept) for m in messages],
+    }
+
+
+def _message_json(message: StoredMessage, kept: set[int]) -> dict[str, Any]:
+    usage = message.usage
+    return {
+        "id": message.id,
+        # a damaged (skipped) parent cannot be exported: its children become roots
+        "parent": message.parent_id if message.parent_id in kept else None,
+        "role": message.role.value, "content": message.content,
+        "reasoning": message.reasoning, "state": message.state.value, "model": message.model,
+        "finish_reason": message.finish_reason, "error": message.error,
+        "usage": None if usage is None else {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens,
+        },
+        "created_at": message.created_at, "updated_at": message.updated_at,
+    }
+
+
+def import_json(store: Store, data: object, progress: Progress | None = None) -> ImportResult:
+    """Import our own export, all or nothing; conversations already present (same uid) are
+    left alone. Safe in a worker thread; raising from `progress` cancels."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise TransferError("This file is not a desktop-chat export.")
+    version = data.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise TransferError("This export was made by a newer version of desktop-chat; update "
+                            "desktop-chat to import it.")
+    items = list(enumerate_items(data.get("conversations"), "conversations"))
+    return write_all(store, _parse_all(items), len(items), progress)
+
+
+def _parse_all(items: list[tuple[int, dict[str, Any]]]) -> Iterator[ParsedConversation]:
+    for number, item in items:
+        yield _parse_conversation(item, f"Conversation {number}")
+
+
+def _parse_conversation(item: dict[str, Any], where: str) -> ParsedConversation:
+    raw = {m_key: m for m_key, m in _keyed_messages(item.get("messages"), where)}
+    parents = {key: m.get("parent") for key, m in raw.items()}
+    for key, parent in parents.items():
+        if parent is not None and (not isinstance(parent, int | str) or parent not in raw):
+            raise TransferError(f"{where}: message {key} answers a message that is missing.")
+    created = timestamp(item.get("created_at"))
+    extra = item.get("extra", {})
+    if not isinstance(extra, dict) or not isinstance(item.get("title", ""), str):
+        raise TransferError(f"{where}: its title or settings have the wrong type.")
+    parsed = ParsedConversation(
+        title=item.get("title", ""), created_at=created,
+        updated_at=timestamp(item.get("updated_at"), created),
+        messages=[_parse_message(k, raw[k], created, where)
+                  for k in tree_order(parents, where)],
+        model=optional_str(item.get("model")), extra=extra,
+        active_leaf=leaf if isinstance(leaf := item.get("active_leaf"), int | str) else None,
+        keep_if_empty=True,
+    )
+    uid = optional_str(item.get("uid"))
+    if uid:
+        parsed.uid = uid
+    return parsed
+
+
+def _keyed_messages(messages: object, where: str) -> Iterator[tuple[int | str, dict[str, Any]]]:
+    if not isinstance(messages, list):
+        raise TransferError(f"{where} has no list of messages.")
+    seen: set[int | str] = set()
+    for message in messages:
+        key = message.get("id") if isinstance(message, dict) else None
+        if not isinstance(key, int | str) or isinstance(key, bool) or key in seen:
+            raise TransferError(f"{where}: a message has a missing or repeated id.")
+        seen.add(key)
+        yield key, message
+
+
+def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
+                   ) -> ParsedMessage:
+    try:
+        role, state = Role(raw.get("role")), ReplyState(raw.get("state", "complete"))
+    except ValueError as exc:
+        raise TransferError(f"{where}, message {key}: {exc}.") from None
+    texts = [raw.get(name, "") for name in ("content", "reasoning")]
+    if not all(isinstance(text, str) for text in texts):
+        raise TransferError(f"{where}, message {key}: its text is not a string.")
+    created = timestamp(raw.get("created_at"), fallback)
+    return ParsedMessage(
+        key=key, parent=raw.get("parent"), role=role, content=texts[0], reasoning=texts[1],
+        # nothing streams into an imported message any more
+        state=ReplyState.INTERRUPTED if state is ReplyState.STREAMING else state,
+        created_at=created, updated_at=timestamp(raw.get("updated_at"), created),
+        model=optional_str(raw.get("model")), usage=_usage(raw.get("usage")),
+        finish_reason=optional_str(raw.get("finish_reason")),
+        error=optional_str(raw.get("error")),
+    )
+
+
+def _usage(raw: object) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    counts = [raw.get(name) for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    return Usage(*(c if isinstance(c, int) and not isinstance(c, bool) else None
+                   for c in counts))
+
+
+# -- Markdown ----------------------------------------------------------------------------------
+
+
+def export_markdown(store: Store, conversation_id: int) -> str:
+    """The conversation as the user sees it (active path): a heading per message with who
+    wrote it, the model and the time."""
+    conversation = store.conversation(conversation_id)
+    if conversation is None:
+        raise TransferError("This conversation no longer exists.")
+    lines = [f"# {conversation.title or 'Untitled conversation'}", ""]
+    about = [f"Started {_when(conversation.created_at)}"]
+    if conversation.model:
+        about.insert(0, f"Model: {conversation.model}")
+    lines += [" · ".join(about), ""]
+    for message in store.active_path(conversation_id):
+        lines += _message_markdown(message)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _message_markdown(message: StoredMessage) -> list[str]:
+    who = _ROLE_LABELS[message.role]
+    if message.role is Role.ASSISTANT and message.model:
+        who += f" ({message.model})"
+    if message.sibling_count > 1:
+        who += f" — version {message.sibling_index + 1} of {message.sibling_count}"
+    lines = [f"## {who} · {_when(message.created_at)}", ""]
+    if message.reasoning:
+        lines += ["> **Reasoning**", ">", *(f"> {line}" for line in
+                                            message.reasoning.splitlines()), ""]
+    lines += [message.content, ""] if message.content else []
+    note = _STATE_NOTES.get(message.state)
+    if note:
+        lines += [f"*{note}{' ' + message.error if message.error else ''}*", ""]
+    return lines
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def export_markdown_all(store: Store, directory: Path, progress: Progress | None = None,
+                        ) -> list[Path]:
+    """One .md file per conversation in `directory`; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    summaries = store.list_conversations(limit=None)
+    written = []
+    for done, summary in enumerate(summaries, start=1):
+        path = directory / _file_name(summary.id, summary.title, summary.created_at)
+        path.write_text(export_markdown(store, summary.id), encoding="utf-8")
+        written.append(path)
+        if progress is not None:
+            progress(done, len(summaries))
+    return written
+
+
+def _file_name(conversation_id: int, title: str, created_at: float) -> str:
+    safe = re.sub(r"[^\w\s-]", "_", title).strip()[:60].strip() or "Untitled"
+    day = datetime.fromtimestamp(created_at).strftime("%Y-%m-%d")
+    return f"{day} {safe} [{conversation_id}].md"
