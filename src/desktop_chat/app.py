@@ -12,10 +12,12 @@ import logging
 import os
 import sys
 from collections.abc import AsyncGenerator, Mapping
+from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
 import qasync
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -23,12 +25,16 @@ from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, reso
 from desktop_chat.core import errors, logs
 from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
 from desktop_chat.core.settings import SettingsFile, with_overrides
+from desktop_chat.core.store import Store, StoreError
 from desktop_chat.ui import theme
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
 from desktop_chat.ui.main_window import MainWindow
 
 log = logging.getLogger("desktop_chat.app")
+
+HISTORY_FILE = "history.sqlite3"
+WINDOW_STATE_FILE = "window.ini"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -71,19 +77,39 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
         Endpoint(settings.base_url, api_key, settings.connect_timeout_s, settings.read_timeout_s),
         RetryPolicy(settings.rate_limit_retries, settings.max_retry_wait_s),
     )
+    store, store_notice = open_history(data_dir)
     controller = ChatController(
         asyncio.get_event_loop(),
         client,
         settings.model,
         settings.system_prompt,
+        store=store,
         remember_model=lambda model: stored.update(model=model),
     )
-    notice = stored.notice
+    notice = stored.notice or store_notice
     if notice is None and client.endpoint.needs_key and api_key is None:
         notice = errors.no_key(settings.base_url).message  # say so before the first send
-    window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice)
+    window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
+    window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice, state=window_state)
     controller.setParent(window)
+    if store is not None:
+        window.destroyed.connect(store.close)
     return window
+
+
+def open_history(data_dir: Path) -> tuple[Store | None, str | None]:
+    """The history store, with replies cut off by a crash marked interrupted. Without a usable
+    store the app still chats (in memory) and says why."""
+    try:
+        store = Store(data_dir / HISTORY_FILE)
+    except StoreError as exc:
+        log.error("history unavailable: %s", exc)
+        return None, f"{exc} Conversations are not saved in this session."
+    interrupted = store.mark_interrupted_on_start()
+    if interrupted:
+        log.warning("%d reply(s) were cut off by a crash; marked interrupted", interrupted)
+    store.purge_deleted(timedelta(days=30))
+    return store, store.damage_notice()
 
 
 def resolve_data_dir(args: argparse.Namespace) -> Path:

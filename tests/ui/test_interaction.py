@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.support.openai_server import LoopbackServer, Scenario
-from tests.ui.conftest import ChatDriver, run_for
+from tests.ui.conftest import ChatDriver, run_for, wait_until
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -203,8 +203,10 @@ def test_new_chat_and_switching_conversations(chat: ChatDriver, server: Loopback
     titles = [chat.window.conversationList.item(i).text()
               for i in range(chat.window.conversationList.count())]
     assert titles == ["second question", "first question"]
-    chat.window.conversationList.setCurrentRow(1)
-    assert "first answer" in chat.transcript_text()
+    view = chat.window.conversationList
+    rect = view.visualItemRect(view.item(1))
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    wait_until(chat.loop, lambda: "first answer" in chat.transcript_text())
     assert "second answer" not in chat.transcript_text()
 
 

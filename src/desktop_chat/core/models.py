@@ -39,6 +39,10 @@ class Message:
     usage: Usage | None = None
     error: str | None = None  # the user-facing error text, when the reply did not complete
     finish_reason: str | None = None
+    id: int | None = None  # in the history store
+    parent_id: int | None = None
+    sibling_index: int = 0  # among the alternatives (regenerated / edited) at this point
+    sibling_count: int = 1
 
     def counts_as_context(self) -> bool:
         """Whether the message is sent back to the model with the next prompt."""
@@ -71,6 +75,9 @@ class Reply:
     def __init__(self, model: str, prompt: str = "") -> None:
         self.model = model
         self.prompt = prompt  # the user message this replies to
+        self.prompt_id: int | None = None  # store ids, when the conversation is stored
+        self.message_id: int | None = None
+        self.new_prompt = True  # False for a regenerated reply: its prompt stays on failure
         self.state = ReplyState.STREAMING
         self.notice: str | None = None  # transient status, e.g. a rate-limit retry
         self.usage: Usage | None = None

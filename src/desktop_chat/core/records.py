@@ -56,7 +56,8 @@ class StoredMessage:
         return Message(
             role=self.role, content=self.content, reasoning=self.reasoning, state=self.state,
             model=self.model, usage=self.usage, error=self.error,
-            finish_reason=self.finish_reason,
+            finish_reason=self.finish_reason, id=self.id, parent_id=self.parent_id,
+            sibling_index=self.sibling_index, sibling_count=self.sibling_count,
         )
 
 

@@ -23,31 +23,84 @@ from desktop_chat.core.events import (
     UsageReport,
 )
 from desktop_chat.core.models import Conversation, Message, Reply, ReplyState, Role, Usage
+from desktop_chat.core.store import Store, StoreError
 
 log = logging.getLogger("desktop_chat.session")
 
 YIELD_EVERY_S = 0.008
+AUTOSAVE_S = 1.0
 
 
 class ChatSession:
+    """One conversation: its active path of messages, and the turn in flight.
+
+    With a store, every message is saved as it happens: the prompt at once, the reply as it
+    grows (at most once a second, one row) and in its final state, so neither a crash nor a
+    stop nor an error loses anything.
+    """
+
     def __init__(
         self,
         client: ChatClient,
         model: str,
         system_prompt: str = "",
         conversation: Conversation | None = None,
+        *,
+        store: Store | None = None,
+        conversation_id: int | None = None,
     ) -> None:
         self.client = client
         self.model = model
         self.system_prompt = system_prompt
         self.conversation = conversation or Conversation()
+        self.store = store
+        self.conversation_id = conversation_id
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.conversation.messages
 
     def start(self, prompt: str) -> Reply:
-        """Add the user's message; the returned reply is filled by `run`."""
-        self.conversation.messages.append(Message(Role.USER, prompt))
+        """Add the user's message after the last one; `run` fills the returned reply."""
+        return self._start_after(len(self.messages), prompt)
+
+    def start_edit(self, index: int, prompt: str) -> Reply:
+        """Send an edited version of the user message at `index`: a sibling branch; the
+        original and what followed it stay in the history."""
+        if not 0 <= index < len(self.messages) or self.messages[index].role is not Role.USER:
+            raise ValueError("only a user message can be edited")
+        return self._start_after(index, prompt)
+
+    def start_regenerate(self) -> Reply:
+        """A new reply to the last prompt, as a sibling of the last reply."""
+        while self.messages and self.messages[-1].role is Role.ASSISTANT:
+            self.messages.pop()
+        if not self.messages:
+            raise ValueError("there is no prompt to answer")
+        prompt = self.messages[-1]
+        reply = Reply(self.model, prompt.content)
+        reply.new_prompt, reply.prompt_id = False, prompt.id
+        if self.store is not None and self.conversation_id is not None:
+            reply.message_id = self.store.begin_reply(self.conversation_id, prompt.id, self.model)
+        return reply
+
+    def _start_after(self, index: int, prompt: str) -> Reply:
+        del self.messages[index:]
+        parent = self.messages[-1].id if self.messages else None
+        message = Message(Role.USER, prompt, parent_id=parent)
         if not self.conversation.title:
             self.conversation.title = title_from_prompt(prompt)
-        return Reply(self.model, prompt)
+        reply = Reply(self.model, prompt)
+        if self.store is not None:
+            if self.conversation_id is None:
+                self.conversation_id = self.store.create_conversation(
+                    self.conversation.title, self.model)
+            message.id = self.store.add_message(self.conversation_id, parent, Role.USER, prompt)
+            reply.message_id = self.store.begin_reply(self.conversation_id, message.id,
+                                                      self.model)
+        reply.prompt_id = message.id
+        self.messages.append(message)
+        return reply
 
     async def run(self, reply: Reply) -> Reply:
         """Stream the reply. Cancelling the task stops it and keeps what arrived."""
@@ -55,6 +108,7 @@ class ChatSession:
             model=reply.model,
             messages=self.conversation.request_messages(self.system_prompt),
         )
+        autosave = asyncio.ensure_future(self._autosave(reply))
         try:
             await self._consume(request, reply)
         except asyncio.CancelledError:
@@ -65,6 +119,7 @@ class ChatSession:
             reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
             reply.error = f"Something went wrong: {exc!r}. Details are in the log file."
         finally:
+            autosave.cancel()
             self._settle(reply)
         return reply
 
@@ -80,18 +135,57 @@ class ChatSession:
         if reply.state is ReplyState.STREAMING:  # the client always ends with an outcome
             reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
 
-    def _settle(self, reply: Reply) -> None:
-        """Record the outcome in the conversation."""
-        reply.notice = None
-        if reply.state is ReplyState.FAILED:
-            # Nothing arrived: withdraw the prompt, the window hands it back to the composer.
-            last = self.conversation.messages[-1] if self.conversation.messages else None
-            if last is not None and last.role is Role.USER and last.content == reply.prompt:
-                self.conversation.messages.pop()
-            if not self.conversation.messages:
-                self.conversation.title = ""
+    async def _autosave(self, reply: Reply) -> None:
+        """Write the growing reply once a second (a timer, so a stalled stream still has
+        everything it received on disk)."""
+        if self.store is None or reply.message_id is None:
             return
-        self.conversation.messages.append(reply.to_message())
+        saved = (0, 0)
+        while True:
+            await asyncio.sleep(AUTOSAVE_S)
+            now = (len(reply.text), len(reply.reasoning))
+            if now != saved:
+                try:
+                    self.store.update_reply_text(reply.message_id, reply.text, reply.reasoning)
+                    saved = now
+                except StoreError as exc:
+                    log.warning("could not save the partial reply (will retry): %s", exc)
+
+    def _settle(self, reply: Reply) -> None:
+        """Record the outcome in the conversation and the store."""
+        reply.notice = None
+        if reply.state is ReplyState.FAILED and reply.new_prompt:
+            # Nothing arrived: withdraw the prompt, the window hands it back to the composer.
+            last = self.messages[-1] if self.messages else None
+            if last is not None and last.role is Role.USER and last.content == reply.prompt:
+                self.messages.pop()
+            self._forget(reply.prompt_id)
+            if not self.messages:
+                self.conversation.title = ""
+                if self.store is not None and self.conversation_id is not None:
+                    self.store.discard_conversation(self.conversation_id)
+                    self.conversation_id = None
+            return
+        message = reply.to_message()
+        message.id, message.parent_id = reply.message_id, reply.prompt_id
+        self.messages.append(message)
+        if self.store is not None and reply.message_id is not None:
+            try:
+                self.store.finish_reply(reply.message_id, reply.state, reply.text,
+                                        reply.reasoning, reply.usage, reply.finish_reason,
+                                        reply.error)
+                siblings = self.store.siblings(reply.message_id)
+                message.sibling_index = siblings.index(reply.message_id)
+                message.sibling_count = len(siblings)
+            except (StoreError, ValueError) as exc:
+                log.error("could not save the reply: %s", exc)
+
+    def _forget(self, prompt_id: int | None) -> None:
+        if self.store is not None and prompt_id is not None:
+            try:
+                self.store.delete_message(prompt_id)  # and the empty reply below it
+            except StoreError as exc:
+                log.error("could not withdraw the failed prompt: %s", exc)
 
 
 def _apply(event: StreamEvent, reply: Reply) -> None:

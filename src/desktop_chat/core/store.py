@@ -219,6 +219,11 @@ class Store:
             conn.execute("UPDATE conversations SET deleted_at = NULL WHERE id = ?",
                          (conversation_id,))
 
+    def discard_conversation(self, conversation_id: int) -> None:
+        """Remove at once, without undo: for a conversation whose only prompt was withdrawn."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
     def purge_deleted(self, older_than: timedelta = timedelta(0)) -> int:
         """Remove conversations deleted at least `older_than` ago; returns how many."""
         cutoff = time.time() - older_than.total_seconds()

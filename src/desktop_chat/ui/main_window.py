@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleAnnouncementEvent,
@@ -16,8 +16,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -30,9 +28,11 @@ from desktop_chat.core import markdown
 from desktop_chat.core.models import Conversation, Reply, ReplyState
 from desktop_chat.ui.composer import Composer
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.sidebar import Sidebar
 from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
 
+UNDO_MS = 10_000
 STATE_TEXT = {
     ReplyState.COMPLETE: "Ready",
     ReplyState.STOPPED: "Stopped",
@@ -44,9 +44,11 @@ STATE_TEXT = {
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(self, controller: ChatController, title: str, notice: str | None = None) -> None:
+    def __init__(self, controller: ChatController, title: str, notice: str | None = None,
+                 state: QSettings | None = None) -> None:
         super().__init__()
         self.controller = controller
+        self._state = state
         self.setWindowTitle(title)
         self.resize(1000, 720)
         self._build()
@@ -56,21 +58,34 @@ class MainWindow(QMainWindow):
         self._set_streaming(False)
         if notice:
             self.show_error(notice)
+        self._restore_state()
         self.composer.setFocus()
+
+    def _restore_state(self) -> None:
+        """Geometry and the open conversation, as the user left them."""
+        if self._state is None:
+            return
+        geometry = self._state.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        last = self._state.value("conversation")
+        if last is not None and str(last).isdigit():
+            self.controller.open_chat(int(last))
+
+    def _save_state(self) -> None:
+        if self._state is not None:
+            self._state.setValue("geometry", self.saveGeometry())
+            self._state.setValue("conversation", self.controller.conversation_id or "")
+            self._state.sync()
 
     # -- construction ---------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.newChatButton = _button("New chat", "newChatButton", "Start a new conversation")
-        self.conversationList = QListWidget(objectName="conversationList")
-        self.conversationList.setAccessibleName("Conversations")
-        self.conversationList.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.conversationList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        sidebar = QWidget()
-        side = QVBoxLayout(sidebar)
-        side.setContentsMargins(8, 8, 0, 8)
-        side.addWidget(self.newChatButton)
-        side.addWidget(self.conversationList)
+        self.sidebar = Sidebar()
+        self.newChatButton = self.sidebar.newChatButton
+        self.conversationList = self.sidebar.conversationList
+        self.searchBox = self.sidebar.searchBox
+        sidebar = self.sidebar
 
         self.modelPicker = QComboBox(objectName="modelPicker")
         self.modelPicker.setEditable(True)
@@ -127,6 +142,12 @@ class MainWindow(QMainWindow):
             self.statusBar().addWidget(label)
         self.statusBar().addPermanentWidget(self.tokensLabel)
         self.errorBanner.hide()
+        self.undoButton = QPushButton("Undo", objectName="undoButton")
+        self.undoButton.setAccessibleName("Undo delete")
+        self.statusBar().addPermanentWidget(self.undoButton)
+        self.undoButton.hide()
+        self._deleted: int | None = None
+        self._editing: int | None = None
         self._show_model(self.controller.model)
 
     def _connect(self) -> None:
@@ -135,7 +156,15 @@ class MainWindow(QMainWindow):
         self.sendButton.clicked.connect(self.send)
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
-        self.conversationList.currentRowChanged.connect(self._open_row)
+        self.sidebar.open_requested.connect(c.open_chat)
+        self.sidebar.rename_requested.connect(c.rename)
+        self.sidebar.delete_requested.connect(self.delete_conversation)
+        self.sidebar.search_changed.connect(self._refresh_conversations)
+        self.undoButton.clicked.connect(self._undo_delete)
+        self.transcript.copy_reply_requested.connect(self._copy_reply)
+        self.transcript.regenerate_requested.connect(c.regenerate)
+        self.transcript.edit_requested.connect(self._start_edit)
+        self.transcript.branch_requested.connect(c.switch_branch)
         self.modelPicker.currentTextChanged.connect(self._model_picked)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
@@ -159,6 +188,7 @@ class MainWindow(QMainWindow):
             (QKeySequence("Ctrl+N"), self.controller.new_chat),
             (QKeySequence("Ctrl+Shift+O"), self.controller.new_chat),
             (QKeySequence("Shift+Esc"), self.composer.setFocus),
+            (QKeySequence.StandardKey.Find, self._focus_search),
         ]
         for sequence, slot in bindings:
             shortcut = QShortcut(sequence, self)
@@ -172,9 +202,53 @@ class MainWindow(QMainWindow):
         if not prompt.strip() or self.controller.is_streaming:
             return
         self.errorBanner.hide()
-        self.transcript.add_user_message(prompt)
+        if self._editing is not None:
+            index, self._editing = self._editing, None
+            self.composer.clear()
+            self.controller.edit_and_resend(index, prompt)
+            return
+        self.transcript.add_user_message(prompt, len(self.controller.session.messages))
         self.composer.clear()
         self.controller.send(prompt)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        self.controller.delete(conversation_id)
+        self._deleted = conversation_id
+        self.undoButton.show()
+        self.statusBar().showMessage("Conversation deleted.", UNDO_MS)
+        QTimer.singleShot(UNDO_MS, self._forget_undo)
+
+    def _undo_delete(self) -> None:
+        if self._deleted is not None:
+            self.controller.restore(self._deleted)
+            self.controller.open_chat(self._deleted)
+        self._forget_undo()
+        self.statusBar().showMessage("Conversation restored.", 3000)
+
+    def _forget_undo(self) -> None:
+        self._deleted = None
+        self.undoButton.hide()
+
+    def _start_edit(self, index: int) -> None:
+        """Edit & resend: the old message and what followed stay as another branch."""
+        if self.controller.is_streaming:
+            return
+        self._editing = index
+        self.composer.setPlainText(self.controller.session.messages[index].content)
+        self.composer.setFocus()
+        self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
+                                     8000)
+
+    def _copy_reply(self, index: int) -> None:
+        messages = self.controller.session.messages
+        if 0 <= index < len(messages):
+            text = messages[index].content
+            self._put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
+            self.statusBar().showMessage("Reply copied.", 2000)
+
+    def _focus_search(self) -> None:
+        self.searchBox.setFocus()
+        self.searchBox.selectAll()
 
     def copy_last_reply(self) -> bool:
         """Markdown exactly as received as text/plain and text/markdown, rendered as HTML."""
@@ -251,7 +325,8 @@ class MainWindow(QMainWindow):
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
         else:
-            self.transcript.end_reply(reply.to_message())
+            messages = self.controller.session.messages
+            self.transcript.end_reply(messages[-1], len(messages) - 1)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
             self.transcript, f"Reply {state.lower()}: {reply.error or ''}" if reply.error
             else "Reply finished"))
@@ -267,23 +342,18 @@ class MainWindow(QMainWindow):
         self.stateLabel.setText(notice or "Generating…")
 
     def _show_conversation(self, conversation: Conversation) -> None:
+        self._editing = None
         self.transcript.show_messages(conversation.messages)
         self.errorBanner.hide()
         self._refresh_conversations()
 
     def _refresh_conversations(self) -> None:
-        self.conversationList.blockSignals(True)
-        self.conversationList.clear()
-        for session in self.controller.sessions:
-            item = QListWidgetItem(session.conversation.title or "New conversation")
-            item.setToolTip(session.conversation.title)
-            self.conversationList.addItem(item)
-            if session is self.controller.session:
-                self.conversationList.setCurrentItem(item)
-        self.conversationList.blockSignals(False)
-
-    def _open_row(self, row: int) -> None:
-        self.controller.open_chat(row)
+        query = self.searchBox.text()
+        if query.strip():
+            self.sidebar.show_hits(self.controller.search(query))
+        else:
+            self.sidebar.show_conversations(self.controller.conversations(),
+                                            self.controller.conversation_id)
 
     def _model_picked(self, model: str) -> None:
         if model.strip():
@@ -294,6 +364,7 @@ class MainWindow(QMainWindow):
         self.modelLabel.setText(f"Model: {model}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_state()
         self.closed.emit()
         super().closeEvent(event)
 

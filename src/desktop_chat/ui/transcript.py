@@ -29,11 +29,23 @@ from desktop_chat.ui.reply_view import TOGGLE, ReplyView, chrome_format
 
 FOLLOW_SLACK_PX = 24
 MESSAGE_SPACING = 14
-SCROLLBAR_PAINT_S = 0.1  # the scrollbar repaints at most this often while a reply grows
+SCROLLBAR_PAINT_S = 0.1
+INITIAL_MESSAGES = 40  # rendered when a conversation opens; older ones on request
+EARLIER_STEP = 100
+EARLIER = "dc-earlier:"
+COPY_REPLY = "dc-copyreply:"
+REGENERATE = "dc-regenerate:"
+EDIT = "dc-edit:"
+PREVIOUS = "dc-prev:"
+NEXT = "dc-next:"  # the scrollbar repaints at most this often while a reply grows
 
 
 class Transcript(QTextBrowser):
     code_copy_requested = Signal(str)
+    copy_reply_requested = Signal(int)  # index of the message
+    regenerate_requested = Signal()
+    edit_requested = Signal(int)  # index of the user message
+    branch_requested = Signal(int, int)  # message id, -1 previous / +1 next alternative
     link_requested = Signal(str)  # a safe http(s) URL the user clicked
     link_refused = Signal(str)
 
@@ -53,6 +65,11 @@ class Transcript(QTextBrowser):
         self._reply: ReplyView | None = None
         self._code_blocks: list[CodeBlock] = []
         self._sections: dict[int, tuple[int, int]] = {}
+        self._regenerate: tuple[int, int] | None = None
+        self._messages: list[Message] = []
+        self._limit = INITIAL_MESSAGES
+        self._first_shown = 0
+        self._label_positions: dict[int, int] = {}
         self._exchange_start = 0
         self._follow = True
         self._programmatic_scroll = False
@@ -68,39 +85,66 @@ class Transcript(QTextBrowser):
 
     # -- whole conversations -------------------------------------------------------------
 
-    def show_messages(self, messages: list[Message]) -> None:
+    def show_messages(self, messages: list[Message], limit: int = INITIAL_MESSAGES) -> None:
+        """Render the last `limit` messages; older ones come on request (long conversations
+        open fast)."""
         self.clear()
         self._reply = None
-        self._code_blocks, self._sections = [], {}
-        for message in messages:
+        self._code_blocks, self._sections, self._regenerate = [], {}, None
+        self._messages, self._limit, self._label_positions = messages, limit, {}
+        first = max(0, len(messages) - limit)
+        if first:
+            cursor = self._end_cursor()
+            cursor.insertText(f"↑ Show {first} earlier messages",
+                              chrome_format(EARLIER, QColor(self.theme.muted), bold=True))
+        self._first_shown = first
+        for index in range(first, len(messages)):
+            message = messages[index]
             if message.role is Role.USER:
-                self.add_user_message(message.content)
+                self.add_user_message(message.content, index, message)
             elif message.role is Role.ASSISTANT:
-                self.begin_reply(message.model or "")
+                self.begin_reply(message.model or "", index)
                 if message.reasoning:
                     self.append_reasoning(message.reasoning)
                 self.append_reply_text(message.content)
-                self.end_reply(message)
+                self.end_reply(message, index, last=index == len(messages) - 1)
         self.scroll_to_bottom()
+
+    def show_earlier(self) -> None:
+        if not self._first_shown:
+            return
+        keep = self._first_shown  # keep this message where the user sees it
+        self.show_messages(self._messages, self._limit + EARLIER_STEP)
+        anchor = self._label_positions.get(keep)
+        if anchor is not None:
+            self._follow = False
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(anchor)
+            self.verticalScrollBar().setValue(self.cursorRect(cursor).top()
+                                              + self.verticalScrollBar().value() - 8)
 
     # -- one exchange ---------------------------------------------------------------------
 
-    def add_user_message(self, text: str) -> None:
+    def add_user_message(self, text: str, index: int, message: Message | None = None) -> None:
+        self._drop_regenerate()
         self._exchange_start = self._end_cursor().position()
         body = QTextBlockFormat()
         color = self.palette().color(QPalette.ColorRole.Highlight)
         color.setAlpha(40)
         body.setBackground(color)
         body.setLeftMargin(64)
-        cursor = self._new_message(body, "You")
+        cursor = self._new_message(body, "You", index)
         cursor.insertBlock(body, QTextCharFormat())
         cursor.insertText(markdown.break_long_runs_text(text))
+        actions = [(f"{EDIT}{index}", "✎ Edit"), *_navigator(message)]
+        self._insert_actions(actions, QTextBlockFormat(body))
         self.scroll_to_bottom()
 
-    def begin_reply(self, model: str) -> None:
+    def begin_reply(self, model: str, index: int | None = None) -> None:
         body = QTextBlockFormat()
         body.setRightMargin(32)
-        cursor = self._new_message(body, f"Assistant · {model}" if model else "Assistant")
+        label = f"Assistant · {model}" if model else "Assistant"
+        cursor = self._new_message(body, label, index)
         cursor.insertBlock(body, QTextCharFormat())
         self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections))
 
@@ -115,7 +159,7 @@ class Transcript(QTextBrowser):
             plain = text.replace("\r\n", "\n").replace("\r", "\n")
             self._reply.add_reasoning(markdown.break_long_runs_text(plain))
 
-    def end_reply(self, message: Message) -> None:
+    def end_reply(self, message: Message, index: int, *, last: bool = True) -> None:
         reply, self._reply = self._reply, None
         if reply is None:
             return
@@ -124,6 +168,10 @@ class Transcript(QTextBrowser):
         if reply.reasoning_blocks is not None:
             self._sections[len(self._sections)] = reply.reasoning_blocks
             self.toggle_section(len(self._sections) - 1)  # collapsed once the answer is in
+        actions = [(f"{COPY_REPLY}{index}", "⧉ Copy")]
+        if last:
+            actions.append((REGENERATE, "↻ Regenerate"))
+        self._insert_actions(actions + _navigator(message), QTextBlockFormat())
         self.verticalScrollBar().setUpdatesEnabled(True)
         if self._follow:
             self.scroll_to_bottom()
@@ -177,12 +225,49 @@ class Transcript(QTextBrowser):
                 self.code_copy_requested.emit(block.code)
         elif href.startswith(TOGGLE):
             self.toggle_section(int(href.removeprefix(TOGGLE)))
+        elif href == EARLIER:
+            self.show_earlier()
+        elif href.startswith(CHROME_SCHEME):
+            self._action(href)
         elif href.startswith(CHROME_SCHEME):
             pass  # labels and notes
         elif (safe := markdown.safe_link(href)) is not None:
             self.link_requested.emit(safe)
         else:
             self.link_refused.emit(href)
+
+    def _action(self, href: str) -> None:
+        name, _, arg = href.partition(":")
+        if f"{name}:" == COPY_REPLY:
+            self.copy_reply_requested.emit(int(arg))
+        elif href == REGENERATE:
+            self.regenerate_requested.emit()
+        elif f"{name}:" == EDIT:
+            self.edit_requested.emit(int(arg))
+        elif f"{name}:" in (PREVIOUS, NEXT):
+            self.branch_requested.emit(int(arg), -1 if f"{name}:" == PREVIOUS else 1)
+
+    def _insert_actions(self, actions: list[tuple[str, str]], fmt: QTextBlockFormat) -> None:
+        """A line of small links under a message (chrome: never copied)."""
+        cursor = self._end_cursor()
+        cursor.insertBlock(fmt, QTextCharFormat())
+        muted = QColor(self.theme.muted)
+        for n, (href, label) in enumerate(actions):
+            if n:
+                cursor.insertText("   ", chrome_format("dc-label:", muted))
+            start = cursor.position()
+            cursor.insertText(label, chrome_format(href, muted))
+            if href == REGENERATE:
+                self._regenerate = (start, cursor.position())
+
+    def _drop_regenerate(self) -> None:
+        """Only the last reply offers Regenerate."""
+        if self._regenerate is not None:
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(self._regenerate[0])
+            cursor.setPosition(self._regenerate[1], QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            self._regenerate = None
 
     # -- copying a selection: the text, never the chrome ----------------------------------
 
@@ -258,7 +343,9 @@ class Transcript(QTextBrowser):
         cursor.movePosition(QTextCursor.MoveOperation.End)
         return cursor
 
-    def _new_message(self, body: QTextBlockFormat, label: str) -> QTextCursor:
+    def _new_message(self, body: QTextBlockFormat, label: str, index: int | None) -> QTextCursor:
+        if index is not None:
+            self._label_positions[index] = self._end_cursor().position()
         heading = QTextBlockFormat(body)
         heading.setTopMargin(MESSAGE_SPACING)
         cursor = self._end_cursor()
@@ -272,3 +359,11 @@ class Transcript(QTextBrowser):
 
     def loadResource(self, _type: int, _name: QUrl) -> object:
         return None  # never load anything: no images, no files, no network
+
+
+def _navigator(message: Message | None) -> list[tuple[str, str]]:
+    """‹ 2 / 3 › for a message that has alternatives (regenerated or edited)."""
+    if message is None or message.id is None or message.sibling_count < 2:
+        return []
+    here = f"{message.sibling_index + 1} / {message.sibling_count}"
+    return [(f"{PREVIOUS}{message.id}", "‹"), ("dc-label:", here), (f"{NEXT}{message.id}", "›")]
