@@ -26,7 +26,7 @@ from desktop_chat.core import errors, logs
 from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
 from desktop_chat.core.settings import SettingsFile, with_overrides
 from desktop_chat.core.store import Store, StoreError
-from desktop_chat.ui import theme
+from desktop_chat.ui import single_instance, theme
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
 from desktop_chat.ui.main_window import MainWindow
@@ -127,15 +127,27 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test(args)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     configure_application(app)
+    data_dir = resolve_data_dir(args)
+    if single_instance.ask_running_instance(data_dir):
+        print(f"{APP_NAME} is already running for {data_dir}; its window was brought forward.")
+        return 0
+    instance = single_instance.InstanceServer(data_dir)
     loop = create_event_loop(app)
     with loop:
         window = build_window(args, os.environ)
+        instance.raise_requested.connect(lambda: _bring_forward(window))
         settle_startup_objects()
         install_excepthook(window, resolve_data_dir(args) / "logs" / logs.LOG_FILE)
         loop.set_exception_handler(_log_loop_exception)
         status = loop.run_until_complete(_run(window))
     release_clipboard(app)
     return status
+
+
+def _bring_forward(window: MainWindow) -> None:
+    window.showNormal()
+    window.raise_()
+    window.activateWindow()
 
 
 def release_clipboard(app: QApplication) -> None:
