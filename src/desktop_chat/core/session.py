@@ -96,6 +96,8 @@ class ChatSession:
                 self.conversation_id = self.store.create_conversation(
                     self.conversation.title, self.model)
             message.id = self.store.add_message(self.conversation_id, parent, Role.USER, prompt)
+            siblings = self.store.siblings(message.id)  # > 1 after an edit
+            message.sibling_index, message.sibling_count = len(siblings) - 1, len(siblings)
             reply.message_id = self.store.begin_reply(self.conversation_id, message.id,
                                                       self.model)
         reply.prompt_id = message.id

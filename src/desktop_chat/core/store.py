@@ -64,7 +64,7 @@ from desktop_chat.core.records import (
 log = logging.getLogger("desktop_chat.store")
 
 HISTORY_FILE = "history.sqlite3"
-INTERRUPTED_ERROR = "The app closed before this reply finished."
+INTERRUPTED_ERROR = "The reply was interrupted: the app closed before it finished."
 
 
 class Store:

@@ -33,6 +33,7 @@ from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
 
 UNDO_MS = 10_000
+CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
 STATE_TEXT = {
     ReplyState.COMPLETE: "Ready",
     ReplyState.STOPPED: "Stopped",
@@ -163,6 +164,7 @@ class MainWindow(QMainWindow):
         self.undoButton.clicked.connect(self._undo_delete)
         self.transcript.copy_reply_requested.connect(self._copy_reply)
         self.transcript.regenerate_requested.connect(c.regenerate)
+        self.transcript.continue_requested.connect(self._continue)
         self.transcript.edit_requested.connect(self._start_edit)
         self.transcript.branch_requested.connect(c.switch_branch)
         self.modelPicker.currentTextChanged.connect(self._model_picked)
@@ -210,6 +212,13 @@ class MainWindow(QMainWindow):
         self.transcript.add_user_message(prompt, len(self.controller.session.messages))
         self.composer.clear()
         self.controller.send(prompt)
+
+    def _continue(self) -> None:
+        """Ask for the rest of a stopped or interrupted reply (kept as context)."""
+        if self.controller.is_streaming:
+            return
+        self.transcript.add_user_message(CONTINUE_PROMPT, len(self.controller.session.messages))
+        self.controller.send(CONTINUE_PROMPT)
 
     def delete_conversation(self, conversation_id: int) -> None:
         self.controller.delete(conversation_id)

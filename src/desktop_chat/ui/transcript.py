@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QTextBrowser, QToolButton, QWidget
 
 from desktop_chat.core import markdown
 from desktop_chat.core.markdown import CHROME_SCHEME, COPY_CODE, ZWSP, CodeBlock, Theme
-from desktop_chat.core.models import Message, Role
+from desktop_chat.core.models import Message, ReplyState, Role
 from desktop_chat.ui.reply_view import TOGGLE, ReplyView, chrome_format
 
 FOLLOW_SLACK_PX = 24
@@ -35,6 +35,7 @@ EARLIER_STEP = 100
 EARLIER = "dc-earlier:"
 COPY_REPLY = "dc-copyreply:"
 REGENERATE = "dc-regenerate:"
+CONTINUE = "dc-continue:"
 EDIT = "dc-edit:"
 PREVIOUS = "dc-prev:"
 NEXT = "dc-next:"  # the scrollbar repaints at most this often while a reply grows
@@ -44,6 +45,7 @@ class Transcript(QTextBrowser):
     code_copy_requested = Signal(str)
     copy_reply_requested = Signal(int)  # index of the message
     regenerate_requested = Signal()
+    continue_requested = Signal()
     edit_requested = Signal(int)  # index of the user message
     branch_requested = Signal(int, int)  # message id, -1 previous / +1 next alternative
     link_requested = Signal(str)  # a safe http(s) URL the user clicked
@@ -168,8 +170,10 @@ class Transcript(QTextBrowser):
         if reply.reasoning_blocks is not None:
             self._sections[len(self._sections)] = reply.reasoning_blocks
             self.toggle_section(len(self._sections) - 1)  # collapsed once the answer is in
-        actions = [(f"{COPY_REPLY}{index}", "⧉ Copy")]
-        if last:
+        actions = [(f"{COPY_REPLY}{index}", "Copy")]
+        if last and message.state in (ReplyState.INTERRUPTED, ReplyState.STOPPED):
+            actions += [(REGENERATE, "↻ Retry"), (CONTINUE, "→ Continue")]
+        elif last:
             actions.append((REGENERATE, "↻ Regenerate"))
         self._insert_actions(actions + _navigator(message), QTextBlockFormat())
         self.verticalScrollBar().setUpdatesEnabled(True)
@@ -242,6 +246,8 @@ class Transcript(QTextBrowser):
             self.copy_reply_requested.emit(int(arg))
         elif href == REGENERATE:
             self.regenerate_requested.emit()
+        elif href == CONTINUE:
+            self.continue_requested.emit()
         elif f"{name}:" == EDIT:
             self.edit_requested.emit(int(arg))
         elif f"{name}:" in (PREVIOUS, NEXT):
@@ -252,13 +258,15 @@ class Transcript(QTextBrowser):
         cursor = self._end_cursor()
         cursor.insertBlock(fmt, QTextCharFormat())
         muted = QColor(self.theme.muted)
+        first_live: int | None = None  # Regenerate / Retry / Continue: only on the last reply
         for n, (href, label) in enumerate(actions):
             if n:
                 cursor.insertText("   ", chrome_format("dc-label:", muted))
             start = cursor.position()
             cursor.insertText(label, chrome_format(href, muted))
-            if href == REGENERATE:
-                self._regenerate = (start, cursor.position())
+            if href in (REGENERATE, CONTINUE):
+                first_live = start if first_live is None else first_live
+                self._regenerate = (first_live, cursor.position())
 
     def _drop_regenerate(self) -> None:
         """Only the last reply offers Regenerate."""

@@ -1,0 +1,187 @@
+"""Conversations last: restart, branches (regenerate, edit & resend), search, rename, delete
+with undo, long conversations opening with their latest messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from desktop_chat.app import HISTORY_FILE
+from desktop_chat.core.models import ReplyState, Role
+from desktop_chat.core.store import Store
+from tests.support.openai_server import LoopbackServer, Scenario
+from tests.ui.conftest import ChatDriver, wait_until
+from tests.ui.test_rendering import click_anchor
+
+
+def sidebar_titles(chat: ChatDriver) -> list[str]:
+    view = chat.window.conversationList
+    return [view.item(i).text() for i in range(view.count())]
+
+
+def click_row(chat: ChatDriver, row: int) -> None:
+    view = chat.window.conversationList
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.visualItemRect(view.item(row)).center())
+
+
+def test_conversation_survives_restart(
+    make_window: Callable[..., ChatDriver], server: LoopbackServer
+) -> None:
+    chat = make_window()
+    server.push(Scenario(deltas=["Remembered ", "answer."]))
+    chat.send("Remember this")
+    chat.wait_for_reply()
+    chat.window.close()
+    again = make_window()
+    wait_until(again.loop, lambda: "Remembered answer." in again.transcript_text())
+    assert "Remember this" in again.transcript_text()
+    assert sidebar_titles(again) == ["Remember this"]
+    server.push(Scenario(deltas=["Still here."]))
+    again.send("And now?")
+    again.wait_for_reply()
+    roles = [m["role"] for m in server.requests[-1].body["messages"]]
+    assert roles == ["user", "assistant", "user"]  # the old turn is context again
+
+
+def test_regenerate_keeps_both_and_the_navigator_switches(
+    chat: ChatDriver, server: LoopbackServer
+) -> None:
+    server.push(Scenario(deltas=["First version."]), Scenario(deltas=["Second version."]))
+    chat.send("Write a line")
+    chat.wait_for_reply()
+    click_anchor(chat, "dc-regenerate:")
+    chat.wait_for_reply()
+    text = chat.transcript_text()
+    assert "Second version." in text and "First version." not in text
+    assert "2 / 2" in text
+    assert server.requests[-1].body["messages"] == [{"role": "user", "content": "Write a line"}]
+    click_anchor(chat, "dc-prev:")
+    wait_until(chat.loop, lambda: "First version." in chat.transcript_text())
+    assert "1 / 2" in chat.transcript_text()
+    chat.copy_last_reply()
+    assert chat.clipboard() == "First version."
+
+
+def test_edit_and_resend_makes_a_branch(chat: ChatDriver, server: LoopbackServer) -> None:
+    server.push(Scenario(deltas=["About cats."]), Scenario(deltas=["About dogs."]))
+    chat.send("Tell me about cats")
+    chat.wait_for_reply()
+    click_anchor(chat, "dc-edit:0")
+    assert chat.window.composer.toPlainText() == "Tell me about cats"
+    chat.window.composer.setPlainText("Tell me about dogs")
+    chat.press_enter()
+    chat.wait_for_reply()
+    assert server.requests[-1].body["messages"] == [
+        {"role": "user", "content": "Tell me about dogs"}]
+    text = chat.transcript_text()
+    assert "About dogs." in text and "About cats." not in text
+    assert "2 / 2" in text  # on the edited prompt
+    click_anchor(chat, "dc-prev:")
+    wait_until(chat.loop, lambda: "About cats." in chat.transcript_text())
+
+
+def test_search_finds_an_old_message_and_opens_it(chat: ChatDriver, server: LoopbackServer) -> None:
+    server.push(Scenario(deltas=["The capybara is the largest rodent."]),
+                Scenario(deltas=["Unrelated."]))
+    chat.send("Largest rodent?")
+    chat.wait_for_reply()
+    chat.window.controller.new_chat()
+    chat.send("Something else")
+    chat.wait_for_reply()
+    QTest.keyClick(chat.window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert chat.window.searchBox.hasFocus()
+    QTest.keyClicks(chat.window.searchBox, "capybara")
+    assert chat.window.conversationList.count() == 1
+    assert "capybara" in chat.window.conversationList.item(0).text()
+    click_row(chat, 0)
+    wait_until(chat.loop, lambda: "largest rodent" in chat.transcript_text())
+
+
+def test_rename_and_delete_with_undo(chat: ChatDriver, server: LoopbackServer,
+                                     tmp_path: Path) -> None:
+    chat.send("Original title")
+    chat.wait_for_reply()
+    view = chat.window.conversationList
+    view.item(0).setText("Renamed")  # what an in-place edit (F2) commits
+    assert sidebar_titles(chat) == ["Renamed"]
+    with Store(tmp_path / "data" / HISTORY_FILE) as store:
+        assert [c.title for c in store.list_conversations()] == ["Renamed"]
+    view.setCurrentRow(0)
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Delete)
+    assert sidebar_titles(chat) == []
+    assert chat.transcript_text().strip() == ""
+    assert chat.window.undoButton.isVisible()
+    chat.window.undoButton.click()
+    assert sidebar_titles(chat) == ["Renamed"]
+    wait_until(chat.loop, lambda: "Original title" in chat.transcript_text())
+
+
+def test_failed_first_prompt_leaves_no_conversation(chat: ChatDriver, server, tmp_path) -> None:
+    server.push(Scenario(status=500))
+    chat.send("doomed")
+    chat.wait_for_reply()
+    assert sidebar_titles(chat) == []
+    with Store(tmp_path / "data" / HISTORY_FILE) as store:
+        assert store.list_conversations() == []
+
+
+def test_long_conversation_opens_with_latest_and_loads_earlier(
+    make_window: Callable[..., ChatDriver], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with Store(data / HISTORY_FILE) as store:
+        cid = store.create_conversation("Long one")
+        parent = None
+        for i in range(120):
+            role = Role.USER if i % 2 == 0 else Role.ASSISTANT
+            parent = store.add_message(cid, parent, role, f"message number {i}")
+    chat = make_window()
+    click_row(chat, 0)
+    wait_until(chat.loop, lambda: "message number 119" in chat.transcript_text())
+    text = chat.transcript_text()
+    assert "Show 80 earlier messages" in text
+    assert "message number 79\n" not in text and "message number 80" in text
+    assert len(chat.window.controller.session.messages) == 120  # all of it is context
+    click_anchor(chat, "dc-earlier:")
+    assert "message number 0\n" in chat.transcript_text()
+
+
+def test_interrupted_reply_from_a_crash_shows_as_interrupted(
+    make_window: Callable[..., ChatDriver], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with Store(data / HISTORY_FILE) as store:
+        cid = store.create_conversation("Crashed")
+        prompt = store.add_message(cid, None, Role.USER, "question")
+        reply = store.begin_reply(cid, prompt, "m")
+        store.update_reply_text(reply, "half an answ")
+    chat = make_window()  # a start after a crash
+    click_row(chat, 0)
+    wait_until(chat.loop, lambda: "half an answ" in chat.transcript_text())
+    assert chat.window.controller.session.messages[-1].state is ReplyState.INTERRUPTED
+    assert "The reply was interrupted: the app closed" in chat.transcript_text()
+    assert "↻ Retry" in chat.transcript_text() and "→ Continue" in chat.transcript_text()
+
+
+def test_continue_and_retry_after_a_cut(chat: ChatDriver, server: LoopbackServer) -> None:
+    server.push(Scenario(deltas=["Part one, ", "part two"], disconnect_after_bytes=350),
+                Scenario(deltas=[" and the rest."]), Scenario(deltas=["A fresh full answer."]))
+    chat.send("Long answer please")
+    chat.wait_for_reply()
+    assert "→ Continue" in chat.transcript_text()
+    click_anchor(chat, "dc-continue:")
+    chat.wait_for_reply()
+    sent = server.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"].startswith("Part one")  # the partial reply is context
+    assert "and the rest." in chat.transcript_text()
+    click_anchor(chat, "dc-regenerate:")  # now offered on the last (complete) reply
+    chat.wait_for_reply()
+    assert "A fresh full answer." in chat.transcript_text()
