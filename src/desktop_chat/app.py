@@ -30,6 +30,7 @@ from desktop_chat.ui import single_instance, theme
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
 from desktop_chat.ui.main_window import MainWindow
+from desktop_chat.ui.transfers import Transfers
 
 log = logging.getLogger("desktop_chat.app")
 
@@ -78,8 +79,9 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
         RetryPolicy(settings.rate_limit_retries, settings.max_retry_wait_s),
     )
     store, store_notice = open_history(data_dir)
+    loop = asyncio.get_event_loop()
     controller = ChatController(
-        asyncio.get_event_loop(),
+        loop,
         client,
         settings.model,
         settings.system_prompt,
@@ -90,7 +92,10 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     if notice is None and client.endpoint.needs_key and api_key is None:
         notice = errors.no_key(settings.base_url).message  # say so before the first send
     window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
-    window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice, state=window_state)
+    transfers = Transfers(loop, store)
+    window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice, state=window_state,
+                        transfers=transfers)
+    transfers.setParent(window)
     controller.setParent(window)
     if store is not None:
         window.destroyed.connect(store.close)

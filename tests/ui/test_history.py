@@ -185,3 +185,33 @@ def test_continue_and_retry_after_a_cut(chat: ChatDriver, server: LoopbackServer
     click_anchor(chat, "dc-regenerate:")  # now offered on the last (complete) reply
     chat.wait_for_reply()
     assert "A fresh full answer." in chat.transcript_text()
+
+
+def test_export_then_import_round_trip(
+    make_window: Callable[..., ChatDriver], server: LoopbackServer, tmp_path: Path
+) -> None:
+    chat = make_window()
+    server.push(Scenario(deltas=["**Bold** answer."]))
+    chat.send("Export me")
+    chat.wait_for_reply()
+    md_path, json_path = tmp_path / "chat.md", tmp_path / "all.json"
+    assert chat.window.fileMenu.export_to(md_path, "markdown")
+    assert "Export me" in md_path.read_text() and "**Bold** answer." in md_path.read_text()
+    assert chat.window.fileMenu.export_to(json_path, "all")
+    chat.window.controller.delete(chat.window.controller.conversations()[0].id)
+    with Store(tmp_path / "data" / HISTORY_FILE) as store:
+        store.purge_deleted()
+    chat.window.fileMenu.import_from(json_path)
+    wait_until(chat.loop, lambda: sidebar_titles(chat) == ["Export me"])
+    assert "Imported 1 conversation(s) with 2 message(s)." in (
+        chat.window.statusBar().currentMessage())
+
+
+def test_bad_import_file_changes_nothing_and_says_why(chat: ChatDriver, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"not": "an export"')
+    chat.window.fileMenu.import_from(bad)
+    wait_until(chat.loop, lambda: chat.window.errorBanner.isVisible())
+    assert "Nothing was imported" in chat.window.errorBanner.text()
+    assert sidebar_titles(chat) == []
+    assert not chat.window.fileMenu.progress.isVisible()

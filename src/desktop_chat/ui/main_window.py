@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleAnnouncementEvent,
@@ -26,11 +26,14 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core import markdown
 from desktop_chat.core.models import Conversation, Reply, ReplyState
+from desktop_chat.ui.clipboard import put_on_clipboard
 from desktop_chat.ui.composer import Composer
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.sidebar import Sidebar
 from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
+from desktop_chat.ui.transfers import Transfers
 
 UNDO_MS = 10_000
 CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
@@ -46,15 +49,19 @@ class MainWindow(QMainWindow):
     closed = Signal()
 
     def __init__(self, controller: ChatController, title: str, notice: str | None = None,
-                 state: QSettings | None = None) -> None:
+                 state: QSettings | None = None, transfers: Transfers | None = None) -> None:
         super().__init__()
         self.controller = controller
+        self.transfers = transfers
         self._state = state
         self.setWindowTitle(title)
         self.resize(1000, 720)
         self._build()
         self._connect()
         self._install_shortcuts()
+        self.fileMenu = FileMenu(self, controller, transfers)
+        if transfers is not None:
+            transfers.failed.connect(self.show_error)
         self._refresh_conversations()
         self._set_streaming(False)
         if notice:
@@ -187,7 +194,6 @@ class MainWindow(QMainWindow):
             (QKeySequence(Qt.Key.Key_Escape), self.controller.stop),
             (QKeySequence("Ctrl+Shift+C"), self.copy_last_reply),
             (QKeySequence("Ctrl+Shift+;"), self.copy_last_code_block),
-            (QKeySequence("Ctrl+N"), self.controller.new_chat),
             (QKeySequence("Ctrl+Shift+O"), self.controller.new_chat),
             (QKeySequence("Shift+Esc"), self.composer.setFocus),
             (QKeySequence.StandardKey.Find, self._focus_search),
@@ -252,7 +258,7 @@ class MainWindow(QMainWindow):
         messages = self.controller.session.messages
         if 0 <= index < len(messages):
             text = messages[index].content
-            self._put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
+            put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
             self.statusBar().showMessage("Reply copied.", 2000)
 
     def _focus_search(self) -> None:
@@ -265,7 +271,7 @@ class MainWindow(QMainWindow):
         if text is None:
             self.statusBar().showMessage("There is no reply to copy yet.", 3000)
             return False
-        self._put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
+        put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
         self.statusBar().showMessage("Reply copied.", 2000)
         return True
 
@@ -278,16 +284,8 @@ class MainWindow(QMainWindow):
         return True
 
     def _copy_code(self, code: str) -> None:
-        self._put_on_clipboard(code, None)
+        put_on_clipboard(code, None)
         self.statusBar().showMessage("Code copied.", 2000)
-
-    def _put_on_clipboard(self, text: str, html: str | None) -> None:
-        mime = QMimeData()
-        mime.setText(text)
-        mime.setData("text/markdown", text.encode("utf-8"))
-        if html is not None:
-            mime.setHtml(html)
-        QGuiApplication.clipboard().setMimeData(mime)
 
     def _confirm_link(self, url: str) -> None:
         """Links open only on click, and only after the address was shown."""

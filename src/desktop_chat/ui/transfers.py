@@ -1,0 +1,73 @@
+"""Export and import of conversations, for the window's File menu.
+
+Exports are quick and run in place; an import can hold thousands of conversations, so it
+runs in a worker thread (one transaction: all or nothing) and reports progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop_chat.core import transfer
+from desktop_chat.core.store import Store, StoreError
+
+log = logging.getLogger("desktop_chat.transfers")
+
+
+class Transfers(QObject):
+    progress = Signal(int, int)  # done, total
+    finished = Signal(str)  # what happened, for the status line
+    failed = Signal(str)  # a user-facing error
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, store: Store | None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._loop = loop
+        self._store = store
+        self.importing = False
+
+    def export(self, path: Path, conversation_id: int | None, kind: str) -> bool:
+        """kind: "markdown" or "json"; conversation_id None = every conversation (JSON)."""
+        if self._store is None:
+            self.failed.emit("There is no saved history to export.")
+            return False
+        try:
+            if kind == "markdown" and conversation_id is not None:
+                text = transfer.export_markdown(self._store, conversation_id)
+            else:
+                ids = None if conversation_id is None else [conversation_id]
+                text = json.dumps(transfer.export_json(self._store, ids), ensure_ascii=False,
+                                  indent=1)
+            path.write_text(text, encoding="utf-8")
+        except (OSError, StoreError) as exc:
+            log.error("export to %s failed: %s", path, exc)
+            self.failed.emit(f"Could not export to {path}: {exc}")
+            return False
+        self.finished.emit(f"Exported to {path}.")
+        return True
+
+    def start_import(self, path: Path) -> asyncio.Task[None] | None:
+        if self._store is None or self.importing:
+            return None
+        self.importing = True
+        return self._loop.create_task(self._import(path))
+
+    async def _import(self, path: Path) -> None:
+        def report(done: int, total: int) -> None:  # called in the worker thread
+            self._loop.call_soon_threadsafe(self.progress.emit, done, total)
+
+        try:
+            assert self._store is not None
+            result = await asyncio.to_thread(transfer.import_file, self._store, path, report)
+        except (transfer.TransferError, StoreError, OSError) as exc:
+            log.warning("import of %s failed: %s", path, exc)
+            self.failed.emit(f"Nothing was imported: {exc}")
+        else:
+            self.finished.emit(result.summary())
+        finally:
+            self.importing = False
