@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
 from desktop_chat.core import errors, logs
 from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
+from desktop_chat.core.models import ReplyState
 from desktop_chat.core.settings import SettingsFile, with_overrides
 from desktop_chat.core.store import Store, StoreError
 from desktop_chat.ui import single_instance, theme
@@ -49,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base-url", help="OpenAI-compatible API base URL, e.g. "
                         "http://127.0.0.1:11434/v1 (default: OPENAI_BASE_URL or OpenAI)")
     parser.add_argument("--model", help="model name for new messages")
+    parser.add_argument("--smoke-prompt", metavar="TEXT",
+                        help="for automated checks: send TEXT, print the reply, exit "
+                        "(0 if it completed)")
     parser.add_argument("--self-test", action="store_true",
                         help="build the window offscreen, check the runtime, print a report")
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
@@ -144,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         settle_startup_objects()
         install_excepthook(window, resolve_data_dir(args) / "logs" / logs.LOG_FILE)
         loop.set_exception_handler(_log_loop_exception)
-        status = loop.run_until_complete(_run(window))
+        run = _smoke(window, args.smoke_prompt) if args.smoke_prompt else _run(window)
+        status = loop.run_until_complete(run)
     release_clipboard(app)
     return status
 
@@ -206,6 +211,22 @@ async def _run(window: MainWindow) -> int:
     await window.controller.aclose()
     log.info("closed")
     return 0
+
+
+async def _smoke(window: MainWindow, prompt: str) -> int:
+    """Send one prompt through the real window and print the reply: proves a build works
+    end to end (the frozen app in CI)."""
+    finished = asyncio.get_running_loop().create_future()
+    window.controller.reply_finished.connect(
+        lambda reply: finished.done() or finished.set_result(reply))
+    window.show()
+    window.composer.setPlainText(prompt)
+    window.send()
+    reply = await finished
+    window.close()
+    await window.controller.aclose()
+    print(reply.text if reply.text else f"FAILED: {reply.error}", flush=True)
+    return 0 if reply.state is ReplyState.COMPLETE else 1
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:

@@ -110,3 +110,24 @@ def test_exit_after_copy_does_not_crash(tmp_path: Path) -> None:
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_smoke_prompt_streams_one_reply_through_the_window(server, tmp_path: Path) -> None:
+    from tests.support.openai_server import Scenario
+
+    server.push(Scenario(deltas=["Smoke ", "reply ", "ünïcode"], pace=0.01))
+    result = run_app("--data-dir", str(tmp_path), "--base-url", server.base_url,
+                     "--smoke-prompt", "ping", env={"OPENAI_API_KEY": "sk-smoke-test-key"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("Smoke reply ünïcode")
+    assert server.requests[-1].body["messages"][-1]["content"] == "ping"
+
+
+def test_smoke_prompt_fails_visibly(server, tmp_path: Path) -> None:
+    from tests.support.openai_server import Scenario
+
+    server.push(Scenario(status=401))
+    result = run_app("--data-dir", str(tmp_path), "--base-url", server.base_url,
+                     "--smoke-prompt", "ping", env={"OPENAI_API_KEY": "sk-smoke-test-key"})
+    assert result.returncode == 1
+    assert "FAILED: The server rejected the API key" in result.stdout
