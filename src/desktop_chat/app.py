@@ -26,7 +26,7 @@ from desktop_chat.core import errors, logs
 from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
 from desktop_chat.core.models import ReplyState
 from desktop_chat.core.settings import SettingsFile, with_overrides
-from desktop_chat.core.store import Store, StoreError
+from desktop_chat.core.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.ui import single_instance, theme
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -35,7 +35,6 @@ from desktop_chat.ui.transfers import Transfers
 
 log = logging.getLogger("desktop_chat.app")
 
-HISTORY_FILE = "history.sqlite3"
 WINDOW_STATE_FILE = "window.ini"
 
 

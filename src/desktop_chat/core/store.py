@@ -1,15 +1,15 @@
 """The conversation history: one SQLite file, written as things happen.
 
 Why it is shaped like this:
-- WAL + `synchronous=NORMAL`: a commit costs no fsync, so the reply being streamed can be
-  saved every second from the GUI thread; a killed process loses nothing that was committed
-  (only a power cut can drop the last commits). `busy_timeout` lets two processes share it.
+- WAL + `synchronous=NORMAL`: a commit costs no fsync, so a streaming reply can be saved
+  every second from the GUI thread; a killed process loses nothing committed (a power cut
+  may drop the last commits). `busy_timeout` lets two processes share it.
 - Messages form a tree (`parent_id`): regenerating or editing adds a sibling; each
   conversation remembers its active leaf, and the transcript is the path root → leaf.
 - The reply being streamed is one row updated in place (`update_reply_text`), never a
   rewrite of the conversation. A row still "streaming" at start-up was cut off by a crash.
-- Rows are checked when read; a damaged one is skipped, logged and counted
-  (`skipped_rows`, `damage_notice()`), so one bad row never hides a conversation or crashes.
+- Rows are checked when read; a damaged one is skipped, logged and counted (`skipped_rows`,
+  `damage_notice()`): one bad row never hides a conversation or crashes.
 
 Threading: a Store owns one connection and serialises every use of it with a lock, so it may
 be called from any thread (short calls from the GUI thread; `asyncio.to_thread` for slower
