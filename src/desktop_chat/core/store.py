@@ -1,6 +1,4 @@
-"""The conversation history: one SQLite file, written as things happen.
-
-Why it is shaped like this:
+"""The conversation history: one SQLite file, written as things happen. Why this shape:
 - WAL + `synchronous=NORMAL`: a commit costs no fsync, so a streaming reply can be saved
   every second from the GUI thread; a killed process loses nothing committed (a power cut
   may drop the last commits). `busy_timeout` lets two processes share it.
