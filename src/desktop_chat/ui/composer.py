@@ -41,11 +41,6 @@ class Composer(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
-    def take_text(self) -> str:
-        text = self.toPlainText()
-        self.clear()
-        return text
-
     def give_back(self, prompt: str) -> None:
         """Put a prompt that could not be sent back, keeping anything typed since."""
         typed = self.toPlainText()

@@ -69,10 +69,6 @@ class Sidebar(QWidget):
         self.conversationList.itemChanged.connect(self._renamed)
         self.conversationList.delete_pressed.connect(self.delete_requested)
 
-    @property
-    def searching(self) -> bool:
-        return bool(self.searchBox.text().strip())
-
     def show_conversations(self, items: list[ConversationSummary], current: int | None) -> None:
         self._fill([(c.id, None, c.title or "New conversation", c.title) for c in items],
                    current, editable=True)
