@@ -114,6 +114,12 @@ class ReplyView:
     def _clear_tail(self) -> QTextCursor:
         cursor = self._select_from(self._before_tail)
         cursor.removeSelectedText()
+        # The emptied block would keep the old tail's list membership and formats, and the
+        # new tail would render inside them (a list item drawn twice, stray spacing).
+        if (old_list := cursor.currentList()) is not None:
+            old_list.remove(cursor.block())
+        cursor.setBlockFormat(QTextBlockFormat())
+        cursor.setCharFormat(QTextCharFormat())
         return cursor
 
     def _select_from(self, parked: QTextCursor) -> QTextCursor:
