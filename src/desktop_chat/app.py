@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         window = build_window(args, os.environ)
         instance.raise_requested.connect(lambda: _bring_forward(window))
         settle_startup_objects()
-        install_excepthook(window, resolve_data_dir(args) / "logs" / logs.LOG_FILE)
+        install_excepthook(window, data_dir / "logs" / logs.LOG_FILE)
         loop.set_exception_handler(_log_loop_exception)
         run = _smoke(window, args.smoke_prompt) if args.smoke_prompt else _run(window)
         status = loop.run_until_complete(run)

@@ -241,6 +241,15 @@ class IncrementalMarkdown:
         self._tail = self._tail[_line_start(self._tail, last.map[0]):]
         return tokens[: starts[-1]], tokens[starts[-1] :]
 
+    @property
+    def text(self) -> str:
+        """Everything fed so far."""
+        return "".join(self._full)
+
+    @property
+    def started(self) -> bool:
+        return bool(self._full)
+
     def needs_full_render(self) -> bool:
         """Reference-style link definitions reach back into earlier blocks."""
-        return bool(_REFERENCE_DEFINITION.search("".join(self._full)))
+        return bool(_REFERENCE_DEFINITION.search(self.text))

@@ -43,7 +43,6 @@ class ReplyView:
         self._section_id = section_id
         self._md = IncrementalMarkdown()
         self._tail_tokens: list[Token] = []
-        self._source: list[str] = []
         self.finished_blocks: list[CodeBlock] = []  # code blocks rendered for good
         self.tail_blocks: list[CodeBlock] = []
         self.reasoning_blocks: tuple[int, int] | None = None  # block numbers, for collapsing
@@ -55,13 +54,12 @@ class ReplyView:
 
     def add_reasoning(self, text: str) -> None:
         if self._reasoning is None:
-            if self._source:  # servers send reasoning first; late reasoning stays in the data
+            if self._md.started:  # servers send reasoning first; late reasoning stays in the data
                 return
             self._reasoning = self._open_reasoning()
         self._reasoning.insertText(text)
 
     def add_text(self, text: str) -> None:
-        self._source.append(text)
         finished, tail = self._md.feed(text)
         cursor = self._clear_tail()
         if finished:
@@ -79,7 +77,7 @@ class ReplyView:
         if self._md.needs_full_render():  # reference links reach back into earlier blocks
             cursor = self._select_from(self._before_answer)
             cursor.removeSelectedText()
-            rendered = markdown.render("".join(self._source), self._theme,
+            rendered = markdown.render(self._md.text, self._theme,
                                        first_code_index=self._first_code_index)
             cursor.insertHtml(rendered.html)
             self.finished_blocks, self.tail_blocks = rendered.code_blocks, []
