@@ -1,0 +1,187 @@
+"""Provider profiles: where requests go, how they are shaped, and which key they use.
+
+A profile is plain data. Presets give a new profile its defaults (base URL, whether a key is
+needed, which environment variable may hold it, extra headers); the user can change any of
+it. The key itself is never part of a profile: `key_ref` names its entry in the keychain
+(`core/secrets.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+class ApiFlavour(enum.StrEnum):
+    CHAT = "chat_completions"  # every OpenAI-compatible server speaks it
+    RESPONSES = "responses"  # OpenAI's Responses API
+
+
+class ReasoningEffort(enum.StrEnum):
+    MINIMAL = "minimal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling parameters; None means "the server's default" and is not sent."""
+
+    temperature: float | None = None  # 0 .. 2
+    top_p: float | None = None  # 0 .. 1
+    max_tokens: int | None = None  # > 0
+    reasoning_effort: str | None = None  # a ReasoningEffort value, for models that take it
+
+    def merged(self, override: GenerationParams | None) -> GenerationParams:
+        """`override`'s set values win (per-conversation overrides over the defaults)."""
+        if override is None:
+            return self
+        return GenerationParams(
+            **{
+                f.name: getattr(override, f.name)
+                if getattr(override, f.name) is not None
+                else getattr(self, f.name)
+                for f in dataclasses.fields(self)
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    id: str  # stable; also the keychain entry name by default
+    name: str
+    preset: str = "custom"  # a key of PRESETS
+    base_url: str = ""
+    model: str = ""  # the model used for new conversations (the last one picked)
+    api: ApiFlavour = ApiFlavour.CHAT
+    needs_key: bool = False
+    key_env: str = ""  # environment variable consulted when no key is stored, e.g. OPENAI_API_KEY
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    azure_api_version: str = ""  # non-empty: an Azure OpenAI resource (base_url = its endpoint)
+    azure_deployment: str = ""
+    context_window: int = 0  # tokens; 0: unknown, nothing is trimmed
+    input_price: float = 0.0  # USD per million tokens; 0: unknown, no cost is shown
+    output_price: float = 0.0
+    models: tuple[str, ...] = ()  # the last model list the server gave
+    gguf_path: str = ""  # the built-in offline engine: the model file it serves
+
+    @property
+    def key_ref(self) -> str:
+        return self.id
+
+    @property
+    def is_azure(self) -> bool:
+        return bool(self.azure_api_version)
+
+    @property
+    def is_offline(self) -> bool:
+        return self.preset == OFFLINE
+
+    @property
+    def has_prices(self) -> bool:
+        return self.input_price > 0 or self.output_price > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    key: str
+    label: str
+    base_url: str
+    needs_key: bool = False
+    key_env: str = ""
+    model: str = ""
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    azure_api_version: str = ""
+    context_window: int = 0
+    local_port: int | None = None  # probed on 127.0.0.1 by auto-detection
+    hint: str = ""  # shown under the base URL field
+
+    def new_profile(self, profile_id: str, name: str | None = None) -> Profile:
+        return Profile(
+            id=profile_id,
+            name=name or self.label,
+            preset=self.key,
+            base_url=self.base_url,
+            model=self.model,
+            needs_key=self.needs_key,
+            key_env=self.key_env,
+            extra_headers=dict(self.extra_headers),
+            azure_api_version=self.azure_api_version,
+            context_window=self.context_window,
+        )
+
+
+OPENAI = "openai"
+AZURE = "azure"
+OFFLINE = "offline"
+APP_URL = "https://github.com/desktop-chat/desktop-chat"
+AZURE_API_VERSION = "2024-10-21"
+
+_PRESETS = (
+    Preset(OPENAI, "OpenAI", "https://api.openai.com/v1", needs_key=True,
+           key_env="OPENAI_API_KEY", model="gpt-4o-mini", context_window=128_000),
+    Preset(AZURE, "Azure OpenAI", "https://YOUR-RESOURCE.openai.azure.com", needs_key=True,
+           key_env="AZURE_OPENAI_API_KEY", azure_api_version=AZURE_API_VERSION,
+           context_window=128_000,
+           hint="Your resource's endpoint; the model box takes the deployment name."),
+    Preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", needs_key=True,
+           key_env="OPENROUTER_API_KEY", model="openai/gpt-4o-mini", context_window=128_000,
+           extra_headers={"HTTP-Referer": APP_URL, "X-Title": "desktop-chat"}),
+    Preset("groq", "Groq", "https://api.groq.com/openai/v1", needs_key=True,
+           key_env="GROQ_API_KEY", model="llama-3.1-8b-instant", context_window=128_000),
+    Preset("ollama", "Ollama", "http://127.0.0.1:11434/v1", local_port=11434,
+           context_window=8192),
+    Preset("lmstudio", "LM Studio", "http://127.0.0.1:1234/v1", local_port=1234,
+           context_window=8192),
+    Preset("llamacpp", "llama.cpp server", "http://127.0.0.1:8080/v1", local_port=8080,
+           context_window=8192),
+    Preset("vllm", "vLLM", "http://127.0.0.1:8000/v1", local_port=8000, context_window=8192),
+    Preset(OFFLINE, "Offline (built-in)", "", context_window=8192,
+           hint="Runs a GGUF model on this computer; no account or network needed."),
+    Preset("custom", "Custom (OpenAI-compatible)", "", hint="Any server that speaks the "
+           "OpenAI Chat Completions API, e.g. https://host/v1"),
+)
+PRESETS: Mapping[str, Preset] = MappingProxyType({p.key: p for p in _PRESETS})
+LOCAL_PRESETS = tuple(p for p in _PRESETS if p.local_port is not None)
+
+
+def preset(key: str) -> Preset:
+    return PRESETS.get(key, PRESETS["custom"])
+
+
+def new_profile_id(name: str, taken: set[str] | frozenset[str]) -> str:
+    """A readable, unique id: "openai", "openai-2", "my-server" ..."""
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "profile"
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPreset:
+    """A saved starting point: system prompt, model and parameters, applied in one go."""
+
+    name: str
+    system_prompt: str = ""
+    model: str = ""  # empty: keep the profile's model
+    params: GenerationParams = GenerationParams()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSettings:
+    """What one conversation overrides; None keeps the app-wide value."""
+
+    model: str | None = None
+    system_prompt: str | None = None
+    params: GenerationParams | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.model is None and self.system_prompt is None and self.params is None
