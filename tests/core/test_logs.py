@@ -7,9 +7,12 @@ import logging.handlers
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring.backends.fail
 import pytest
 
 from desktop_chat.core import logs
+from desktop_chat.core.providers import PRESETS
+from desktop_chat.core.secrets import KeySource, Secrets
 from tests.conftest import TEST_KEY
 
 log = logging.getLogger("desktop_chat.test")
@@ -149,3 +152,53 @@ def test_setup_again_with_a_new_secret_redacts_it(tmp_path: Path) -> None:
     path = logs.setup(tmp_path, secrets=["second-secret-value"])
     log.info("%s", "second-secret-value")
     assert "second-secret-value" not in read_log(path)
+
+
+def test_key_added_at_run_time_is_redacted_from_then_on(tmp_path: Path) -> None:
+    typed = "typed-in-at-run-time-7391"
+    path = logs.setup(tmp_path, secrets=[])
+    log.info("before: %s", typed)
+    logs.add_secret(f"  {typed}\n")  # as pasted into a dialog
+    log.info("after: %s", typed)
+    try:
+        raise ConnectionError(f"refused with {typed}")
+    except ConnectionError:
+        log.exception("send failed")
+    text = read_log(path)
+    assert f"before: {typed}" in text  # nothing is rewritten after the fact
+    assert "after: [REDACTED]" in text
+    assert "ConnectionError: refused with [REDACTED]" in text
+    assert text.count(typed) == 1
+    again = logs.setup(tmp_path / "again", secrets=[])  # new handlers keep knowing it
+    log.warning("still %s", typed)
+    assert "still [REDACTED]" in read_log(again)
+
+
+def test_longer_secret_containing_a_shorter_one_is_redacted_whole(tmp_path: Path) -> None:
+    path = logs.setup(tmp_path, secrets=[])
+    logs.add_secret("shared-prefix-4242")
+    logs.add_secret("shared-prefix-4242-and-more")
+    log.info("<%s> <%s>", "shared-prefix-4242-and-more", "shared-prefix-4242")
+    assert "<[REDACTED]> <[REDACTED]>" in read_log(path)
+
+
+def test_too_short_to_be_a_secret_is_ignored(tmp_path: Path) -> None:
+    path = logs.setup(tmp_path, secrets=[])
+    for short in ("", "   ", "abc"):
+        logs.add_secret(short)
+    log.info("abc stays readable")
+    assert "abc stays readable" in read_log(path)
+
+
+def test_keys_seen_by_secrets_are_redacted(tmp_path: Path) -> None:
+    """The wiring the app uses: `Secrets(on_secret=logs.add_secret)`."""
+    typed, from_env = "pasted-into-the-dialog-5150", "exported-in-the-shell-8086"
+    path = logs.setup(tmp_path / "logs", secrets=[])
+    secrets = Secrets(tmp_path, {"GROQ_API_KEY": from_env}, keyring.backends.fail.Keyring(),
+                      on_secret=logs.add_secret)
+    secrets.store("openai", typed, "session")  # type: ignore[arg-type]
+    assert secrets.get(PRESETS["groq"].new_profile("groq")) == (from_env, KeySource.ENVIRONMENT)
+    log.error("request with %s and %s failed", typed, from_env)
+    text = read_log(path)
+    assert typed not in text and from_env not in text
+    assert "request with [REDACTED] and [REDACTED] failed" in text

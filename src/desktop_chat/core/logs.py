@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 LOG_FILE = "desktop-chat.log"
@@ -18,18 +19,35 @@ _SECRET_PATTERNS = [
 ]
 
 
+# Every secret this process has been told about; shared by all our formatters, so a key
+# entered at run time is redacted from then on. A tuple, rebound whole: a logging thread
+# never sees it half-updated.
+_known: tuple[str, ...] = ()
+
+
+def add_secret(secret: str) -> None:
+    """Redact `secret` (e.g. a key the user just typed) from every later log line. Strings
+    shorter than 4 characters are ignored: redacting them would garble ordinary text."""
+    global _known
+    secret = secret.strip()
+    if len(secret) >= 4 and secret not in _known:
+        # longest first, so that a secret containing another one is removed whole
+        _known = tuple(sorted((*_known, secret), key=len, reverse=True))
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats a record, tracebacks included, then removes secrets from the text."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__(_FORMAT)
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        for secret in secrets:
+            add_secret(secret)
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self._secrets)
+        return redact(super().format(record), _known)
 
 
-def redact(text: str, secrets: list[str]) -> str:
+def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "[REDACTED]")
     for pattern in _SECRET_PATTERNS:
@@ -37,8 +55,11 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-def setup(log_dir: Path, secrets: list[str], level: int = logging.INFO) -> Path:
-    """Route the app's and the SDK's logs to one file. Calling it again replaces the handlers."""
+def setup(log_dir: Path, secrets: Iterable[str], level: int = logging.INFO) -> Path:
+    """Route the app's and the SDK's logs to one file. Calling it again replaces the handlers;
+    secrets given once stay redacted (see `add_secret`)."""
+    for secret in secrets:
+        add_secret(secret)
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / LOG_FILE
     root = logging.getLogger()
@@ -53,7 +74,7 @@ def setup(log_dir: Path, secrets: list[str], level: int = logging.INFO) -> Path:
         handlers.append(logging.StreamHandler(sys.stderr))
         handlers[-1].setLevel(logging.WARNING)
     for handler in handlers:
-        handler.setFormatter(RedactingFormatter(secrets))
+        handler.setFormatter(RedactingFormatter())
         handler._desktop_chat = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(min(level, root.level) if root.level else level)
