@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from desktop_chat.core.events import (
 )
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
+from tests.support.proxy_trap import NO_PROXY_VARIABLES, ProxyTrap
 
 T = TypeVar("T")
 REQUEST = ChatRequest(model="test-model", messages=[{"role": "user", "content": "Hi"}])
@@ -511,34 +511,13 @@ def test_failure_mid_stream(
 @pytest.fixture
 def proxy_trap(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """A fake proxy for every scheme: counts the connections a request would make."""
-    accepted: list[int] = []
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            accepted.append(1)
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
-                 "all_proxy"):
-        monkeypatch.setenv(name, url)
-    for name in ("NO_PROXY", "no_proxy"):
+    trap = ProxyTrap()
+    for name, value in trap.environment().items():
+        monkeypatch.setenv(name, value)
+    for name in NO_PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    yield accepted
-    stop.set()
-    thread.join(1.0)
-    listener.close()
+    yield trap.accepted
+    trap.close()
 
 
 def test_no_key_for_openai_fails_without_a_request(

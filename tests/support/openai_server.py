@@ -1,8 +1,9 @@
-"""Loopback OpenAI Chat Completions server with fault injection (see ``main`` for the CLI).
+"""Loopback OpenAI-compatible server with fault injection (see ``main`` for the CLI).
 
-Events: reasoning deltas, content deltas, finish, usage; then either the stream error (replacing
-everything from index ``stream_error_after_events`` on) or [DONE]; then the malformed line is
-inserted at ``malformed_after_events``. ``raw_sse`` gets no finish/usage/[DONE] added.
+Serves Chat Completions (tests/support/chat_wire.py), the Responses API
+(tests/support/responses_wire.py) and GET /models, under /v1 and under Azure's paths, and
+records every request (method, path, query, headers, JSON body). It also answers requests sent
+to it as an HTTP proxy (absolute-form targets), so tests can check that a proxy is used.
 """
 
 from __future__ import annotations
@@ -12,111 +13,48 @@ import collections
 import contextlib
 import json
 import random
+import re
 import select
 import signal
 import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
-MALFORMED_EVENT = b'data: {"choices": [{"delta": {"content": "x"\n\n'
-_DEFAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
-    400: ("Bad request", "invalid_request_error", None),
-    401: ("Incorrect API key provided", "invalid_request_error", "invalid_api_key"),
-    404: ("The model does not exist", "invalid_request_error", "model_not_found"),
-    429: ("Rate limit reached for requests", "requests", "rate_limit_exceeded"),
-    500: ("The server had an error while processing your request", "server_error", None),
-}
-_STREAM_ERROR = {"message": "The model crashed", "type": "server_error", "code": 500}
+from tests.support.chat_wire import (
+    MALFORMED_EVENT,
+    RecordedRequest,
+    Scenario,
+    build_events,
+    completion,
+    default_error_body,
+)
+from tests.support.responses_wire import build_response_events, response_object
 
+__all__ = ["MALFORMED_EVENT", "LoopbackServer", "RecordedRequest", "Scenario",
+           "default_error_body", "synthetic_markdown_deltas"]
 
-@dataclass
-class Scenario:
-    deltas: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    reasoning_field: str = "reasoning_content"
-    pace: float = 0.0
-    status: int = 200
-    error_body: dict[str, Any] | str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    usage: dict[str, Any] | None = None
-    usage_always: bool = False
-    finish_reason: str | None = "stop"
-    send_done: bool = True
-    disconnect_after_bytes: int | None = None
-    stall_after_events: int | None = None
-    stall_before_headers: bool = False
-    malformed_after_events: int | None = None
-    stream_error_after_events: int | None = None
-    stream_error: dict[str, Any] = field(default_factory=lambda: dict(_STREAM_ERROR))
-    raw_sse: bytes | None = None
-    reject_stream_options: bool = False
-    model: str = "test-model"
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Scenario:
-        if isinstance(data.get("raw_sse"), str):
-            data = {**data, "raw_sse": data["raw_sse"].encode()}
-        return cls(**data)
+# Azure: {resource}/openai/deployments/{name}/chat/completions?api-version=..., and
+# {resource}/openai/{models,responses}?api-version=...; its v1 API needs no api-version.
+_AZURE_DEPLOYMENT = re.compile(r"/openai/deployments/[^/]+(/chat/completions|/responses)")
+_AZURE_NO_VERSION = {"error": {"code": "404", "message": "Resource not found"}}
 
 
-@dataclass
-class RecordedRequest:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-
-
-def default_error_body(status: int, message: str | None = None) -> dict[str, Any]:
-    kind = "server_error" if status >= 500 else "invalid_request_error"
-    default_message, kind, code = _DEFAULT_ERRORS.get(status, (f"HTTP {status}", kind, None))
-    error = {"message": message or default_message, "type": kind, "param": None, "code": code}
-    return {"error": error}
-
-
-def _event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-
-def build_events(sc: Scenario, include_usage: bool) -> list[bytes]:
-    """All SSE events (each ending in a blank line) the scenario writes, faults included."""
-    if sc.raw_sse is not None:
-        parts = sc.raw_sse.split(b"\n\n")
-        events = [p + b"\n\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-    else:
-        base = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": sc.model}
-        deltas = [{sc.reasoning_field: t} for t in sc.reasoning]
-        deltas += [{"content": t} for t in sc.deltas]
-        if deltas:
-            deltas[0] = {"role": "assistant", **deltas[0]}
-        choices: list[Any] = [[{"index": 0, "delta": d, "finish_reason": None}] for d in deltas]
-        if sc.finish_reason is not None:
-            choices.append([{"index": 0, "delta": {}, "finish_reason": sc.finish_reason}])
-        events = [_event({**base, "choices": c}) for c in choices]
-        if sc.usage is not None and (include_usage or sc.usage_always):
-            events.append(_event({**base, "choices": [], "usage": sc.usage}))
-    if sc.stream_error_after_events is not None:
-        events = [*events[: sc.stream_error_after_events], _event({"error": sc.stream_error})]
-    elif sc.send_done and sc.raw_sse is None:
-        events.append(b"data: [DONE]\n\n")
-    if sc.malformed_after_events is not None:
-        events.insert(sc.malformed_after_events, MALFORMED_EVENT)
-    return events
-
-
-def _completion(sc: Scenario) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(sc.deltas)}
-    if sc.reasoning:
-        message[sc.reasoning_field] = "".join(sc.reasoning)
-    usage = sc.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    choice = {"index": 0, "message": message, "finish_reason": sc.finish_reason or "stop"}
-    return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
-            "model": sc.model, "choices": [choice], "usage": usage}
+def route(path: str, query: dict[str, str]) -> str | None:
+    """The API a request path names ("/chat/completions", "/responses", "/models"), or None.
+    An Azure path without an api-version query is unknown, as it is to Azure."""
+    path = path.rstrip("/")
+    if (match := _AZURE_DEPLOYMENT.fullmatch(path)) is not None:
+        return match[1] if "api-version" in query else None
+    if path.startswith("/openai/v1/"):
+        return path.removeprefix("/openai/v1")
+    if path.startswith("/openai/"):
+        return path.removeprefix("/openai") if "api-version" in query else None
+    return path.removeprefix("/v1")
 
 
 def _shutdown_socket(sock: socket.socket) -> None:
@@ -138,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     owner: LoopbackServer
+    _query: dict[str, str]
+    _api: str | None  # what route() made of the path
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request stderr logging."""
@@ -157,28 +97,45 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
+        target = urlsplit(self.path)
+        self._query = dict(parse_qsl(target.query))
+        self._api = route(target.path, self._query)
+        recorded = RecordedRequest(target.path, headers, body, self._query, self.command,
+                                   self.path)
         with self.owner._lock:
-            self.owner.requests.append(RecordedRequest(self.path, headers, body))
+            self.owner.requests.append(recorded)
         return body if isinstance(body, dict) else None
 
-    def _route(self) -> str:
-        return self.path.split("?")[0].rstrip("/").removeprefix("/v1")
-
-    def do_GET(self) -> None:
-        self._record(b"")
-        if self._route() == "/models":
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "test"}
-                    for m in self.owner.models]
-            self._send_json(200, {"object": "list", "data": data}, {})
+    def _not_found(self) -> None:
+        path = urlsplit(self.path).path
+        if path.startswith("/openai/") and "api-version" not in self._query:
+            self._send_json(404, _AZURE_NO_VERSION, {})
         else:
             self._send_json(404, default_error_body(404, f"Unknown path {self.path}"), {})
 
+    def do_GET(self) -> None:
+        self._record(b"")
+        if self._api != "/models":
+            self._not_found()
+            return
+        sc = self.owner.models_scenario
+        if sc.stall_before_headers:
+            self._hold()
+        elif sc.status != 200:
+            error_body = default_error_body(sc.status) if sc.error_body is None else sc.error_body
+            self._send_json(sc.status, error_body, sc.headers)
+        else:
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "test"}
+                    for m in self.owner.models]
+            self._send_json(200, {"object": "list", "data": data}, sc.headers)
+
     def do_POST(self) -> None:
         body = self._record(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-        if self._route() != "/chat/completions":
-            self._send_json(404, default_error_body(404, f"Unknown path {self.path}"), {})
+        if self._api not in ("/chat/completions", "/responses"):
+            self._not_found()
             return
         sc = self.owner._next_scenario()
+        responses = self._api == "/responses"
         if sc.stall_before_headers:
             self._hold()
         elif body is None or (sc.reject_stream_options and "stream_options" in body):
@@ -188,11 +145,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif sc.status != 200:
             error_body = default_error_body(sc.status) if sc.error_body is None else sc.error_body
             self._send_json(sc.status, error_body, sc.headers)
+        elif body.get("stream") and responses:
+            self._stream(sc, build_response_events(sc))
         elif body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             self._stream(sc, build_events(sc, include_usage))
         else:
-            self._send_json(200, _completion(sc), sc.headers)
+            reply = response_object(sc, "completed") if responses else completion(sc)
+            self._send_json(200, reply, sc.headers)
 
     def _send_json(self, status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> None:
         data = (body if isinstance(body, str) else json.dumps(body)).encode()
@@ -262,6 +222,8 @@ class LoopbackServer:
     def __init__(self, default: Scenario | None = None, *, port: int = 0) -> None:
         self.default = default if default is not None else Scenario(deltas=["Hello", " world"])
         self.models: list[str] = ["test-model", "other-model"]
+        # GET /models answers with this scenario's status / error_body / headers / stall
+        self.models_scenario = Scenario()
         self.requests: list[RecordedRequest] = []
         self._requested_port = port
         self._queue: collections.deque[Scenario] = collections.deque()

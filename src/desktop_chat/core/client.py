@@ -1,27 +1,27 @@
-"""The only module that talks to the `openai` SDK.
+"""The only module that talks to the `openai` SDK (`Endpoint` lives in core/providers.py).
 
-`ChatClient.stream(request)` turns one Chat Completions request into an async iterator of
-typed events, maps every SDK/HTTP failure onto a `ChatError` with user-facing text, retries
-rate limits visibly, and closes the HTTP response when the consumer stops early.
+`ChatClient.stream(request)` turns one request (Chat Completions, or the Responses API via
+core/responses.py) into an async iterator of typed events, maps every SDK/HTTP failure onto a
+`ChatError` with user-facing text, retries rate limits visibly, and closes the HTTP response
+when the consumer stops early. `list_models()` reads the server's /models for the picker and
+for "Test connection".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import json
 import logging
-import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import openai
 
-from desktop_chat.core import errors
+from desktop_chat.core import errors, responses
 from desktop_chat.core.errors import ChatError
 from desktop_chat.core.events import (
     Failed,
@@ -32,30 +32,32 @@ from desktop_chat.core.events import (
     TextDelta,
     UsageReport,
 )
+from desktop_chat.core.providers import ApiFlavour, Endpoint, GenerationParams
 
 log = logging.getLogger("desktop_chat.client")
 
 RETRYABLE_STATUS = frozenset({429, 503})
 # Servers that need no key (Ollama, llama.cpp, vLLM ...) still get a syntactically valid one.
 PLACEHOLDER_KEY = "no-key-set"
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    base_url: str
-    api_key: str | None
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 90.0
-
-    @property
-    def needs_key(self) -> bool:
-        return (urlsplit(self.base_url).hostname or "").endswith("api.openai.com")
+# What a server says when it cannot take image parts: "image input is not supported",
+# "this model does not support vision", "multimodal input ...", "Invalid image_url ...".
+_IMAGE_REFUSAL = re.compile(r"image|vision|multi-?modal", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]  # Chat Completions shaped; user content may be parts
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+    @property
+    def has_images(self) -> bool:
+        return any(
+            isinstance(part, Mapping) and part.get("type") in ("image_url", "input_image")
+            for message in self.messages
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +77,17 @@ class ChatClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._include_usage = True  # switched off for servers that reject stream_options
-        self._sdk = openai.AsyncOpenAI(
-            api_key=endpoint.api_key or PLACEHOLDER_KEY,
-            base_url=endpoint.base_url,
-            timeout=openai.Timeout(endpoint.read_timeout_s, connect=endpoint.connect_timeout_s),
-            max_retries=0,  # we retry ourselves, so the window can say so
-        )
+        # A malformed base URL or proxy (typed into Settings) is reported by stream() and
+        # list_models() like any other failure: constructing the client never raises.
+        self._sdk, self._setup_error = _build_sdk(endpoint)
 
     async def aclose(self) -> None:
-        await self._sdk.close()
+        if self._sdk is not None:
+            await self._sdk.close()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        if self.endpoint.api_key is None and self.endpoint.needs_key:
-            yield Failed(errors.no_key(self.endpoint.base_url))
+        if (refusal := self._refusal()) is not None:
+            yield Failed(refusal)
             return
         attempt = 0
         while True:
@@ -97,7 +97,7 @@ class ChatClient:
             except openai.APIStatusError as exc:
                 if self._is_stream_options_rejection(exc):
                     continue
-                error = self._status_error(exc, request.model)
+                error = self._status_error(exc, request)
                 delay = self._retry_delay(exc, error, attempt)
                 if delay is None:
                     yield Failed(error)
@@ -112,25 +112,75 @@ class ChatClient:
             except Exception as exc:  # every failure becomes a message, never a traceback
                 yield Failed(self._request_error(exc))
                 return
+        if self.endpoint.api == ApiFlavour.RESPONSES:
+            events = responses.events(sdk_stream, self._stream_error)
+        else:
+            events = self._events(sdk_stream)
         # aclosing: when our consumer stops early, the response closes now, not at GC time
-        async with contextlib.aclosing(self._events(sdk_stream)) as events:
-            async for event in events:
+        async with contextlib.aclosing(events) as opened:
+            async for event in opened:
                 yield event
 
+    async def list_models(self, timeout_s: float | None = None) -> list[str]:
+        """The server's model ids, sorted; raises `ChatError` with text for the window."""
+        if (refusal := self._refusal()) is not None:
+            raise refusal
+        read_s = timeout_s or self.endpoint.read_timeout_s
+        timeout = openai.Timeout(read_s, connect=min(read_s, self.endpoint.connect_timeout_s))
+        try:
+            ids = {m.id async for m in self._ready().models.list(timeout=timeout)
+                   if isinstance(getattr(m, "id", None), str) and m.id}
+        except openai.APIStatusError as exc:
+            raise self._models_status_error(exc) from None
+        except Exception as exc:
+            raise self._request_error(exc, read_s) from None
+        return sorted(ids, key=lambda name: (name.casefold(), name))
+
+    def _ready(self) -> openai.AsyncOpenAI:
+        assert self._sdk is not None, "_refusal() is checked first"
+        return self._sdk
+
+    def _refusal(self) -> ChatError | None:
+        """Why no request may go out at all: a malformed base URL or proxy, or a missing key
+        the server needs."""
+        if self._setup_error is not None:
+            return self._setup_error
+        if self.endpoint.api_key is None and self.endpoint.needs_key:
+            return errors.no_key(self.endpoint.base_url)
+        return None
+
     async def _open(self, request: ChatRequest) -> Any:
+        # The SDK walks request bodies through its type transformer on the event loop: 240 ms
+        # for 1,000 messages, a frozen window on every send in a long chat. Ours are plain JSON
+        # already, so they go into the body as they are (the request is byte-for-byte the same).
+        if self.endpoint.api == ApiFlavour.RESPONSES:
+            body = responses.request_body(request.messages, request.params)
+            # Azure names the deployment in the body here, not in the URL
+            model = (self.endpoint.is_azure and self.endpoint.azure_deployment) or request.model
+            return await self._ready().responses.create(model=model, stream=True, extra_body=body)
         extra: dict[str, Any] = {}
         if self._include_usage:
             extra["stream_options"] = {"include_usage": True}
-        # The SDK walks `messages` through its type transformer on the event loop: 240 ms for
-        # 1,000 messages, a frozen window on every send in a long chat. Ours are plain JSON
-        # already, so they go into the body as they are (the request is byte-for-byte the same).
-        return await self._sdk.chat.completions.create(
+        return await self._ready().chat.completions.create(
             model=request.model,
             messages=[],
             stream=True,
-            extra_body={"messages": request.messages},
+            extra_body={"messages": request.messages, **self._chat_params(request.params)},
             **extra,
         )
+
+    def _chat_params(self, params: GenerationParams) -> dict[str, Any]:
+        """Only the params that are set: None means the server's own default."""
+        body: dict[str, Any] = {}
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.top_p is not None:
+            body["top_p"] = params.top_p
+        if params.max_tokens is not None:
+            body[self.endpoint.max_tokens_field] = params.max_tokens
+        if params.reasoning_effort:
+            body["reasoning_effort"] = params.reasoning_effort
+        return body
 
     async def _events(self, sdk_stream: Any) -> AsyncIterator[StreamEvent]:
         """Chunks -> events. The response is closed however the iteration ends."""
@@ -168,51 +218,63 @@ class ChatClient:
 
     def _is_stream_options_rejection(self, exc: openai.APIStatusError) -> bool:
         if self._include_usage and exc.status_code in (400, 422) and "stream_options" in (
-            _error_text(exc)
+            errors.status_detail(exc)
         ):
             log.info("server rejects stream_options; continuing without usage reports")
             self._include_usage = False
             return True
         return False
 
-    def _status_error(self, exc: openai.APIStatusError, model: str) -> ChatError:
+    def _status_error(self, exc: openai.APIStatusError, request: ChatRequest) -> ChatError:
         status = exc.status_code
-        detail = _error_text(exc)
+        detail = errors.status_detail(exc)
         log.warning("HTTP %s from %s: %s", status, self.endpoint.base_url, detail)
         if status in (401, 403):
             if self.endpoint.api_key is None:
                 return errors.no_key(self.endpoint.base_url)
             return errors.auth_rejected(detail, status)
+        if request.has_images and status not in (404, 429) and _IMAGE_REFUSAL.search(detail):
+            return errors.images_rejected(request.model, status, detail)
         if status == 404:
             if "model" in detail.lower():
-                return errors.model_not_found(model, detail)
+                return errors.model_not_found(request.model, detail)
+            if self.endpoint.api == ApiFlavour.RESPONSES:
+                return errors.no_responses_endpoint(self.endpoint.base_url, detail)
             return errors.no_chat_endpoint(self.endpoint.base_url, detail)
         if status == 429:
-            return errors.rate_limited(detail, _retry_after(exc))
+            return errors.rate_limited(detail, errors.retry_after_s(exc.response.headers))
         if status >= 500:
             return errors.server_error(status, detail)
         return errors.bad_request(status, detail)
+
+    def _models_status_error(self, exc: openai.APIStatusError) -> ChatError:
+        if exc.status_code in (404, 405):
+            detail = errors.status_detail(exc)
+            log.warning("no model list at %s: HTTP %s %s", self.endpoint.base_url,
+                        exc.status_code, detail)
+            return errors.no_model_list(self.endpoint.base_url, exc.status_code, detail)
+        return self._status_error(exc, ChatRequest("", []))
 
     def _retry_delay(
         self, exc: openai.APIStatusError, error: ChatError, attempt: int
     ) -> float | None:
         if exc.status_code not in RETRYABLE_STATUS or attempt >= self._retry.attempts:
             return None
-        delay = _retry_after(exc)
+        delay = errors.retry_after_s(exc.response.headers)
         if delay is None:
             delay = float(2**attempt)  # 1 s, 2 s, 4 s ...
         return delay if delay <= self._retry.max_wait_s else None
 
-    def _request_error(self, exc: Exception) -> ChatError:
+    def _request_error(self, exc: Exception, timeout_s: float | None = None) -> ChatError:
         url = self.endpoint.base_url
         if isinstance(exc, openai.APITimeoutError):
             log.warning("timeout before the first byte from %s", url)
-            return errors.no_first_byte(url, self.endpoint.read_timeout_s)
+            return errors.no_first_byte(url, timeout_s or self.endpoint.read_timeout_s)
         if isinstance(exc, openai.APIConnectionError):
-            cause = _root_cause(exc)
+            cause = errors.root_cause(exc)
             log.warning("cannot connect to %s: %s", url, cause)
             return errors.connection_failed(url, cause)
-        log.error("unexpected error opening a stream to %s", url, exc_info=exc)
+        log.error("unexpected error in a request to %s", url, exc_info=exc)
         return errors.unexpected(repr(exc))
 
     def _stream_error(self, exc: Exception, received_any: bool) -> ChatError:
@@ -223,10 +285,10 @@ class ChatClient:
                 f"the server sent nothing for {self.endpoint.read_timeout_s:g} s"
             )
         if isinstance(exc, openai.APIConnectionError):
-            log.warning("stream cut: %s", _root_cause(exc))
+            log.warning("stream cut: %s", errors.root_cause(exc))
             return errors.interrupted("the connection to the server was lost")
         if isinstance(exc, openai.APIStatusError):
-            return self._status_error(exc, "")
+            return self._status_error(exc, ChatRequest("", []))
         if isinstance(exc, openai.APIError):  # an in-stream {"error": ...} event
             log.warning("in-stream error: %s (%r)", exc.message, exc.body)
             return errors.stream_error(exc.message, repr(exc.body))
@@ -258,52 +320,58 @@ def _usage(usage: Any) -> UsageReport:
     )
 
 
-def _error_text(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
-        if isinstance(inner, str):
-            return inner
-        return json.dumps(body)[:500]
-    if isinstance(body, str):
-        return body[:500]
+def _http_client(endpoint: Endpoint) -> Any:
+    """None keeps the SDK's own client, which honours the system proxy (httpx trust_env)."""
+    if endpoint.proxy_url:
+        parts = urlsplit(endpoint.proxy_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("it must look like http://host:port")
+        return openai.DefaultAsyncHttpxClient(proxy=endpoint.proxy_url)
+    if endpoint.proxy_url == "" or endpoint.is_loopback:
+        # A local server behind the company proxy is never what the user meant.
+        return openai.DefaultAsyncHttpxClient(trust_env=False)
+    return None
+
+
+def _build_sdk(endpoint: Endpoint) -> tuple[openai.AsyncOpenAI | None, ChatError | None]:
     try:
-        return exc.response.text[:500]
-    except Exception:  # the body may be unreadable; the status is still known
-        return ""
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    headers = exc.response.headers
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
+        _check_base_url(endpoint.base_url)
+    except ValueError as exc:
+        return None, errors.bad_base_url(endpoint.base_url, str(exc))
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+        http_client = _http_client(endpoint)
+    except ValueError as exc:
+        return None, errors.bad_proxy(endpoint.proxy_url or "", str(exc))
     try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, parsed.timestamp() - time.time())
+        return _sdk_client(endpoint, http_client), None
+    except Exception as exc:  # httpx's InvalidURL ("Invalid IPv4 address") is no ValueError
+        return None, errors.bad_base_url(endpoint.base_url, str(exc))
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost cause, in words: 'Connection refused', 'Name or service not known'."""
-    seen: BaseException = exc
-    while (inner := seen.__cause__ or seen.__context__) is not None:
-        seen = inner
-        if isinstance(seen, OSError) and seen.errno and seen.errno > 0:
-            return os.strerror(seen.errno)  # "Connection refused"
-    text = str(seen).strip() or type(seen).__name__
-    if "]" in text and text.startswith("["):  # "[Errno 111] Connection refused"
-        text = text.split("]", 1)[1].strip()
-    return text
+def _check_base_url(base_url: str) -> None:
+    if not base_url.strip():
+        raise ValueError("it is empty")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("it must start with http:// or https:// and name a host")
+
+
+def _sdk_client(endpoint: Endpoint, http_client: Any) -> openai.AsyncOpenAI:
+    common: dict[str, Any] = {
+        "api_key": endpoint.api_key or PLACEHOLDER_KEY,
+        "timeout": openai.Timeout(endpoint.read_timeout_s, connect=endpoint.connect_timeout_s),
+        "max_retries": 0,  # we retry ourselves, so the window can say so
+        "default_headers": dict(endpoint.headers) or None,
+        "http_client": http_client,
+    }
+    if endpoint.is_azure:
+        # Requests go to {resource}/openai/deployments/{deployment or model}/...?api-version=
+        # with an `api-key` header; the user may have pasted the endpoint with /openai.
+        root = endpoint.base_url.rstrip("/").removesuffix("/openai")
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=root,
+            azure_deployment=endpoint.azure_deployment or None,
+            api_version=endpoint.azure_api_version,
+            **common,
+        )
+    return openai.AsyncOpenAI(base_url=endpoint.base_url, **common)

@@ -5,7 +5,13 @@ The message says what happened and what to do; `detail` is the technical cause f
 
 from __future__ import annotations
 
+import email.utils
 import enum
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
 
 
 class ErrorKind(enum.Enum):
@@ -20,6 +26,10 @@ class ErrorKind(enum.Enum):
     INTERRUPTED = "interrupted"
     MALFORMED = "malformed"
     STREAM_ERROR = "stream_error"
+    IMAGES_REJECTED = "images_rejected"
+    NO_MODEL_LIST = "no_model_list"
+    BAD_PROXY = "bad_proxy"
+    BAD_URL = "bad_url"
     UNEXPECTED = "unexpected"
 
 
@@ -75,6 +85,16 @@ def no_chat_endpoint(base_url: str, detail: str) -> ChatError:
         ErrorKind.BAD_REQUEST,
         f"{base_url} has no chat endpoint (HTTP 404). Check the base URL: OpenAI-compatible "
         "servers usually end in /v1.",
+        detail=detail,
+        status=404,
+    )
+
+
+def no_responses_endpoint(base_url: str, detail: str) -> ChatError:
+    return ChatError(
+        ErrorKind.BAD_REQUEST,
+        f"{base_url} has no Responses API (HTTP 404). Set the profile's API to Chat "
+        "Completions in Settings, or check the base URL.",
         detail=detail,
         status=404,
     )
@@ -151,6 +171,44 @@ def stream_error(message: str, detail: str) -> ChatError:
     )
 
 
+def images_rejected(model: str, status: int, detail: str) -> ChatError:
+    return ChatError(
+        ErrorKind.IMAGES_REJECTED,
+        f"Model '{model}' does not accept images. Remove the image or pick a vision model.",
+        detail=detail,
+        status=status,
+    )
+
+
+def no_model_list(base_url: str, status: int, detail: str) -> ChatError:
+    return ChatError(
+        ErrorKind.NO_MODEL_LIST,
+        f"{base_url} gave no model list (HTTP {status}). Type the model name instead, or check "
+        "the base URL: OpenAI-compatible servers usually end in /v1.",
+        detail=detail,
+        status=status,
+    )
+
+
+def bad_proxy(proxy_url: str, cause: str) -> ChatError:
+    return ChatError(
+        ErrorKind.BAD_PROXY,
+        f"The proxy address '{_hide_credentials(proxy_url)}' is not valid: {cause}. Fix it in "
+        "Settings, or set the proxy back to the system setting.",
+        detail=cause,
+    )
+
+
+def bad_base_url(base_url: str, cause: str) -> ChatError:
+    shown = f"The base URL '{base_url}'" if base_url else "The base URL"
+    return ChatError(
+        ErrorKind.BAD_URL,
+        f"{shown} is not valid: {cause}. Fix it in Settings; it looks like "
+        "http://127.0.0.1:11434/v1 or https://api.openai.com/v1.",
+        detail=cause,
+    )
+
+
 def unexpected(detail: str) -> ChatError:
     return ChatError(
         ErrorKind.UNEXPECTED,
@@ -159,8 +217,72 @@ def unexpected(detail: str) -> ChatError:
     )
 
 
+def _hide_credentials(url: str) -> str:
+    """'http://user:secret@proxy:3128' -> 'http://…@proxy:3128': a proxy password is a key too."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme = head.split("://", 1)[0] + "://" if "://" in head else ""
+    return f"{scheme}…@{tail}"
+
+
 def _said(detail: str) -> str:
     detail = " ".join(detail.split())
     if not detail:
         return ""
     return f": {detail[:200]}"
+
+
+# -- reading what the server said (duck-typed on the SDK's exceptions) -----------------------
+
+
+def status_detail(exc: Any) -> str:
+    """The server's own words from an HTTP error: `error.message`, or the body's text."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+        return json.dumps(body)[:500]
+    if isinstance(body, str):
+        return body[:500]
+    try:
+        return str(exc.response.text)[:500]
+    except Exception:  # the body may be unreadable; the status is still known
+        return ""
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds asked for by `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost cause, in words: 'Connection refused', 'Name or service not known'."""
+    seen: BaseException = exc
+    while (inner := seen.__cause__ or seen.__context__) is not None:
+        seen = inner
+        if isinstance(seen, OSError) and seen.errno and seen.errno > 0:
+            return os.strerror(seen.errno)  # "Connection refused"
+    text = str(seen).strip() or type(seen).__name__
+    if "]" in text and text.startswith("["):  # "[Errno 111] Connection refused"
+        text = text.split("]", 1)[1].strip()
+    return text

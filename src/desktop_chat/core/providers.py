@@ -3,7 +3,7 @@
 A profile is plain data. Presets give a new profile its defaults (base URL, whether a key is
 needed, which environment variable may hold it, extra headers); the user can change any of
 it. The key itself is never part of a profile: `key_ref` names its entry in the keychain
-(`core/secrets.py`).
+(`core/secrets.py`). `Endpoint.for_profile(profile, key)` is what the client is built from.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 
 class ApiFlavour(enum.StrEnum):
@@ -116,6 +117,7 @@ class Preset:
         )
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 OPENAI = "openai"
 AZURE = "azure"
 OFFLINE = "offline"
@@ -148,6 +150,80 @@ _PRESETS = (
 )
 PRESETS: Mapping[str, Preset] = MappingProxyType({p.key: p for p in _PRESETS})
 LOCAL_PRESETS = tuple(p for p in _PRESETS if p.local_port is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where requests go and how they are authenticated and routed.
+
+    `needs_key=None` is decided from the host (api.openai.com and Azure need one) and is a
+    plain bool once constructed. `proxy_url`: None honours the system proxy (except for
+    loopback servers, which are always reached directly), "" means no proxy at all, anything
+    else is a manual HTTP/HTTPS proxy.
+    """
+
+    base_url: str
+    api_key: str | None
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 90.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    api: ApiFlavour = ApiFlavour.CHAT
+    azure_api_version: str = ""  # non-empty: an Azure OpenAI resource at base_url
+    azure_deployment: str = ""  # empty: the request's model names the deployment
+    needs_key: bool | None = None
+    proxy_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.needs_key is None:
+            object.__setattr__(self, "needs_key", self.is_openai_host or self.is_azure)
+
+    @classmethod
+    def for_profile(
+        cls,
+        profile: Profile,
+        api_key: str | None,
+        *,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 90.0,
+        proxy_url: str | None = None,
+    ) -> Endpoint:
+        return cls(
+            profile.base_url,
+            api_key,
+            connect_timeout_s,
+            read_timeout_s,
+            headers=dict(profile.extra_headers),
+            api=ApiFlavour(profile.api),
+            azure_api_version=profile.azure_api_version,
+            azure_deployment=profile.azure_deployment,
+            needs_key=profile.needs_key,
+            proxy_url=proxy_url,
+        )
+
+    @property
+    def host(self) -> str:
+        try:
+            return (urlsplit(self.base_url).hostname or "").lower()
+        except ValueError:  # "http://[oops" typed into Settings: no host, not a crash
+            return ""
+
+    @property
+    def is_openai_host(self) -> bool:
+        return self.host.endswith("api.openai.com")
+
+    @property
+    def is_azure(self) -> bool:
+        return bool(self.azure_api_version)
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    @property
+    def max_tokens_field(self) -> str:
+        """OpenAI and Azure deprecated `max_tokens` (reasoning models refuse it); every other
+        compatible server knows only `max_tokens`."""
+        return "max_completion_tokens" if self.is_openai_host or self.is_azure else "max_tokens"
 
 
 def preset(key: str) -> Preset:
