@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -14,7 +15,9 @@ from desktop_chat.core.client import ChatClient, ChatRequest, Endpoint
 from desktop_chat.core.errors import ErrorKind
 from desktop_chat.core.events import Finished, StreamEvent, TextDelta
 from desktop_chat.core.models import Conversation, Message, Reply, ReplyState, Role, Usage
+from desktop_chat.core.providers import ConversationSettings, GenerationParams
 from desktop_chat.core.session import ChatSession, title_from_prompt
+from desktop_chat.core.store import Store
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
 
@@ -458,3 +461,67 @@ def test_reply_with_only_empty_deltas_has_no_text() -> None:
     reply.add_reasoning("thought")
     assert not reply.has_text
     assert reply.text == ""
+
+
+# -- per-conversation overrides and params -----------------------------------------------------
+
+
+def test_params_and_overrides_shape_the_request(server: LoopbackServer) -> None:
+    server.push(Scenario(deltas=["ok"]))
+    endpoint = Endpoint(server.base_url, TEST_KEY, 2.0, 2.0)
+    session = ChatSession(
+        ChatClient(endpoint), "default-model", "Default prompt.",
+        params=GenerationParams(temperature=0.7, top_p=0.9),
+        overrides=ConversationSettings(model="override-model", system_prompt="Be a pirate.",
+                                       params=GenerationParams(temperature=0.1, max_tokens=64)))
+    assert session.effective_params == GenerationParams(temperature=0.1, top_p=0.9,
+                                                        max_tokens=64)
+    reply = run(one_turn(session))
+    body = server.requests[0].body
+    assert body is not None and reply.model == "override-model"
+    assert body["model"] == "override-model"
+    assert body["messages"][0] == {"role": "system", "content": "Be a pirate."}
+    assert (body["temperature"], body["top_p"]) == (0.1, 0.9)
+    assert 64 in (body.get("max_tokens"), body.get("max_completion_tokens"))
+    assert session.messages[-1].model == "override-model"
+
+
+def test_an_empty_system_prompt_override_sends_none(server: LoopbackServer) -> None:
+    server.push(Scenario(deltas=["ok"]))
+    session = ChatSession(ChatClient(Endpoint(server.base_url, TEST_KEY, 2.0, 2.0)), "m",
+                          "Default prompt.", overrides=ConversationSettings(system_prompt=""))
+    run(one_turn(session))
+    body = server.requests[0].body
+    assert body is not None and body["messages"] == [{"role": "user", "content": PROMPT}]
+    assert "temperature" not in body  # unset params are not sent
+
+
+def test_overrides_set_before_the_first_message_are_saved_with_it(
+        server: LoopbackServer, tmp_path: Path) -> None:
+    server.push(Scenario(deltas=["one"]), Scenario(deltas=["two"]))
+    overrides = ConversationSettings(model="picked", params=GenerationParams(top_p=0.5))
+    with Store(tmp_path / "history.sqlite3") as store:
+
+        async def go() -> ChatSession:
+            client = ChatClient(Endpoint(server.base_url, TEST_KEY, 2.0, 2.0))
+            session = ChatSession(client, "default", store=store)
+            session.set_overrides(overrides)  # no conversation yet: kept until there is one
+            try:
+                await session.run(session.start("one"))
+                assert session.conversation_id is not None
+                # reopened, as the window does: the overrides come back from the store
+                reopened = ChatSession(client, "default", store=store,
+                                       conversation_id=session.conversation_id)
+                assert reopened.overrides == overrides
+                reopened.set_overrides(ConversationSettings(model="changed"))
+                await reopened.run(reopened.start("two"))
+                return reopened
+            finally:
+                await client.aclose()
+
+        session = run(go())
+        assert session.conversation_id is not None
+        saved = store.conversation_settings(session.conversation_id)
+    assert saved == ConversationSettings(model="changed")
+    bodies = [r.body for r in server.requests if r.body]
+    assert [(b["model"], b.get("top_p")) for b in bodies] == [("picked", 0.5), ("changed", None)]

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from desktop_chat.core import schema
-from desktop_chat.core.models import ReplyState, Role, Usage
+from desktop_chat.core.models import Attachment, ReplyState, Role, Usage
+from desktop_chat.core.providers import ConversationSettings, GenerationParams
 from desktop_chat.core.records import HIGHLIGHT_END, HIGHLIGHT_START
 from desktop_chat.core.store import INTERRUPTED_ERROR, Store, StoreError
 from tests.conftest import DATA
@@ -68,7 +69,7 @@ def test_a_new_store_is_wal_at_the_current_schema_without_backup(store: Store,
     assert pragma("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
     assert pragma("PRAGMA busy_timeout").fetchone()[0] == 5000
-    assert pragma("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+    assert pragma("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
     assert store.full_text_search
     assert schema.backups(db_path) == []
 
@@ -95,7 +96,7 @@ def make_v1(path: Path) -> None:
 def test_v1_history_is_migrated_and_backed_up_first(db_path: Path) -> None:
     make_v1(db_path)
     with Store(db_path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
         summaries = store.list_conversations()
         assert [s.title for s in summaries] == [
             "Cut off by a crash", "Café au lait", "Sourdough starter"]
@@ -107,11 +108,71 @@ def test_v1_history_is_migrated_and_backed_up_first(db_path: Path) -> None:
         assert store.conversation(1).uid  # every old conversation got an identity
         assert store.search("fridge")[0].message_id == 4  # the old text is indexed
         assert store.mark_interrupted_on_start() == 1
+        assert all(m.attachments == () for m in path)  # v3: no images yet, and none lost
+        q = store.add_message(1, path[-1].id, Role.USER, "a photo of my starter",
+                              attachments=[PHOTO])
+        assert store.message(q).attachments == (PHOTO,)
     [backup] = schema.backups(db_path)
     assert backup.name.startswith("history.sqlite3.v1-")
     with raw(backup) as conn:  # the copy is the untouched v1 database
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 8
+
+
+def make_v2(path: Path) -> None:
+    """A history as schema version 2 wrote it: the v1 file upgraded by the v2 step alone
+    (MIGRATIONS entries never change once released), plus rows only v2 could hold."""
+    make_v1(path)
+    conn = raw(path)
+    conn.execute("BEGIN")
+    schema.MIGRATIONS[1](conn)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("UPDATE messages SET reasoning = 'Starters like warmth.', prompt_tokens = 9, "
+                 "completion_tokens = 30, total_tokens = 39 WHERE id = 2")
+    conn.execute("""UPDATE conversations SET extra = '{"scroll": 0.25}' WHERE id = 1""")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+PHOTO = Attachment("image/jpeg", b"\xff\xd8\xff\xe0" + bytes(64), "starter.jpg")
+
+
+def test_v2_history_is_migrated_to_v3_and_backed_up_first(db_path: Path) -> None:
+    make_v2(db_path)
+    with Store(db_path) as store:
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        path = store.active_path(1)
+        assert [m.content[:8] for m in path] == ["How do I", "Discard ", "And how ", "Daily at"]
+        assert path[1].reasoning == "Starters like warmth."
+        assert path[1].usage == Usage(9, 30, 39)  # not estimated: the server said so
+        assert store.conversation(1).extra == {"scroll": 0.25}
+        assert store.search("fridge")[0].message_id == 4
+        reply = store.begin_reply(1, path[-1].id, "m")
+        store.finish_reply(reply, ReplyState.COMPLETE, "ok", usage=Usage(1, 2, 3, True))
+        assert store.message(reply).usage == Usage(1, 2, 3, estimated=True)
+    [backup] = schema.backups(db_path)
+    assert backup.name.startswith("history.sqlite3.v2-")
+    with raw(backup) as conn:  # the copy is the untouched v2 database
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "attachments" not in tables and "message_fts" in tables
+
+
+def test_a_failed_v3_step_leaves_the_v2_file_and_a_backup(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_v2(db_path)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE attachments (id INTEGER PRIMARY KEY)")
+        raise sqlite3.OperationalError("disk full")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS[:2], broken])
+    with pytest.raises(StoreError, match="disk full"):
+        Store(db_path)
+    with raw(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "attachments" not in tables and len(schema.backups(db_path)) == 1
 
 
 def test_backup_includes_what_is_still_in_the_wal_file(db_path: Path) -> None:
@@ -208,6 +269,38 @@ def test_settings_are_stored_per_conversation(store: Store) -> None:
     conversation = store.create_conversation(extra={"system_prompt": "Be terse."})
     store.set_conversation_extra(conversation, {"scroll": 0.5, "system_prompt": "Be kind."})
     assert store.conversation(conversation).extra == {"scroll": 0.5, "system_prompt": "Be kind."}
+
+
+def test_overrides_are_kept_in_extra_beside_other_settings(store: Store) -> None:
+    conversation = store.create_conversation(extra={"scroll": 0.5})
+    assert store.conversation_settings(conversation) == ConversationSettings()
+    overrides = ConversationSettings(
+        model="gpt-x", system_prompt="",  # "": no system prompt here, whatever the default
+        params=GenerationParams(temperature=0.2, max_tokens=500, reasoning_effort="low"))
+    store.set_conversation_settings(conversation, overrides)
+    assert store.conversation_settings(conversation) == overrides
+    assert store.conversation(conversation).extra == {"scroll": 0.5, "overrides": {
+        "model": "gpt-x", "system_prompt": "",
+        "params": {"temperature": 0.2, "max_tokens": 500, "reasoning_effort": "low"}}}
+    store.set_conversation_settings(conversation, ConversationSettings())
+    assert store.conversation(conversation).extra == {"scroll": 0.5}
+    store.set_conversation_settings(999, overrides)  # a conversation that is gone: no-op
+    assert store.conversation_settings(999) == ConversationSettings()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    ["text", {"model": 5}, {"params": []}, {"params": {"temperature": 9}},
+     {"params": {"top_p": "high"}}, {"params": {"max_tokens": 0}},
+     {"params": {"max_tokens": True}}, {"params": {"reasoning_effort": "max"}}],
+)
+def test_damaged_overrides_read_as_none_and_are_counted(store: Store,
+                                                        overrides: object) -> None:
+    conversation = store.create_conversation(extra={"overrides": overrides, "scroll": 1})
+    assert store.conversation_settings(conversation) == ConversationSettings()
+    assert store.skipped_rows == 1
+    store.set_conversation_settings(conversation, ConversationSettings(model="m"))
+    assert store.conversation(conversation).extra == {"overrides": {"model": "m"}, "scroll": 1}
 
 
 # -- the reply being streamed ------------------------------------------------------------------

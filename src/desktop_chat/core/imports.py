@@ -16,8 +16,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop_chat.core.db import BulkWriter
-from desktop_chat.core.models import ReplyState, Role, Usage
+from desktop_chat.core.message_extras import HistoryWriter
+from desktop_chat.core.models import Attachment, ReplyState, Role, Usage
 from desktop_chat.core.records import StoreError
 from desktop_chat.core.store import Store
 
@@ -60,6 +60,7 @@ class ParsedMessage:
     usage: Usage | None = None
     finish_reason: str | None = None
     error: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -117,7 +118,7 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-def _write_one(writer: BulkWriter, conversation: ParsedConversation,
+def _write_one(writer: HistoryWriter, conversation: ParsedConversation,
                result: ImportResult) -> None:
     if writer.has_conversation(conversation.uid):
         result.already_present += 1
@@ -132,13 +133,15 @@ def _write_one(writer: BulkWriter, conversation: ParsedConversation,
     )
     ids: dict[Hashable, int] = {}
     for message in conversation.messages:
-        ids[message.key] = writer.add_message(
+        message_id = ids[message.key] = writer.add_message(
             conversation_id, None if message.parent is None else ids[message.parent],
             message.role, message.content, created_at=message.created_at,
             updated_at=message.updated_at, state=message.state, model=message.model,
             reasoning=message.reasoning, usage=message.usage,
             finish_reason=message.finish_reason, error=message.error,
         )
+        writer.add_attachments(message_id, message.attachments)
+        writer.set_estimated(message_id, message.usage)
     newest = ids[conversation.messages[-1].key] if conversation.messages else None
     writer.set_active_leaf(conversation_id, ids.get(conversation.active_leaf, newest))
     result.conversations += 1

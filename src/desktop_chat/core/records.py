@@ -12,11 +12,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop_chat.core.models import Message, ReplyState, Role, Usage
+from desktop_chat.core.models import Attachment, Message, ReplyState, Role, Usage
+from desktop_chat.core.providers import ConversationSettings, GenerationParams, ReasoningEffort
+
+# The key of `conversations.extra` that holds the per-conversation overrides.
+SETTINGS_KEY = "overrides"
 
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, reasoning, state, model, finish_reason, "
-    "error, prompt_tokens, completion_tokens, total_tokens, created_at, updated_at"
+    "error, prompt_tokens, completion_tokens, total_tokens, created_at, updated_at, "
+    "usage_estimated"
 )
 CONVERSATION_COLUMNS = (
     "id, uid, title, model, created_at, updated_at, active_leaf_id, deleted_at, extra"
@@ -50,6 +55,7 @@ class StoredMessage:
     # active_path/recent_messages; 0 of 1 elsewhere.
     sibling_index: int = 0
     sibling_count: int = 1
+    attachments: tuple[Attachment, ...] = ()
 
     def to_message(self) -> Message:
         """The in-memory message the session sends back to the model."""
@@ -58,6 +64,7 @@ class StoredMessage:
             model=self.model, usage=self.usage, error=self.error,
             finish_reason=self.finish_reason, id=self.id, parent_id=self.parent_id,
             sibling_index=self.sibling_index, sibling_count=self.sibling_count,
+            attachments=list(self.attachments),
         )
 
 
@@ -119,7 +126,7 @@ def message_from_row(row: sqlite3.Row, sibling_index: int = 0, sibling_count: in
         reasoning=_text(row, "reasoning", allow_null=True),
         state=state,
         model=_optional_text(row, "model"),
-        usage=_usage(row),
+        usage=usage_from_row(row),
         finish_reason=_optional_text(row, "finish_reason"),
         error=_optional_text(row, "error"),
         created_at=created,
@@ -182,10 +189,80 @@ def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | No
     return usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
 
 
-def _usage(row: sqlite3.Row) -> Usage | None:
+def usage_from_row(row: sqlite3.Row) -> Usage | None:
     counts = [_optional_integer(row, name)
               for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    return None if all(c is None for c in counts) else Usage(*counts)
+    if all(c is None for c in counts):
+        return None
+    return Usage(*counts, estimated=bool(row["usage_estimated"]))
+
+
+def attachment_from_row(row: sqlite3.Row) -> Attachment:
+    """An attachment as stored; not re-checked against today's size limit (it was sent)."""
+    data = row["data"]
+    if not isinstance(data, bytes) or not isinstance(row["mime"], str):
+        raise DamagedRow(f"attachment {row['id']}: its data or type has the wrong type")
+    return Attachment(row["mime"], data, lenient_text(row["name"]))
+
+
+# -- per-conversation overrides ----------------------------------------------------------------
+
+
+def settings_from_extra(extra: dict[str, Any], row_id: object) -> ConversationSettings:
+    """The overrides kept in `extra`; checked like a row, since a hand-edited or damaged value
+    would otherwise be sent to the server on every request."""
+    raw = extra.get(SETTINGS_KEY)
+    if raw is None:
+        return ConversationSettings()
+    where = f"conversation {row_id}: overrides"
+    if not isinstance(raw, dict):
+        raise DamagedRow(f"{where} are not a JSON object")
+    model, prompt = raw.get("model"), raw.get("system_prompt")
+    if not all(v is None or isinstance(v, str) for v in (model, prompt)):
+        raise DamagedRow(f"{where}: model or system prompt is not text")
+    params = raw.get("params")
+    return ConversationSettings(model=model or None, system_prompt=prompt,
+                                params=None if params is None else _params(params, where))
+
+
+def settings_json(settings: ConversationSettings) -> dict[str, Any]:
+    """The overrides as JSON; values left at None are not written."""
+    out: dict[str, Any] = {}
+    if settings.model:
+        out["model"] = settings.model
+    if settings.system_prompt is not None:
+        out["system_prompt"] = settings.system_prompt
+    if settings.params is not None:
+        out["params"] = {name: value for name in _PARAM_NAMES
+                         if (value := getattr(settings.params, name)) is not None}
+    return out
+
+
+_PARAM_NAMES = ("temperature", "top_p", "max_tokens", "reasoning_effort")
+_EFFORTS = frozenset(e.value for e in ReasoningEffort)
+
+
+def _params(raw: object, where: str) -> GenerationParams:
+    if not isinstance(raw, dict):
+        raise DamagedRow(f"{where}: params are not a JSON object")
+    temperature, top_p = raw.get("temperature"), raw.get("top_p")
+    max_tokens, effort = raw.get("max_tokens"), raw.get("reasoning_effort")
+    checks = [
+        temperature is None or (_is_number(temperature) and 0 <= temperature <= 2),
+        top_p is None or (_is_number(top_p) and 0 <= top_p <= 1),
+        max_tokens is None or (type(max_tokens) is int and max_tokens > 0),
+        effort is None or (isinstance(effort, str) and effort in _EFFORTS),
+    ]
+    if not all(checks):
+        raise DamagedRow(f"{where}: a parameter is out of range or has the wrong type")
+    return GenerationParams(
+        temperature=None if temperature is None else float(temperature),
+        top_p=None if top_p is None else float(top_p), max_tokens=max_tokens,
+        reasoning_effort=effort)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _damaged(row: sqlite3.Row, name: str, expected: str) -> DamagedRow:

@@ -69,6 +69,21 @@ CREATE INDEX messages_parent ON messages(parent_id);
 CREATE INDEX messages_streaming ON messages(state) WHERE state = 'streaming';
 """
 
+# v3: images attached to (user) messages, kept in the database so the history is one file that
+# owns its copies; and whether a reply's usage was estimated offline rather than reported.
+V3_CHANGES = """
+CREATE TABLE attachments (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    mime TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    data BLOB NOT NULL,
+    UNIQUE (message_id, position)
+);
+ALTER TABLE messages ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
+"""
+
 # External-content FTS5: the text lives once, in messages; triggers keep the index in step,
 # also for rows removed by ON DELETE CASCADE.
 FTS_SCHEMA = f"""
@@ -116,7 +131,11 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     ensure_search_index(conn)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _v1_to_v2]
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    _run_script(conn, V3_CHANGES)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _v1_to_v2, _v2_to_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,5 +1,9 @@
 """One conversation and the turn in flight: build the request, consume the stream.
 
+The request is built from the conversation's overrides (model, system prompt, params) over the
+app-wide values, and trimmed to the context window (core/context.py). When the server sends
+no usage, an offline estimate fills it (flagged `estimated`).
+
 The consumer appends text to the `Reply` (no per-delta work beyond a list append) and gives
 the event loop back every few milliseconds: `async for` over a buffered HTTP response does
 not yield on its own, and a GUI sharing the loop would freeze.
@@ -11,8 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 
 from desktop_chat.core.client import ChatClient, ChatRequest
+from desktop_chat.core.context import reserve_for, trim
 from desktop_chat.core.events import (
     Failed,
     Finished,
@@ -22,8 +28,19 @@ from desktop_chat.core.events import (
     TextDelta,
     UsageReport,
 )
-from desktop_chat.core.models import Conversation, Message, Reply, ReplyState, Role, Usage
+from desktop_chat.core.models import (
+    Attachment,
+    Conversation,
+    Message,
+    Reply,
+    ReplyState,
+    Role,
+    Usage,
+    check_attachments,
+)
+from desktop_chat.core.providers import ConversationSettings, GenerationParams, Profile
 from desktop_chat.core.store import Store, StoreError
+from desktop_chat.core.usage import ConversationTotals, estimate_usage, totals
 
 log = logging.getLogger("desktop_chat.session")
 
@@ -37,6 +54,10 @@ class ChatSession:
     With a store, every message is saved as it happens: the prompt at once, the reply as it
     grows (at most once a second, one row) and in its final state, so neither a crash nor a
     stop nor an error loses anything.
+
+    `model`, `system_prompt` and `params` are the app-wide values; `overrides` (this
+    conversation's, read from the store when not given) win over them. `context_window`
+    (tokens, 0 = unknown) makes requests leave out the oldest turns that do not fit.
     """
 
     def __init__(
@@ -48,6 +69,9 @@ class ChatSession:
         *,
         store: Store | None = None,
         conversation_id: int | None = None,
+        params: GenerationParams | None = None,
+        context_window: int = 0,
+        overrides: ConversationSettings | None = None,
     ) -> None:
         self.client = client
         self.model = model
@@ -55,21 +79,66 @@ class ChatSession:
         self.conversation = conversation or Conversation()
         self.store = store
         self.conversation_id = conversation_id
+        self.params = params or GenerationParams()
+        self.context_window = context_window
+        if overrides is None and store is not None and conversation_id is not None:
+            overrides = store.conversation_settings(conversation_id)
+        self.overrides = overrides or ConversationSettings()
 
     @property
     def messages(self) -> list[Message]:
         return self.conversation.messages
 
-    def start(self, prompt: str) -> Reply:
-        """Add the user's message after the last one; `run` fills the returned reply."""
-        return self._start_after(len(self.messages), prompt)
+    # -- what the next request uses --------------------------------------------------------
 
-    def start_edit(self, index: int, prompt: str) -> Reply:
+    @property
+    def effective_model(self) -> str:
+        return self.overrides.model or self.model
+
+    @property
+    def effective_system_prompt(self) -> str:
+        override = self.overrides.system_prompt
+        return self.system_prompt if override is None else override
+
+    @property
+    def effective_params(self) -> GenerationParams:
+        return self.params.merged(self.overrides.params)
+
+    def set_overrides(self, overrides: ConversationSettings) -> None:
+        """This conversation's settings, from the next prompt on. Saved at once when the
+        conversation is stored, else when its first message creates it. Raises StoreError
+        (user text) if saving fails; the overrides still apply to this session."""
+        self.overrides = overrides
+        if self.store is not None and self.conversation_id is not None:
+            self.store.set_conversation_settings(self.conversation_id, overrides)
+
+    def usage_totals(self, profile: Profile | None = None) -> ConversationTotals:
+        """Tokens (and cost, at `profile`'s prices) of every reply so far, all branches
+        included when the conversation is stored."""
+        if self.store is not None and self.conversation_id is not None:
+            try:
+                return totals(self.store.conversation_usages(self.conversation_id), profile)
+            except StoreError as exc:
+                log.warning("could not read the conversation's usage: %s", exc)
+        return totals((m.usage for m in self.messages), profile)
+
+    # -- turns -----------------------------------------------------------------------------
+
+    def start(self, prompt: str, attachments: Sequence[Attachment] = ()) -> Reply:
+        """Add the user's message (with its images) after the last one; `run` fills the
+        returned reply. Raises ValueError (user text) for an image that cannot be sent."""
+        return self._start_after(len(self.messages), prompt, attachments)
+
+    def start_edit(self, index: int, prompt: str,
+                   attachments: Sequence[Attachment] | None = None) -> Reply:
         """Send an edited version of the user message at `index`: a sibling branch; the
-        original and what followed it stay in the history."""
+        original and what followed it stay in the history. `attachments=None` keeps the
+        original's images."""
         if not 0 <= index < len(self.messages) or self.messages[index].role is not Role.USER:
             raise ValueError("only a user message can be edited")
-        return self._start_after(index, prompt)
+        if attachments is None:
+            attachments = self.messages[index].attachments
+        return self._start_after(index, prompt, attachments)
 
     def start_regenerate(self) -> Reply:
         """A new reply to the last prompt, as a sibling of the last reply."""
@@ -78,38 +147,43 @@ class ChatSession:
         if not self.messages:
             raise ValueError("there is no prompt to answer")
         prompt = self.messages[-1]
-        reply = Reply(self.model, prompt.content)
+        model = self.effective_model
+        reply = Reply(model, prompt.content)
         reply.new_prompt, reply.prompt_id = False, prompt.id
+        reply.prompt_attachments = tuple(prompt.attachments)
         if self.store is not None and self.conversation_id is not None:
-            reply.message_id = self.store.begin_reply(self.conversation_id, prompt.id, self.model)
+            reply.message_id = self.store.begin_reply(self.conversation_id, prompt.id, model)
         return reply
 
-    def _start_after(self, index: int, prompt: str) -> Reply:
+    def _start_after(self, index: int, prompt: str, attachments: Sequence[Attachment]) -> Reply:
+        check_attachments(attachments)  # before anything changes
         del self.messages[index:]
         parent = self.messages[-1].id if self.messages else None
-        message = Message(Role.USER, prompt, parent_id=parent)
+        message = Message(Role.USER, prompt, parent_id=parent, attachments=list(attachments))
         if not self.conversation.title:
-            self.conversation.title = title_from_prompt(prompt)
-        reply = Reply(self.model, prompt)
+            self.conversation.title = title_from_prompt(prompt) or (
+                title_from_prompt(attachments[0].name or "Image") if attachments else "")
+        model = self.effective_model
+        reply = Reply(model, prompt)
+        reply.prompt_attachments = tuple(attachments)
         if self.store is not None:
             if self.conversation_id is None:
                 self.conversation_id = self.store.create_conversation(
-                    self.conversation.title, self.model)
-            message.id = self.store.add_message(self.conversation_id, parent, Role.USER, prompt)
+                    self.conversation.title, model)
+                if not self.overrides.is_empty:
+                    self.store.set_conversation_settings(self.conversation_id, self.overrides)
+            message.id = self.store.add_message(self.conversation_id, parent, Role.USER, prompt,
+                                                attachments=attachments)
             siblings = self.store.siblings(message.id)  # > 1 after an edit
             message.sibling_index, message.sibling_count = len(siblings) - 1, len(siblings)
-            reply.message_id = self.store.begin_reply(self.conversation_id, message.id,
-                                                      self.model)
+            reply.message_id = self.store.begin_reply(self.conversation_id, message.id, model)
         reply.prompt_id = message.id
         self.messages.append(message)
         return reply
 
     async def run(self, reply: Reply) -> Reply:
         """Stream the reply. Cancelling the task stops it and keeps what arrived."""
-        request = ChatRequest(
-            model=reply.model,
-            messages=self.conversation.request_messages(self.system_prompt),
-        )
+        request = self.build_request(reply)
         autosave = asyncio.ensure_future(self._autosave(reply))
         try:
             await self._consume(request, reply)
@@ -122,8 +196,22 @@ class ChatSession:
             reply.error = f"Something went wrong: {exc!r}. Details are in the log file."
         finally:
             autosave.cancel()
+            _estimate_usage(request, reply)
             self._settle(reply)
         return reply
+
+    def build_request(self, reply: Reply) -> ChatRequest:
+        """The request for `reply`: overrides applied, trimmed to the context window (the
+        number of turns left out is recorded on the reply)."""
+        params = self.effective_params
+        messages = self.conversation.request_messages(self.effective_system_prompt)
+        reserve = reserve_for(self.context_window, params.max_tokens)
+        messages, reply.trimmed_turns = trim(messages, self.context_window, reserve)
+        if reply.trimmed_turns:
+            log.info("left %d earlier turn(s) out to fit a %d-token context",
+                     reply.trimmed_turns, self.context_window)
+        return ChatRequest(model=reply.model, messages=[dict(m) for m in messages],
+                           params=params)
 
     async def _consume(self, request: ChatRequest, reply: Reply) -> None:
         last_yield = time.perf_counter()
@@ -188,6 +276,13 @@ class ChatSession:
                 self.store.delete_message(prompt_id)  # and the empty reply below it
             except StoreError as exc:
                 log.error("could not withdraw the failed prompt: %s", exc)
+
+
+def _estimate_usage(request: ChatRequest, reply: Reply) -> None:
+    """Servers that send no usage (llama.cpp ignores include_usage) get an offline estimate,
+    flagged as such, for whatever was generated."""
+    if reply.usage is None and (reply.has_text or reply.reasoning):
+        reply.usage = estimate_usage(request.messages, reply.text, reply.reasoning)
 
 
 def _apply(event: StreamEvent, reply: Reply) -> None:

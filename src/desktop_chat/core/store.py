@@ -18,46 +18,50 @@ GUI's writes wait for it (up to `busy_timeout_s`).
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
 import logging
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from desktop_chat.core import schema, search
+from desktop_chat.core import search
 from desktop_chat.core.db import (
-    BulkWriter,
     check_in_conversation,
-    connect,
-    enable_wal,
     insert_message,
     newest_leaf,
     path_rows,
     path_start,
-    transaction,
 )
-from desktop_chat.core.models import ReplyState, Role, Usage
+from desktop_chat.core.message_extras import attachment_rows, insert_attachments, set_estimated
+from desktop_chat.core.models import Attachment, ReplyState, Role, Usage
+from desktop_chat.core.providers import ConversationSettings
 from desktop_chat.core.records import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
+    SETTINGS_KEY,
     ConversationSummary,
     DamagedRow,
     SearchHit,
     StoredConversation,
     StoredMessage,
     StoreError,
+    attachment_from_row,
     conversation_from_row,
     message_from_row,
     parse_extra,
+    settings_from_extra,
+    settings_json,
     summary_from_row,
     usage_columns,
+    usage_from_row,
 )
+from desktop_chat.core.store_base import StoreBase
+
+__all__ = ["HISTORY_FILE", "INTERRUPTED_ERROR", "Store", "StoreError"]
 
 log = logging.getLogger("desktop_chat.store")
 
@@ -65,89 +69,9 @@ HISTORY_FILE = "history.sqlite3"
 INTERRUPTED_ERROR = "The reply was interrupted: the app closed before it finished."
 
 
-class Store:
+class Store(StoreBase):
     """The history in one file. Opening creates or upgrades it (raising `StoreError` with a
     message for the user when it cannot); every method may be called from any thread."""
-
-    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
-        self.path = Path(path)
-        self.busy_timeout_s = busy_timeout_s
-        self._lock = threading.RLock()
-        self._damaged: set[tuple[str, object]] = set()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path, busy_timeout_s)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"The history at {self.path} could not be opened: {exc}") from exc
-        try:
-            self._prepare()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _prepare(self) -> None:
-        try:
-            version = schema.user_version(self._conn)
-            if version > schema.SCHEMA_VERSION:
-                raise StoreError(
-                    f"This history was written by a newer version of desktop-chat (schema "
-                    f"{version}; this version knows up to {schema.SCHEMA_VERSION}). Update "
-                    f"desktop-chat to open it. The file was not changed: {self.path}"
-                )
-            if enable_wal(self._conn, self.busy_timeout_s) != "wal":
-                log.warning("%s: WAL is not available here; writes will wait more", self.path)
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            schema.migrate(self._conn, self.path)
-            self.full_text_search = schema.has_search_index(self._conn)
-            if not self.full_text_search:
-                with self._write() as conn:
-                    self.full_text_search = schema.ensure_search_index(conn)
-        except (sqlite3.Error, OSError) as exc:  # OSError: the backup before a migration
-            raise StoreError(
-                f"The history at {self.path} could not be opened ({exc}). It may be damaged "
-                "or not a desktop-chat history file."
-            ) from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with transaction(self._conn):
-                    yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"The history could not be saved: {exc}") from exc
-
-    def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
-
-    def _skip(self, kind: str, row_id: object, exc: Exception) -> None:
-        if (kind, row_id) not in self._damaged:
-            self._damaged.add((kind, row_id))
-            log.warning("skipped damaged %s row: %s", kind, exc)
-
-    @property
-    def skipped_rows(self) -> int:
-        """How many damaged rows were skipped (or shown without their settings) so far."""
-        return len(self._damaged)
-
-    def damage_notice(self) -> str | None:
-        """A line for the window when damaged rows were skipped, else None."""
-        count = self.skipped_rows
-        return (f"{count} damaged {'entry' if count == 1 else 'entries'} in the history could "
-                "not be shown. Details are in the log file.") if count else None
 
     # -- conversations -----------------------------------------------------------------------
 
@@ -206,6 +130,34 @@ class Store:
             conn.execute("UPDATE conversations SET extra = ? WHERE id = ?",
                          (json.dumps(extra), conversation_id))
 
+    def conversation_settings(self, conversation_id: int) -> ConversationSettings:
+        """Its overrides (model, system prompt, params); damaged ones read as none."""
+        conversation = self.conversation(conversation_id)
+        try:
+            return settings_from_extra(conversation.extra if conversation else {},
+                                       conversation_id)
+        except DamagedRow as exc:
+            self._skip("conversation overrides", conversation_id, exc)
+            return ConversationSettings()
+
+    def set_conversation_settings(self, conversation_id: int,
+                                  settings: ConversationSettings) -> None:
+        """Replace its overrides, keeping the other settings in `extra`."""
+        with self._write() as conn:
+            row = conn.execute("SELECT extra FROM conversations WHERE id = ?",
+                               (conversation_id,)).fetchone()
+            if row is None:
+                return
+            try:
+                extra = parse_extra(row["extra"], conversation_id)
+            except DamagedRow:
+                extra = {}  # unreadable anyway: replaced by what can be read again
+            extra.pop(SETTINGS_KEY, None)
+            if not settings.is_empty:
+                extra[SETTINGS_KEY] = settings_json(settings)
+            conn.execute("UPDATE conversations SET extra = ? WHERE id = ?",
+                         (json.dumps(extra), conversation_id))
+
     def delete_conversation(self, conversation_id: int) -> None:
         """Hide it; `restore_conversation` undoes, `purge_deleted` removes it for good."""
         with self._write() as conn:
@@ -235,9 +187,11 @@ class Store:
     def add_message(self, conversation_id: int, parent_id: int | None, role: Role,
                     content: str, *, state: ReplyState = ReplyState.COMPLETE,
                     model: str | None = None, reasoning: str = "", usage: Usage | None = None,
-                    finish_reason: str | None = None, error: str | None = None) -> int:
+                    finish_reason: str | None = None, error: str | None = None,
+                    attachments: Sequence[Attachment] = ()) -> int:
         """Append under `parent_id` (None: a first message) and make it the active leaf.
-        A second child of the same parent is a new branch (edit & resend, regenerate)."""
+        A second child of the same parent is a new branch (edit & resend, regenerate).
+        Attachments are written in the same transaction: never a message without them."""
         now = time.time()
         with self._write() as conn:
             check_in_conversation(conn, conversation_id, parent_id)
@@ -246,6 +200,8 @@ class Store:
                 reasoning=reasoning, usage=usage, finish_reason=finish_reason, error=error,
                 created_at=now, updated_at=now,
             )
+            insert_attachments(conn, message_id, attachments)
+            set_estimated(conn, message_id, usage)
             conn.execute(
                 "UPDATE conversations SET active_leaf_id = ?, updated_at = ?, "
                 "model = coalesce(?, model) WHERE id = ?",
@@ -275,9 +231,9 @@ class Store:
             conn.execute(
                 "UPDATE messages SET state = ?, content = ?, reasoning = ?, finish_reason = ?, "
                 "error = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, "
-                "updated_at = ? WHERE id = ?",
+                "usage_estimated = ?, updated_at = ? WHERE id = ?",
                 (state.value, content, reasoning, finish_reason, error, *usage_columns(usage),
-                 now, message_id),
+                 int(usage is not None and usage.estimated), now, message_id),
             )
             conn.execute("UPDATE conversations SET updated_at = ? WHERE id = "
                          "(SELECT conversation_id FROM messages WHERE id = ?)", (now, message_id))
@@ -326,7 +282,35 @@ class Store:
                 out.append(message_from_row(row, *position))
             except DamagedRow as exc:
                 self._skip("message", row["id"], exc)
-        return out
+        return self._with_attachments(out)
+
+    def _with_attachments(self, messages: list[StoredMessage]) -> list[StoredMessage]:
+        """Attach the images; a damaged one is skipped (the message still shows)."""
+        with self._lock:
+            rows = attachment_rows(self._conn, [m.id for m in messages])
+        found: dict[int, list[Attachment]] = {}
+        for row in rows:
+            try:
+                found.setdefault(row["message_id"], []).append(attachment_from_row(row))
+            except DamagedRow as exc:
+                self._skip("attachment", row["id"], exc)
+        return [dataclasses.replace(m, attachments=tuple(found[m.id])) if m.id in found
+                else m for m in messages]
+
+    def conversation_usages(self, conversation_id: int) -> list[Usage]:
+        """The usage of every reply in every branch (each was paid for), oldest first: sum
+        them with `core.usage.totals`."""
+        rows = self._rows(
+            "SELECT id, prompt_tokens, completion_tokens, total_tokens, usage_estimated "
+            "FROM messages WHERE conversation_id = ? AND coalesce(prompt_tokens, "
+            "completion_tokens, total_tokens) IS NOT NULL ORDER BY id", (conversation_id,))
+        out = []
+        for row in rows:
+            try:
+                out.append(usage_from_row(row))
+            except DamagedRow as exc:
+                self._skip("message", row["id"], exc)
+        return [u for u in out if u is not None]
 
     # -- the tree ----------------------------------------------------------------------------
 
@@ -369,7 +353,7 @@ class Store:
                           "ORDER BY id", (conversation_id,))
         return self._messages(rows)
 
-    # -- search and bulk writes --------------------------------------------------------------
+    # -- search --------------------------------------------------------------
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Conversations whose title matches, then messages (any branch), best first. Any
@@ -386,14 +370,3 @@ class Store:
         except sqlite3.Error:
             log.exception("search for %d word(s) failed", len(words))
             return []
-
-    @contextlib.contextmanager
-    def bulk_writer(self) -> Iterator[BulkWriter]:
-        """One transaction on a connection of its own, for imports in a worker thread:
-        everything written inside is committed together, or nothing if the block raises."""
-        conn = connect(self.path, self.busy_timeout_s)
-        try:
-            with transaction(conn):
-                yield BulkWriter(conn)
-        finally:
-            conn.close()

@@ -1,15 +1,22 @@
 """Export conversations to Markdown and JSON, and import them back (or from ChatGPT).
 
 The JSON export is the lossless one: every branch, timestamps as epoch seconds, model,
-usage, state and error per message, and the conversation's uid so importing the same
-export twice does not duplicate it. Message ids in the file are only links between its
-messages; an import gives them new ids. Markdown is for reading: the active path only.
+usage, state and error per message, attached images (base64, with their type and name), and
+the conversation's uid so importing the same export twice does not duplicate it. Message ids
+in the file are only links between its messages; an import gives them new ids. Markdown is
+for reading: the active path only, with a line naming each image (not the image itself, which
+would make the text unreadable).
+
+Format version 1 gained two optional fields, `attachments` and `usage.estimated`, without a
+version bump: older readers ignore them, and every version-1 file still imports.
 
 Imports run in one transaction (see `imports.write_all`) and may run in a worker thread.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
@@ -31,7 +38,15 @@ from desktop_chat.core.imports import (
     tree_order,
     write_all,
 )
-from desktop_chat.core.models import ReplyState, Role, Usage
+from desktop_chat.core.models import (
+    IMAGE_TYPES,
+    Attachment,
+    ReplyState,
+    Role,
+    Usage,
+    check_size,
+    sniff_image,
+)
 from desktop_chat.core.records import StoredMessage
 from desktop_chat.core.store import Store
 
@@ -107,7 +122,7 @@ def _conversation_json(store: Store, conversation_id: int) -> dict[str, Any] | N
 
 def _message_json(message: StoredMessage, kept: set[int]) -> dict[str, Any]:
     usage = message.usage
-    return {
+    out = {
         "id": message.id,
         # a damaged (skipped) parent cannot be exported: its children become roots
         "parent": message.parent_id if message.parent_id in kept else None,
@@ -117,9 +132,15 @@ def _message_json(message: StoredMessage, kept: set[int]) -> dict[str, Any]:
         "usage": None if usage is None else {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens,
+            **({"estimated": True} if usage.estimated else {}),
         },
         "created_at": message.created_at, "updated_at": message.updated_at,
     }
+    if message.attachments:
+        out["attachments"] = [
+            {"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode("ascii")}
+            for a in message.attachments]
+    return out
 
 
 def import_json(store: Store, data: object, progress: Progress | None = None) -> ImportResult:
@@ -195,6 +216,7 @@ def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
         model=optional_str(raw.get("model")), usage=_usage(raw.get("usage")),
         finish_reason=optional_str(raw.get("finish_reason")),
         error=optional_str(raw.get("error")),
+        attachments=_attachments(raw.get("attachments", []), f"{where}, message {key}"),
     )
 
 
@@ -203,7 +225,34 @@ def _usage(raw: object) -> Usage | None:
         return None
     counts = [raw.get(name) for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
     return Usage(*(c if isinstance(c, int) and not isinstance(c, bool) else None
-                   for c in counts))
+                   for c in counts), estimated=raw.get("estimated") is True)
+
+
+def _attachments(raw: object, where: str) -> list[Attachment]:
+    """Images from the file, checked as if attached now: a damaged one fails the import
+    (all or nothing) rather than storing bytes no server would accept."""
+    if not isinstance(raw, list):
+        raise TransferError(f"{where}: its attachments are not a list.")
+    out = []
+    for number, item in enumerate(raw, start=1):
+        what = f"{where}, image {number}"
+        name = item.get("name", "") if isinstance(item, dict) else None
+        encoded = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not isinstance(encoded, str):
+            raise TransferError(f"{what}: it has no data or its name is not text.")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise TransferError(f"{what}: its data is not valid base64.") from None
+        mime = sniff_image(data)
+        if mime is None:
+            raise TransferError(f"{what}: it is not a PNG, JPEG, GIF or WebP image.")
+        try:
+            check_size(len(data), f"{what} ({name or 'unnamed'})")
+        except ValueError as exc:
+            raise TransferError(str(exc)) from None
+        out.append(Attachment(mime, data, name))
+    return out
 
 
 # -- Markdown ----------------------------------------------------------------------------------
@@ -236,10 +285,18 @@ def _message_markdown(message: StoredMessage) -> list[str]:
         lines += ["> **Reasoning**", ">", *(f"> {line}" for line in
                                             message.reasoning.splitlines()), ""]
     lines += [message.content, ""] if message.content else []
+    for attachment in message.attachments:
+        kind = IMAGE_TYPES.get(attachment.mime, attachment.mime)
+        label = f"{attachment.name} " if attachment.name else ""
+        lines += [f"*Image attached: {label}({kind}, {_kilobytes(attachment.size)})*", ""]
     note = _STATE_NOTES.get(message.state)
     if note:
         lines += [f"*{note}{' ' + message.error if message.error else ''}*", ""]
     return lines
+
+
+def _kilobytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{-(-size // 1024)} KB"
 
 
 def _when(epoch: float) -> str:
