@@ -1,0 +1,292 @@
+"""The first-run panel: a few ways to reach a model, each one click or one paste away.
+
+Shown in place of the transcript when nothing is configured. It does no I/O: the key and
+server checks are injected async functions, local servers arrive through `show_found`, and
+the user's choice leaves as a signal. Nothing here is modal.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_chat.core.errors import ChatError
+from desktop_chat.core.secrets import KeychainStatus
+from desktop_chat.ui.settings_fields import (
+    Tasks,
+    base_url_problem,
+    hint_label,
+    name,
+    outcome_label,
+    show_outcome,
+)
+
+if TYPE_CHECKING:
+    from desktop_chat.core.discovery import Found
+
+log = logging.getLogger("desktop_chat.welcome")
+
+CheckKey = Callable[[str], Awaitable[list[str]]]
+CheckServer = Callable[[str, str | None], Awaitable[list[str]]]
+CARD_STYLE = ("QFrame#welcomeCard { border: 1px solid palette(mid); border-radius: 8px;"
+              " background: palette(base); }")
+OFFLINE_TEXT = ("Chat with a model that runs on this computer: no account, no network. "
+                "The built-in demo model is tiny, so its answers are not reliable.")
+
+
+class WelcomePanel(QWidget):
+    openai_key_accepted = Signal(str, list)  # key, models
+    local_server_chosen = Signal(object)  # Found
+    custom_chosen = Signal(str, object, list)  # base_url, key or None, models
+    offline_chosen = Signal()
+    rescan_requested = Signal()  # "Look again" for local servers
+
+    def __init__(self, check_openai_key: CheckKey, check_server: CheckServer,
+                 keychain: KeychainStatus, offline_available: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcomePanel")
+        self.setAccessibleName("Welcome")
+        self._check_openai_key = check_openai_key
+        self._check_server = check_server
+        self._tasks = Tasks()
+        self._found: list[Found] = []
+        column = QVBoxLayout()
+        column.setSpacing(12)
+        title = QLabel("Welcome! Let's connect to a model.")
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        title.setFont(font)
+        column.addWidget(title)
+        column.addWidget(hint_label("Pick one way to start chatting. You can add more "
+                                    "providers later in Settings."))
+        self.offlineCard = self._offline_card()
+        column.addWidget(self.offlineCard)
+        column.addWidget(self._openai_card(keychain))
+        column.addWidget(self._local_card())
+        column.addWidget(self._custom_card())
+        column.addStretch(1)
+        body = QWidget()
+        body.setMaximumWidth(640)
+        body.setLayout(column)
+        centred = QWidget()
+        row = QHBoxLayout(centred)
+        row.addStretch(1)
+        row.addWidget(body, 100)
+        row.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no invisible Tab stop
+        scroll.setWidget(centred)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.set_offline_available(offline_available)
+        self.show_found([])
+
+    # -- cards ----------------------------------------------------------------------------
+
+    def _offline_card(self) -> QFrame:
+        self.offlineButton = name(QPushButton("Use the offline model"),
+                                  "Use the built-in offline model", "useOfflineButton")
+        self.offlineButton.clicked.connect(self.offline_chosen)
+        return _card("Offline (built-in)", OFFLINE_TEXT, _row(self.offlineButton))
+
+    def _openai_card(self, keychain: KeychainStatus) -> QFrame:
+        self.openaiKey = name(QLineEdit(), "OpenAI API key", "welcomeOpenaiKey")
+        self.openaiKey.setEchoMode(QLineEdit.EchoMode.Password)
+        self.openaiKey.setPlaceholderText("sk-…")
+        self.checkKeyButton = name(QPushButton("Check key"), "Check the OpenAI key",
+                                   "checkKeyButton")
+        self.openaiStatus = name(outcome_label("openaiStatus"), "OpenAI key check")
+        if keychain.available:
+            where = "Your key will be kept in the system keychain, never in a file."
+        else:
+            where = (f"{keychain.reason} A key pasted here is kept until you quit; set "
+                     "OPENAI_API_KEY in your environment to skip this step next time.")
+        self.keychainStatus = name(hint_label(where), "Where the key is kept",
+                                   "keychainStatus")
+        self.openaiKey.returnPressed.connect(self.check_key)
+        self.checkKeyButton.clicked.connect(self.check_key)
+        return _card("I have an OpenAI API key",
+                     "Paste it here; it is checked by listing your models. Keys are at "
+                     "platform.openai.com/api-keys.",
+                     _row(self.openaiKey, self.checkKeyButton), self.openaiStatus,
+                     self.keychainStatus)
+
+    def _local_card(self) -> QFrame:
+        self.localStatus = name(hint_label(), "Local servers", "localStatus")
+        self.serverList = QWidget(objectName="localServers")
+        self._servers = QVBoxLayout(self.serverList)
+        self._servers.setContentsMargins(0, 0, 0, 0)
+        self.rescanButton = name(QPushButton("Look again"), "Look for local servers again",
+                                 "rescanButton")
+        self.rescanButton.clicked.connect(self.rescan_requested)
+        return _card("Local servers on this computer",
+                     "Ollama, LM Studio, llama.cpp server or vLLM: no key needed.",
+                     self.serverList, self.localStatus, _row(self.rescanButton))
+
+    def _custom_card(self) -> QFrame:
+        self.customUrl = name(QLineEdit(), "Server base URL", "customBaseUrl")
+        self.customUrl.setPlaceholderText("https://host/v1")
+        self.customKey = name(QLineEdit(), "API key for this server (optional)", "customKey")
+        self.customKey.setEchoMode(QLineEdit.EchoMode.Password)
+        self.customKey.setPlaceholderText("API key, if the server needs one")
+        self.connectButton = name(QPushButton("Connect"), "Connect to the server",
+                                  "connectButton")
+        self.customStatus = name(outcome_label("customStatus"), "Connection check")
+        self.connectButton.clicked.connect(self.connect_custom)
+        self.customKey.returnPressed.connect(self.connect_custom)
+        return _card("Another OpenAI-compatible server",
+                     "Any server that speaks the OpenAI API, local or remote.",
+                     self.customUrl, _row(self.customKey, self.connectButton),
+                     self.customStatus)
+
+    # -- slots ----------------------------------------------------------------------------
+
+    def set_offline_available(self, available: bool) -> None:
+        self.offlineCard.setVisible(available)
+
+    def show_probing(self, probing: bool) -> None:
+        self.rescanButton.setEnabled(not probing)
+        if probing:
+            self.localStatus.setText("Looking for local servers…")
+        else:
+            self._show_local_status()
+
+    def show_found(self, found: list[Found]) -> None:
+        self._found = list(found)
+        while (item := self._servers.takeAt(0)) is not None:
+            if (old := item.widget()) is not None:
+                old.hide()
+                old.deleteLater()
+        previous: QWidget = self.checkKeyButton
+        for server in self._found:
+            row = self._server_row(server)
+            self._servers.addWidget(row)
+            button = row.findChild(QPushButton)
+            QWidget.setTabOrder(previous, button)  # rows come later, but Tab follows the page
+            previous = button
+        QWidget.setTabOrder(previous, self.rescanButton)
+        self.serverList.setVisible(bool(self._found))
+        self._show_local_status()
+
+    def _server_row(self, server: Found) -> QWidget:
+        count = len(server.models)
+        models = f"{count} model{'s' if count != 1 else ''}" if count else "no models listed"
+        label = QLabel(f"<b>{html.escape(server.preset.label)}</b> &nbsp;·&nbsp; "
+                       f"{html.escape(server.base_url)} &nbsp;·&nbsp; {models}")
+        label.setTextFormat(Qt.TextFormat.RichText)
+        button = name(QPushButton("Use"), f"Use {server.preset.label}", "useLocalServer")
+        button.clicked.connect(lambda: self.local_server_chosen.emit(server))
+        return _row(label, button, stretch_first=True)
+
+    def _show_local_status(self) -> None:
+        if self._found:
+            self.localStatus.setText("")
+            self.localStatus.hide()
+            return
+        self.localStatus.setText("None found. Start one of them, then press Look again.")
+        self.localStatus.show()
+
+    def check_key(self) -> None:
+        key = self.openaiKey.text().strip()
+        if not key:
+            show_outcome(self.openaiStatus, "Paste your key first.", ok=False)
+            self.openaiKey.setFocus()
+            return
+        self.checkKeyButton.setEnabled(False)
+        show_outcome(self.openaiStatus, "Checking the key…", ok=True)
+        self._tasks.start(self._run_key_check(key))
+
+    async def _run_key_check(self, key: str) -> None:
+        models = await self._checked(self._check_openai_key(key), self.openaiStatus)
+        self.checkKeyButton.setEnabled(True)
+        if models is not None:
+            show_outcome(self.openaiStatus, f"✓ The key works ({_models(models)}).", ok=True)
+            self.openai_key_accepted.emit(key, models)
+
+    def connect_custom(self) -> None:
+        url = self.customUrl.text().strip()
+        if problem := base_url_problem(url):
+            show_outcome(self.customStatus, problem, ok=False)
+            self.customUrl.setFocus()
+            return
+        self.connectButton.setEnabled(False)
+        show_outcome(self.customStatus, f"Connecting to {url} …", ok=True)
+        self._tasks.start(self._run_server_check(url, self.customKey.text().strip() or None))
+
+    async def _run_server_check(self, url: str, key: str | None) -> None:
+        models = await self._checked(self._check_server(url, key), self.customStatus)
+        self.connectButton.setEnabled(True)
+        if models is not None:
+            show_outcome(self.customStatus, f"✓ Connected ({_models(models)}).", ok=True)
+            self.custom_chosen.emit(url, key, models)
+
+    async def _checked(self, check: Awaitable[list[str]], status: QLabel) -> list[str] | None:
+        """The models, or None after showing why the check failed."""
+        try:
+            return sorted(await check)
+        except ChatError as exc:
+            show_outcome(status, exc.message, ok=False)
+        except Exception as exc:  # the panel never shows a traceback
+            log.warning("welcome check failed unexpectedly: %s", type(exc).__name__)
+            show_outcome(status, f"The check failed unexpectedly ({type(exc).__name__}). "
+                    "Try again, or pick another way.", ok=False)
+        return None
+
+    def cancel_checks(self) -> None:
+        """Stop checks still running (call before throwing the panel away)."""
+        self._tasks.cancel_all()
+
+
+def _models(models: list[str]) -> str:
+    return f"{len(models)} model{'s' if len(models) != 1 else ''} available"
+
+
+def _card(title: str, text: str, *parts: QWidget) -> QFrame:
+    card = QFrame(objectName="welcomeCard")
+    card.setStyleSheet(CARD_STYLE)
+    layout = QVBoxLayout(card)
+    layout.setContentsMargins(16, 12, 16, 12)
+    heading = QLabel(title)
+    font = heading.font()
+    font.setBold(True)
+    font.setPointSizeF(font.pointSizeF() * 1.1)
+    heading.setFont(font)
+    heading.setAccessibleName(title)
+    layout.addWidget(heading)
+    description = QLabel(text)
+    description.setWordWrap(True)
+    layout.addWidget(description)
+    for part in parts:
+        layout.addWidget(part)
+    return card
+
+
+def _row(*widgets: QWidget, stretch_first: bool = False) -> QWidget:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for index, widget in enumerate(widgets):
+        grows = isinstance(widget, QLineEdit) or (stretch_first and index == 0)
+        layout.addWidget(widget, 1 if grows else 0)
+    if not any(isinstance(w, QLineEdit) for w in widgets) and not stretch_first:
+        layout.addStretch(1)
+    return row
