@@ -131,3 +131,10 @@ def test_long_runs_get_break_points_outside_tags_and_entities() -> None:
     assert ZWSP in broken
     assert 'href="' + "h" * 200 + '"' in broken  # attributes untouched
     assert "&am" + ZWSP not in broken and "&" + ZWSP not in broken
+
+
+def test_block_on_an_unfinished_line_is_not_split_off() -> None:
+    """Found by the property test: "---" at the end of a chunk looked like a rule that ended
+    the list, but with "Hello" after it, the line is the list item's continuation."""
+    text = "- item- item`inline````python\nx = 1\n---Hello **world**"
+    assert incremental_html([text[:39], text[39:]]) == render(text).html

@@ -234,12 +234,18 @@ class IncrementalMarkdown:
         tokens = _parser().parse(self._tail)
         starts = [i for i, t in enumerate(tokens)
                   if t.level == 0 and t.nesting >= 0 and t.map is not None]
-        if len(starts) < 2:
-            return [], tokens
-        last = tokens[starts[-1]]
-        assert last.map is not None
-        self._tail = self._tail[_line_start(self._tail, last.map[0]):]
-        return tokens[: starts[-1]], tokens[starts[-1] :]
+        # A block that starts on a line still being written may turn out not to start one at
+        # all ("---" then "Hello": a paragraph's continuation, not a rule): split only at a
+        # start whose line is complete.
+        while len(starts) >= 2:
+            split = starts[-1]
+            first_line = tokens[split].map[0]  # type: ignore[index]
+            offset = _line_start(self._tail, first_line)
+            if self._tail.find("\n", offset) != -1:
+                self._tail = self._tail[offset:]
+                return tokens[:split], tokens[split:]
+            starts.pop()
+        return [], tokens
 
     @property
     def text(self) -> str:
