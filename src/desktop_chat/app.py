@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -23,11 +24,13 @@ from PySide6.QtWidgets import QApplication
 
 from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
 from desktop_chat.core import errors, logs
-from desktop_chat.core.client import ChatClient, Endpoint, RetryPolicy
 from desktop_chat.core.models import ReplyState
-from desktop_chat.core.settings import SettingsFile, with_overrides
+from desktop_chat.core.providers import OFFLINE, PRESETS, Endpoint, preset
+from desktop_chat.core.secrets import Secrets
+from desktop_chat.core.settings import SettingsFile
 from desktop_chat.core.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.ui import single_instance, theme
+from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
 from desktop_chat.ui.main_window import MainWindow
@@ -49,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base-url", help="OpenAI-compatible API base URL, e.g. "
                         "http://127.0.0.1:11434/v1 (default: OPENAI_BASE_URL or OpenAI)")
     parser.add_argument("--model", help="model name for new messages")
+    parser.add_argument("--gguf", type=Path, metavar="PATH",
+                        help="chat offline with this GGUF model file (built-in engine; needs "
+                        'the optional extra: pip install "desktop-chat[local]")')
     parser.add_argument("--smoke-prompt", metavar="TEXT",
                         help="for automated checks: send TEXT, print the reply, exit "
                         "(0 if it completed)")
@@ -70,36 +76,40 @@ def create_main_window(argv: list[str] | None = None) -> MainWindow:
 
 def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWindow:
     data_dir = resolve_data_dir(args)
-    api_key = environ.get("OPENAI_API_KEY", "").strip() or None
-    logs.setup(data_dir / "logs", secrets=[api_key] if api_key else [])
-    stored = SettingsFile(data_dir)
-    settings = with_overrides(stored.settings, environ, args.base_url, args.model)
-    log.info("%s %s starting; data dir %s; server %s; model %s; key %s", APP_NAME,
-             __version__, data_dir, settings.base_url, settings.model,
-             "set" if api_key else "not set")
-    client = ChatClient(
-        Endpoint(settings.base_url, api_key, settings.connect_timeout_s, settings.read_timeout_s),
-        RetryPolicy(settings.rate_limit_retries, settings.max_retry_wait_s),
-    )
+    # every preset's key variable is redacted from the first log line on
+    env_keys = [environ.get(p.key_env, "") for p in PRESETS.values() if p.key_env]
+    logs.setup(data_dir / "logs", secrets=[k for k in env_keys if k.strip()])
+    stored = SettingsFile(data_dir, environ, args.base_url, args.model)
+    if args.gguf is not None:
+        stored.use_run_profile(dataclasses.replace(
+            preset(OFFLINE).new_profile("command-line"), gguf_path=str(args.gguf)))
+    settings = stored.settings
+    secrets = Secrets(data_dir, environ, on_secret=logs.add_secret,
+                      plaintext_accepted=settings.plaintext_keys_accepted)
+    profile = settings.active()
+    log.info("%s %s starting; data dir %s; profile %s", APP_NAME, __version__, data_dir,
+             f"{profile.id} ({profile.base_url or profile.preset}, model {profile.model})"
+             if profile else "none (first run)")
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
-    controller = ChatController(
-        loop,
-        client,
-        settings.model,
-        settings.system_prompt,
-        store=store,
-        remember_model=lambda model: stored.update(model=model),
-    )
+    connections = Connections(loop, stored, secrets, data_dir)
+    controller = ChatController(loop, connections.initial_client(),
+                                profile.model if profile else "", settings.system_prompt,
+                                store=store)
+    connections.controller = controller
     notice = stored.notice or store_notice
-    if notice is None and client.endpoint.needs_key and api_key is None:
-        notice = errors.no_key(settings.base_url).message  # say so before the first send
+    if notice is None and profile is not None and not profile.is_offline:
+        key, _source = secrets.get(profile)
+        endpoint = Endpoint.for_profile(profile, key)
+        if endpoint.needs_key and key is None:
+            notice = errors.no_key(endpoint.base_url).message  # say so before the first send
     window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
     transfers = Transfers(loop, store)
     window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice, state=window_state,
-                        transfers=transfers)
+                        transfers=transfers, connections=connections)
     transfers.setParent(window)
     controller.setParent(window)
+    connections.setParent(window)
     if store is not None:
         window.destroyed.connect(store.close)
     return window
@@ -127,8 +137,13 @@ def resolve_data_dir(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--engine-host"]:  # the frozen app runs its own offline engine this way
+        from desktop_chat.engine_host import main as engine_host_main
+
+        return engine_host_main(argv[1:])
     _ensure_std_streams()
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     if args.self_test:
         from desktop_chat.selftest import run_self_test
 
@@ -207,7 +222,7 @@ async def _run(window: MainWindow) -> int:
     window.closed.connect(lambda: closed.done() or closed.set_result(None))
     window.show()
     await closed
-    await window.controller.aclose()
+    await close_window_services(window)
     log.info("closed")
     return 0
 
@@ -223,9 +238,17 @@ async def _smoke(window: MainWindow, prompt: str) -> int:
     window.send()
     reply = await finished
     window.close()
-    await window.controller.aclose()
+    await close_window_services(window)
     print(reply.text if reply.text else f"FAILED: {reply.error}", flush=True)
     return 0 if reply.state is ReplyState.COMPLETE else 1
+
+
+async def close_window_services(window: MainWindow) -> None:
+    """Stop a reply in flight (keeping its text), close HTTP clients, stop the offline
+    engine."""
+    await window.controller.aclose()
+    if window.connections is not None:
+        await window.connections.aclose()
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:

@@ -276,6 +276,11 @@ class LoopbackServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def replies_asked(self) -> list[RecordedRequest]:
+        """The requests for a reply (POSTs), leaving out model listings."""
+        return [r for r in list(self.requests) if r.method == "POST"]
+
     def push(self, *scenarios: Scenario) -> None:
         with self._lock:
             self._queue.extend(scenarios)

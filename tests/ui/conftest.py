@@ -21,6 +21,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat.app import (
+    close_window_services,
     configure_application,
     create_event_loop,
     create_main_window,
@@ -142,12 +143,15 @@ def make_window(
         window.show()
         window.activateWindow()
         windows.append(window)
+        if window.connections is not None:  # the model list asked for at start-up
+            qloop.run_until_complete(window.connections.idle())
+            server.requests.clear()  # tests count the requests they cause themselves
         return ChatDriver(window, qloop)
 
     yield make
     for window in windows:
         window.controller.stop()
-        qloop.run_until_complete(window.controller.aclose())
+        qloop.run_until_complete(close_window_services(window))
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_sigkill_mid_reply_keeps_what_arrived_a_second_before(
     killed_at = time.monotonic()
     app.kill()
     assert app.proc.returncode == -signal.SIGKILL
-    assert len(server.requests) == 1
+    assert len(server.replies_asked) == 1
     sent = list(send_times)  # events 0..299 are deltas 0..299
     assert len(sent) < len(DELTAS), "the reply ended before the kill"
     must_have = sum(1 for t in sent if t <= killed_at - SAVE_PERIOD_S - MARGIN_S)
@@ -191,7 +191,7 @@ def test_second_launch_raises_the_first_and_leaves_the_history_intact(
     data_dir = tmp_path / "data"
     first = app_process(data_dir, server.base_url)
     first.wait_sent()
-    first.wait_for(lambda: bool(server.requests), "the first app's request")
+    first.wait_for(lambda: bool(server.replies_asked), "the first app's request")
 
     started = time.monotonic()
     second = subprocess.run(

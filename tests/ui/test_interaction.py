@@ -73,7 +73,9 @@ def test_llamacpp_capture_replays(chat: ChatDriver, server: LoopbackServer) -> N
     assert chat.clipboard() == expected
     assert "length limit" in chat.transcript_text()
     assert not chat.window.errorBanner.isVisible()
-    assert chat.window.tokensLabel.text() == ""  # no usage sent, none invented
+    # llama.cpp sent no usage: the figures are estimated here, and say so
+    assert chat.window.tokensLabel.text().startswith("Last reply: ≈ ")
+    assert "(estimated)" in chat.window.tokensLabel.text()
 
 
 def test_shift_enter_is_a_newline_and_enter_sends(chat: ChatDriver, server: LoopbackServer) -> None:
@@ -159,7 +161,27 @@ def test_usage_in_status_line(chat: ChatDriver, server: LoopbackServer) -> None:
     chat.send("q")
     chat.wait_for_reply()
     assert server.requests[-1].body["stream_options"] == {"include_usage": True}
-    assert chat.window.tokensLabel.text() == "Last reply: 42 tokens"
+    assert chat.window.tokensLabel.text() == "Last reply: 42 tokens  ·  Conversation: 51 tokens"
+    server.push(Scenario(deltas=["again"], usage={"prompt_tokens": 60, "completion_tokens": 8,
+                                                  "total_tokens": 68}))
+    chat.send("q2")
+    chat.wait_for_reply()
+    assert chat.window.tokensLabel.text() == "Last reply: 8 tokens  ·  Conversation: 119 tokens"
+
+
+def test_cost_in_status_line_when_the_profile_has_prices(
+    make_window: Callable[..., ChatDriver], server: LoopbackServer
+) -> None:
+    profile = {"id": "local", "name": "Local", "base_url": server.base_url,
+               "model": "test-model", "input_price": 2.0, "output_price": 10.0}
+    chat = make_window(settings={"profiles": [profile], "active_profile": "local"})
+    server.push(Scenario(deltas=["hi"], usage={"prompt_tokens": 1000, "completion_tokens": 500,
+                                               "total_tokens": 1500}))
+    chat.send("q")
+    chat.wait_for_reply()
+    # 1,000 x $2/M + 500 x $10/M = $0.007
+    assert chat.window.tokensLabel.text() == (
+        "Last reply: 500 tokens · $0.0070  ·  Conversation: 1,500 tokens · $0.0070")
 
 
 def test_server_rejecting_stream_options_still_works(
@@ -179,14 +201,15 @@ def test_server_rejecting_stream_options_still_works(
 def test_model_picker_applies_and_is_remembered(
     make_window: Callable[..., ChatDriver], server: LoopbackServer, tmp_path: Path
 ) -> None:
-    chat = make_window()
-    chat.window.modelPicker.setEditText("other-model")
+    profile = {"id": "local", "name": "Local", "base_url": server.base_url, "model": "m1"}
+    chat = make_window(settings={"profiles": [profile], "active_profile": "local"})
+    chat.window.modelPicker.setEditText("other-model")  # typed, not confirmed: a send takes it
     chat.send("q")
     chat.wait_for_reply()
     assert server.requests[-1].body["model"] == "other-model"
     assert "Model: other-model" in chat.window.modelLabel.text()
     saved = json.loads((tmp_path / "data" / "settings.json").read_text())
-    assert saved["model"] == "other-model"
+    assert saved["profiles"][0]["model"] == "other-model"  # remembered for this profile
 
 
 def test_new_chat_and_switching_conversations(chat: ChatDriver, server: LoopbackServer) -> None:

@@ -272,7 +272,6 @@ def save(data_dir: Path, settings: Settings) -> None:
     os.replace(tmp, path)
 
 
-
 @dataclass(frozen=True, slots=True)
 class RunOverrides:
     """What this run uses without storing it: the command line and the environment."""
@@ -338,6 +337,11 @@ class SettingsFile:
     @property
     def settings(self) -> Settings:
         return self.overrides.apply(self.stored)
+
+    def use_run_profile(self, profile: Profile) -> None:
+        """Use `profile` for this run only (e.g. `--gguf`), without writing it."""
+        run = dataclasses.replace(profile, id=RUN_PROFILE_ID)
+        self.overrides = RunOverrides(profile=run, active=run.id)
 
     def update(self, **changes: Any) -> None:
         self.replace(dataclasses.replace(self.settings, **changes))

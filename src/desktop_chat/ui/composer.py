@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent
 from PySide6.QtWidgets import QPlainTextEdit, QSizePolicy, QWidget
 
 MAX_VISIBLE_LINES = 10
@@ -11,6 +11,9 @@ MAX_VISIBLE_LINES = 10
 
 class Composer(QPlainTextEdit):
     submitted = Signal()
+    image_pasted = Signal(QImage)  # pasted or dropped image data
+    files_dropped = Signal(list)  # local paths of dropped/pasted image files
+
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,6 +44,22 @@ class Composer(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        return bool(_image_files(source)) or source.hasImage() or super().canInsertFromMimeData(
+            source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        """Images (pasted from another app, or image files dropped/pasted) become attachments;
+        everything else is inserted as plain text."""
+        if files := _image_files(source):
+            self.files_dropped.emit(files)
+        elif source.hasImage() and isinstance(image := source.imageData(), QImage) and (
+            not image.isNull()
+        ):
+            self.image_pasted.emit(image)
+        else:
+            super().insertFromMimeData(source)
+
     def give_back(self, prompt: str) -> None:
         """Put a prompt that could not be sent back, keeping anything typed since."""
         typed = self.toPlainText()
@@ -53,3 +72,13 @@ class Composer(QPlainTextEdit):
         margins = self.contentsMargins().top() + self.contentsMargins().bottom()
         frame = int(self.document().documentMargin() * 2) + margins
         self.setFixedHeight(max(2, lines) * line_height + frame + 4)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+
+
+def _image_files(source: QMimeData) -> list[str]:
+    if not source.hasUrls():
+        return []
+    return [url.toLocalFile() for url in source.urls()
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES)]

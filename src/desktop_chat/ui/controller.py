@@ -8,17 +8,28 @@ view in one signal.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_chat.core.client import ChatClient
-from desktop_chat.core.models import Conversation, Reply, ReplyState, Role
+from desktop_chat.core.models import (
+    Attachment,
+    Conversation,
+    Reply,
+    ReplyState,
+    Role,
+    check_size,
+)
+from desktop_chat.core.providers import ConversationSettings, GenerationParams, Profile
 from desktop_chat.core.session import ChatSession
 from desktop_chat.core.store import ConversationSummary, SearchHit, Store
+from desktop_chat.core.usage import ConversationTotals
 
 log = logging.getLogger("desktop_chat.controller")
 
@@ -37,6 +48,7 @@ class ChatController(QObject):
     notice_changed = Signal(str)  # transient status ("retrying in 2 s"), "" when cleared
     reply_finished = Signal(object)  # the Reply, in its final state
     prompt_returned = Signal(str)  # a prompt that could not be sent, for the composer
+    attachments_returned = Signal(list)  # ...and its images
     streaming_changed = Signal(bool)
     conversations_changed = Signal()
     conversation_opened = Signal(object)  # Conversation
@@ -50,14 +62,24 @@ class ChatController(QObject):
         store: Store | None = None,
         remember_model: Callable[[str], None] | None = None,
         parent: QObject | None = None,
+        *,
+        params: GenerationParams | None = None,
+        context_window: int = 0,
+        profile: Profile | None = None,
     ) -> None:
         super().__init__(parent)
         self._loop = loop
         self._client = client
         self._model = model
         self._system_prompt = system_prompt
+        self._params = params or GenerationParams()
+        self._context_window = context_window
+        self.profile = profile
         self.store = store
         self._remember_model = remember_model
+        self.blocked_reason: str | None = None  # why nothing can be sent right now
+        self._retired: list[ChatClient] = []
+        self._closing: set[asyncio.Task[None]] = set()
         self.session = self._new_session()
         self._reply: Reply | None = None
         self._task: asyncio.Task[None] | None = None
@@ -74,20 +96,66 @@ class ChatController(QObject):
 
     @property
     def model(self) -> str:
-        return self._model
+        """The model the next message goes to (a conversation's own choice wins)."""
+        return self.session.effective_model
+
+    @property
+    def client(self) -> ChatClient:
+        return self._client
 
     @property
     def conversation_id(self) -> int | None:
         return self.session.conversation_id
 
     def set_model(self, model: str) -> None:
-        """Applies from the next prompt on; a reply in flight keeps its model."""
+        """Applies from the next prompt on; a reply in flight keeps its model. A conversation
+        that has its own model keeps the choice to itself; otherwise it becomes the profile's
+        model (remembered)."""
         model = model.strip()
-        if not model or model == self._model:
+        if not model or model == self.model:
+            return
+        overrides = self.session.overrides
+        if overrides.model is not None:
+            self.session.set_overrides(dataclasses.replace(overrides, model=model))
             return
         self._model = self.session.model = model
         if self._remember_model is not None:
             self._remember_model(model)
+
+    def configure(self, client: ChatClient, profile: Profile | None, model: str, *,
+                  system_prompt: str, params: GenerationParams,
+                  remember_model: Callable[[str], None] | None) -> None:
+        """Talk to another server / with other defaults from the next message on. A reply in
+        flight finishes on the client it started with, which is closed afterwards."""
+        old = self._client
+        self._client, self.profile, self._model = client, profile, model
+        self._system_prompt, self._params = system_prompt, params
+        self._context_window = profile.context_window if profile is not None else 0
+        self._remember_model = remember_model
+        session = self.session
+        session.client, session.model, session.system_prompt = client, model, system_prompt
+        session.params, session.context_window = params, self._context_window
+        if old is not client:
+            self._retired.append(old)  # closed when idle (a reply may still be using it)
+            if not self.is_streaming:
+                self._close_retired()
+
+    def _close_retired(self) -> None:
+        for client in self._retired:
+            task = self._loop.create_task(client.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        self._retired.clear()
+
+    @property
+    def overrides(self) -> ConversationSettings:
+        return self.session.overrides
+
+    def set_overrides(self, overrides: ConversationSettings) -> None:
+        self.session.set_overrides(overrides)
+
+    def usage_totals(self) -> ConversationTotals:
+        return self.session.usage_totals(self.profile)
 
     def last_reply_text(self) -> str | None:
         for message in reversed(self.session.messages):
@@ -97,15 +165,27 @@ class ChatController(QObject):
 
     # -- replies --------------------------------------------------------------------------
 
-    def send(self, prompt: str) -> bool:
-        """Start a reply to `prompt`; False (and nothing changes) if one is streaming."""
-        if self.is_streaming or not prompt.strip():
+    def send(self, prompt: str, attachments: list[Attachment] | tuple[()] = ()) -> bool:
+        """Start a reply to `prompt`; False (and nothing changes) if one is streaming.
+        Raises ValueError (user text) for attachments that cannot be sent."""
+        if self.is_streaming or not (prompt.strip() or attachments):
             return False
         first = self.session.conversation_id is None
-        self._begin(self.session.start(prompt))
+        self._begin(self.session.start(prompt, attachments))
         if first:
             self.conversations_changed.emit()  # a new conversation, titled from the prompt
         return True
+
+    def load_image(self, path: str) -> Attachment:
+        """An image file to attach (read and checked here, not in a widget). Raises ValueError
+        with text for the user."""
+        file = Path(path)
+        try:
+            check_size(file.stat().st_size, f"'{file.name}'")  # before reading 1 GB by mistake
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"Could not read '{file.name}': {exc.strerror or exc}.") from exc
+        return Attachment.image(data, file.name)
 
     def regenerate(self) -> bool:
         """Answer the last prompt again; the previous answer stays as a sibling."""
@@ -211,13 +291,16 @@ class ChatController(QObject):
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self._close_retired()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await self._client.aclose()
 
     def _new_session(
         self, conversation: Conversation | None = None, conversation_id: int | None = None
     ) -> ChatSession:
         return ChatSession(self._client, self._model, self._system_prompt, conversation,
-                           store=self.store, conversation_id=conversation_id)
+                           store=self.store, conversation_id=conversation_id,
+                           params=self._params, context_window=self._context_window)
 
     # -- the reply in flight --------------------------------------------------------------
 
@@ -254,7 +337,10 @@ class ChatController(QObject):
         log.info("reply %s: %d chars, finish=%s", reply.state.value, len(reply.text),
                  reply.finish_reason)
         self.reply_finished.emit(reply)
+        self._close_retired()
         if reply.state is ReplyState.FAILED and reply.new_prompt:
             self.prompt_returned.emit(reply.prompt)
+            if reply.prompt_attachments:
+                self.attachments_returned.emit(list(reply.prompt_attachments))
         self.streaming_changed.emit(False)
         self.conversations_changed.emit()  # newest first: this one moved to the top

@@ -13,24 +13,31 @@ from PySide6.QtGui import (
     QShortcut,
 )
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_chat.core import markdown
-from desktop_chat.core.models import Conversation, Reply, ReplyState
+from desktop_chat.core.context import trim_notice
+from desktop_chat.core.models import Conversation, Reply, ReplyState, check_attachments
+from desktop_chat.core.providers import Profile
+from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.clipboard import put_on_clipboard
 from desktop_chat.ui.composer import Composer
+from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.file_menu import FileMenu
+from desktop_chat.ui.model_picker import ModelPicker
+from desktop_chat.ui.setup_flow import SetupFlow
 from desktop_chat.ui.sidebar import Sidebar
+from desktop_chat.ui.status_line import StatusLine
 from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
 from desktop_chat.ui.transfers import Transfers
@@ -49,10 +56,12 @@ class MainWindow(QMainWindow):
     closed = Signal()
 
     def __init__(self, controller: ChatController, title: str, notice: str | None = None,
-                 state: QSettings | None = None, transfers: Transfers | None = None) -> None:
+                 state: QSettings | None = None, transfers: Transfers | None = None,
+                 connections: Connections | None = None) -> None:
         super().__init__()
         self.controller = controller
         self.transfers = transfers
+        self.connections = connections
         self._state = state
         self.setWindowTitle(title)
         self.resize(1000, 720)
@@ -62,6 +71,12 @@ class MainWindow(QMainWindow):
         self.fileMenu = FileMenu(self, controller, transfers)
         if transfers is not None:
             transfers.failed.connect(self.show_error)
+        self.setup: SetupFlow | None = None
+        if connections is not None:
+            connections.error.connect(self.show_error)
+            connections.configured.connect(self._configured)
+            self.setup = SetupFlow(self, connections, self.chatStack, self.modelPicker)
+            self.setup.start()
         self._refresh_conversations()
         self._set_streaming(False)
         if notice:
@@ -95,12 +110,7 @@ class MainWindow(QMainWindow):
         self.searchBox = self.sidebar.searchBox
         sidebar = self.sidebar
 
-        self.modelPicker = QComboBox(objectName="modelPicker")
-        self.modelPicker.setEditable(True)
-        self.modelPicker.setAccessibleName("Model")
-        self.modelPicker.setToolTip("Model used for the next message (type any name)")
-        self.modelPicker.addItem(self.controller.model)
-        self.modelPicker.setMinimumContentsLength(24)
+        self.modelPicker = ModelPicker(self.controller.model)
         model_row = QHBoxLayout()
         model_row.addWidget(QLabel("Model:"))
         model_row.addWidget(self.modelPicker)
@@ -115,22 +125,28 @@ class MainWindow(QMainWindow):
             "QLabel#errorBanner { background: #fdecea; color: #8a1c12; border: 1px solid #f5c2bd;"
             " border-radius: 4px; padding: 6px 10px; }"
         )
+        self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
+        self.chatStack.addWidget(self.transcript)
         self.composer = Composer()
+        self.attachmentStrip = AttachmentStrip()
         self.sendButton = _button("Send", "sendButton", "Send the message (Enter)")
         self.stopButton = _button("Stop", "stopButton", "Stop the reply (Esc)")
         buttons = QVBoxLayout()
         buttons.addWidget(self.sendButton)
         buttons.addWidget(self.stopButton)
         buttons.addStretch(1)
+        compose_column = QVBoxLayout()
+        compose_column.addWidget(self.attachmentStrip)
+        compose_column.addWidget(self.composer)
         compose_row = QHBoxLayout()
-        compose_row.addWidget(self.composer, 1)
+        compose_row.addLayout(compose_column, 1)
         compose_row.addLayout(buttons)
 
         chat = QWidget()
         column = QVBoxLayout(chat)
         column.setContentsMargins(8, 8, 8, 8)
         column.addLayout(model_row)
-        column.addWidget(self.transcript, 1)
+        column.addWidget(self.chatStack, 1)
         column.addWidget(self.errorBanner)
         column.addLayout(compose_row)
 
@@ -141,14 +157,10 @@ class MainWindow(QMainWindow):
         splitter.setSizes([220, 780])
         self.setCentralWidget(splitter)
 
-        self.modelLabel = QLabel()
-        self.stateLabel = QLabel("Ready")
-        self.tokensLabel = QLabel()
-        for label, name in ((self.modelLabel, "Model"), (self.stateLabel, "State"),
-                            (self.tokensLabel, "Tokens")):
-            label.setAccessibleName(name)
-            self.statusBar().addWidget(label)
-        self.statusBar().addPermanentWidget(self.tokensLabel)
+        self.status = StatusLine(self.statusBar())
+        self.modelLabel = self.status.modelLabel
+        self.stateLabel = self.status.stateLabel
+        self.tokensLabel = self.status.tokensLabel
         self.errorBanner.hide()
         self.undoButton = QPushButton("Undo", objectName="undoButton")
         self.undoButton.setAccessibleName("Undo delete")
@@ -174,7 +186,11 @@ class MainWindow(QMainWindow):
         self.transcript.continue_requested.connect(self._continue)
         self.transcript.edit_requested.connect(self._start_edit)
         self.transcript.branch_requested.connect(c.switch_branch)
-        self.modelPicker.currentTextChanged.connect(self._model_picked)
+        self.modelPicker.model_chosen.connect(self._model_picked)
+        self.composer.image_pasted.connect(
+            lambda image: self.attachmentStrip.add(image_to_attachment(image)))
+        self.composer.files_dropped.connect(self._attach_files)
+        c.attachments_returned.connect(self.attachmentStrip.set_attachments)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
         c.reasoning_arrived.connect(self.transcript.append_reasoning)
@@ -207,17 +223,36 @@ class MainWindow(QMainWindow):
 
     def send(self) -> None:
         prompt = self.composer.toPlainText()
-        if not prompt.strip() or self.controller.is_streaming:
+        attachments = self.attachmentStrip.attachments
+        if not (prompt.strip() or attachments) or self.controller.is_streaming:
             return
+        if self.controller.blocked_reason:
+            self.show_error(self.controller.blocked_reason)  # the typed text stays
+            return
+        self.modelPicker.commit()  # a model name typed but not yet confirmed
         self.errorBanner.hide()
         if self._editing is not None:
             index, self._editing = self._editing, None
             self.composer.clear()
             self.controller.edit_and_resend(index, prompt)
             return
-        self.transcript.add_user_message(prompt, len(self.controller.session.messages))
+        try:
+            check_attachments(attachments)
+        except ValueError as exc:  # an image that cannot be sent: say why, keep everything
+            self.show_error(str(exc))
+            return
+        self.transcript.add_user_message(prompt, len(self.controller.session.messages),
+                                         attachments=attachments)
+        self.attachmentStrip.take()
         self.composer.clear()
-        self.controller.send(prompt)
+        self.controller.send(prompt, attachments)
+
+    def _attach_files(self, paths: list[str]) -> None:
+        for path in paths:
+            try:
+                self.attachmentStrip.add(self.controller.load_image(path))
+            except ValueError as exc:
+                self.show_error(str(exc))
 
     def _continue(self) -> None:
         """Ask for the rest of a stopped or interrupted reply (kept as context)."""
@@ -339,11 +374,10 @@ class MainWindow(QMainWindow):
             else "Reply finished"))
         if reply.error:
             self.show_error(reply.error)
-        usage = reply.usage
-        self.tokensLabel.setText(
-            f"Last reply: {usage.completion_tokens} tokens"
-            if usage and usage.completion_tokens is not None else ""
-        )
+        elif notice := trim_notice(reply.trimmed_turns):
+            self.statusBar().showMessage(notice, 10_000)
+        self.status.show_usage(reply.usage, self.controller.usage_totals(),
+                               self.controller.profile)
 
     def _show_notice(self, notice: str) -> None:
         self.stateLabel.setText(notice or "Generating…")
@@ -353,6 +387,9 @@ class MainWindow(QMainWindow):
         self.transcript.show_messages(conversation.messages)
         self.errorBanner.hide()
         self._refresh_conversations()
+        self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
+        self._show_model(self.controller.model)
+        self.status.show_usage(None, self.controller.usage_totals(), self.controller.profile)
 
     def _refresh_conversations(self) -> None:
         query = self.searchBox.text()
@@ -365,10 +402,16 @@ class MainWindow(QMainWindow):
     def _model_picked(self, model: str) -> None:
         if model.strip():
             self.controller.set_model(model)
-            self._show_model(model.strip())
+            self._show_model(self.controller.model)
 
     def _show_model(self, model: str) -> None:
-        self.modelLabel.setText(f"Model: {model}")
+        profile = self.controller.profile
+        self.status.show_model(model, profile.name if profile else "")
+
+    def _configured(self, profile: Profile | None) -> None:
+        self._show_model(self.controller.model)
+        if profile is not None:
+            self.errorBanner.hide()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_state()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
 
 _DARK = {
     QPalette.ColorRole.Window: "#202124",
@@ -26,14 +27,34 @@ def is_dark(palette: QPalette) -> bool:
     return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
+PREFERENCE = "desktopChatTheme"  # an application property: "system", "light" or "dark"
+_SCHEMES = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}
+
+
+def set_preference(app: QGuiApplication, preference: str) -> None:
+    """The user's choice in Settings; "system" follows the desktop."""
+    app.setProperty(PREFERENCE, preference)
+    hints = app.styleHints()
+    if hasattr(hints, "setColorScheme"):  # Qt 6.8+: native styles follow too
+        hints.setColorScheme(_SCHEMES.get(preference, Qt.ColorScheme.Unknown))
+    follow_color_scheme(app)
+
+
 def follow_color_scheme(app: QGuiApplication) -> None:
-    """Apply a dark palette when the system asks for dark and the platform palette is light
-    (offscreen, some Linux desktops); restore the platform palette otherwise."""
-    wants_dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    """Apply a dark palette when the system (or the user's choice) asks for dark and the
+    platform palette is light (offscreen, some Linux desktops); the platform's own palette
+    otherwise."""
+    preference = app.property(PREFERENCE) or "system"
+    if preference in _SCHEMES:
+        wants_dark = preference == "dark"
+    else:
+        wants_dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
     if wants_dark and not is_dark(app.palette()):
         app.setPalette(dark_palette())
-    elif not wants_dark and is_dark(app.palette()) and not is_dark(QPalette()):
+    elif not wants_dark and is_dark(app.palette()):
         app.setPalette(QPalette())  # back to the platform's own
+        if is_dark(app.palette()):  # a dark desktop asked for light: our light palette
+            app.setPalette(QApplication.style().standardPalette())
 
 
 def dark_palette() -> QPalette:

@@ -1,0 +1,298 @@
+"""Which server the chat talks to: the active profile, its key and client, the model list,
+local server discovery, the offline engine, and applying what the settings dialog and the
+welcome panel decide. A QObject adapter over core (no widgets, no dialogs)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop_chat.core import engine as engines
+from desktop_chat.core.client import ChatClient, RetryPolicy
+from desktop_chat.core.discovery import Found, probe_local
+from desktop_chat.core.errors import ChatError
+from desktop_chat.core.providers import OFFLINE, OPENAI, Endpoint, Profile, new_profile_id, preset
+from desktop_chat.core.secrets import KeychainStatus, KeySource, Secrets, SecretsError
+from desktop_chat.core.settings import Settings, SettingsFile, profile_for_url
+from desktop_chat.ui.controller import ChatController
+
+log = logging.getLogger("desktop_chat.connections")
+
+MODEL_LIST_TIMEOUT_S = 10.0
+KeyChange = tuple[str, str | None, KeySource | str]
+
+
+class Connections(QObject):
+    configured = Signal(object)  # the active Profile, or None when nothing is set up yet
+    models_loaded = Signal(list)
+    local_found = Signal(list)  # list[Found]
+    probing = Signal(bool)
+    error = Signal(str)  # for the window's error banner
+    progress = Signal(str)  # for the status bar ("Loading the model…"), "" when done
+
+    controller: ChatController  # set by the composition root, once built with initial_client()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings_file: SettingsFile,
+                 secrets: Secrets, data_dir: Path, engine: engines.LocalEngine | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._loop = loop
+        self.settings_file = settings_file
+        self.secrets = secrets
+        self._data_dir = data_dir
+        self.engine = engine
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._models_task: asyncio.Task[Any] | None = None
+        self._current: tuple[Profile, ChatClient] | None = None
+        self._engine_task: asyncio.Task[Any] | None = None
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_file.settings
+
+    @property
+    def profile(self) -> Profile | None:
+        return self.settings.active()
+
+    @property
+    def needs_setup(self) -> bool:
+        """Nothing configured yet: the window shows the welcome panel."""
+        return self.profile is None
+
+    @property
+    def offline_available(self) -> bool:
+        return engines.engine_available()
+
+    def keychain(self) -> KeychainStatus:
+        return self.secrets.status()
+
+    def key_sources(self) -> Mapping[str, KeySource]:
+        return {p.key_ref: self.secrets.get(p)[1] for p in self.settings.profiles}
+
+    def initial_client(self) -> ChatClient:
+        """The client for the active profile as the app starts (before `activate`)."""
+        profile = self.profile
+        if profile is None or profile.is_offline:
+            # never used: sending is blocked until a provider is chosen / the engine runs
+            return ChatClient(Endpoint("http://127.0.0.1:9/v1", None, needs_key=False))
+        client = self.make_client(profile, self.secrets.get(profile)[0])
+        self._current = (profile, client)
+        return client
+
+    def make_client(self, profile: Profile, key: str | None) -> ChatClient:
+        s = self.settings
+        endpoint = Endpoint.for_profile(profile, key, connect_timeout_s=s.connect_timeout_s,
+                                        read_timeout_s=s.read_timeout_s, proxy_url=s.proxy())
+        return ChatClient(endpoint, RetryPolicy(s.rate_limit_retries, s.max_retry_wait_s))
+
+    # -- (re)configuring the chat ---------------------------------------------------------
+
+    def activate(self) -> None:
+        """Point the controller at the active profile (after start-up or any change)."""
+        profile = self.profile
+        if profile is None or not profile.is_offline:
+            self._stop_engine()
+        if profile is None:
+            self.controller.blocked_reason = "Choose how to connect first (see the panel above)."
+            self.configured.emit(None)
+            return
+        if profile.is_offline:
+            self.controller.blocked_reason = "The offline engine is still starting…"
+            self.configured.emit(profile)
+            self._engine_task = self._spawn(self._start_engine(profile))
+            return
+        key, source = self.secrets.get(profile)
+        log.info("profile %s (%s, %s): key %s", profile.id, profile.base_url,
+                 profile.api.value, source.value)
+        current = self._current
+        if current is not None and current[0] == profile and current[1].endpoint == (
+                self.make_client(profile, key).endpoint):
+            client = current[1]  # nothing that matters changed: keep the connection
+        else:
+            client = self.make_client(profile, key)
+        self._current = (profile, client)
+        self._configure(client, profile, profile.model)
+        self.refresh_models()
+
+    def _configure(self, client: ChatClient, profile: Profile, model: str) -> None:
+        s = self.settings
+        self.controller.blocked_reason = None
+        self.controller.configure(
+            client, profile, model, system_prompt=s.system_prompt, params=s.params,
+            remember_model=lambda m, pid=profile.id: self.settings_file.update_profile(
+                pid, model=m))
+        self.configured.emit(profile)
+
+    def refresh_models(self) -> None:
+        if self._models_task is not None:
+            self._models_task.cancel()
+        self._models_task = self._spawn(self._load_models())
+
+    async def _load_models(self) -> None:
+        profile = self.profile
+        if profile is None:
+            return
+        if profile.models:
+            self.models_loaded.emit(list(profile.models))  # last known, until the server says
+        try:
+            models = await self.controller.client.list_models(MODEL_LIST_TIMEOUT_S)
+        except ChatError as exc:
+            log.info("no model list from %s: %s", profile.base_url, exc.message)
+            return
+        if self.profile is None or self.profile.id != profile.id:
+            return
+        self.settings_file.update_profile(profile.id, models=tuple(models))
+        if not self.controller.model and models:  # a server picked without naming a model
+            self.controller.set_model(models[0])
+        self.models_loaded.emit(models)
+
+    # -- settings dialog ------------------------------------------------------------------
+
+    async def test_connection(self, profile: Profile, key: str | None) -> list[str]:
+        """For "Test connection" / "Check key": lists the models or raises ChatError."""
+        if key is None:
+            key = self.secrets.get(profile)[0]
+        client = self.make_client(profile, key)
+        try:
+            return await client.list_models(MODEL_LIST_TIMEOUT_S)
+        finally:
+            await client.aclose()
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.secrets.plaintext_accepted = settings.plaintext_keys_accepted
+        self.settings_file.replace(settings)
+        self.activate()
+
+    def apply_keys(self, changes: list[KeyChange]) -> None:
+        for ref, key, where in changes:
+            try:
+                if key is None:
+                    self.secrets.forget(ref)
+                else:
+                    self.secrets.store(ref, key, KeySource(where),
+                                       plaintext_accepted=self.settings.plaintext_keys_accepted)
+            except SecretsError as exc:
+                self.error.emit(exc.message)
+
+    # -- welcome panel --------------------------------------------------------------------
+
+    def probe(self) -> None:
+        self._spawn(self._probe())
+
+    async def _probe(self) -> None:
+        self.probing.emit(True)
+        try:
+            found = await probe_local()
+        finally:
+            self.probing.emit(False)
+        self.local_found.emit(found)
+
+    async def check_openai_key(self, key: str) -> list[str]:
+        return await self.test_connection(preset(OPENAI).new_profile("check"), key)
+
+    async def check_server(self, base_url: str, key: str | None) -> list[str]:
+        return await self.test_connection(profile_for_url(base_url, "", "check"), key or None)
+
+    def use_openai_key(self, key: str, models: list[str]) -> None:
+        profile = self._new(preset(OPENAI).new_profile, "OpenAI", models)
+        self._keep_key(profile.key_ref, key)
+        self._add_and_activate(profile)
+
+    def use_local_server(self, found: Found) -> None:
+        profile = self._new(found.preset.new_profile, found.preset.label, found.models)
+        self._add_and_activate(dataclasses.replace(profile, base_url=found.base_url))
+
+    def use_custom_server(self, base_url: str, key: str | None, models: list[str]) -> None:
+        profile = profile_for_url(base_url, models[0] if models else "",
+                                  new_profile_id("server", self._taken()))
+        profile = dataclasses.replace(profile, models=tuple(models), needs_key=bool(key),
+                                      key_env="")
+        if key:
+            self._keep_key(profile.key_ref, key)
+        self._add_and_activate(profile)
+
+    def use_offline(self) -> None:
+        self._add_and_activate(self._new(preset(OFFLINE).new_profile, "Offline", []))
+
+    def _new(self, factory: Any, name: str, models: list[str]) -> Profile:
+        profile: Profile = factory(new_profile_id(name, self._taken()))
+        model = profile.model if profile.model in models or not models else models[0]
+        return dataclasses.replace(profile, models=tuple(models), model=model)
+
+    def _taken(self) -> set[str]:
+        return {p.id for p in self.settings.profiles}
+
+    def _keep_key(self, ref: str, key: str) -> None:
+        """In the keychain; without one, for this session only (and the user is told)."""
+        where = KeySource.KEYCHAIN if self.keychain().available else KeySource.SESSION
+        try:
+            self.secrets.store(ref, key, where)
+        except SecretsError as exc:
+            self.error.emit(exc.message)
+            self.secrets.store(ref, key, KeySource.SESSION)
+            return
+        if where is KeySource.SESSION:
+            self.error.emit("No keychain is available, so the key is kept for this session "
+                            "only. Open Settings to choose another way to keep it.")
+
+    def _add_and_activate(self, profile: Profile) -> None:
+        stored = self.settings
+        self.settings_file.replace(dataclasses.replace(
+            stored.with_profile(profile), active_profile=profile.id))
+        self.activate()
+
+    # -- the offline engine ---------------------------------------------------------------
+
+    async def _start_engine(self, profile: Profile) -> None:
+        engine = self.engine = self.engine or engines.LocalEngine()
+        try:
+            path = profile.gguf_path
+            if not path:
+                self.progress.emit("Preparing the demo model…")
+                path = str((await asyncio.to_thread(engines.demo_model, self._data_dir)).path)
+            base_url = await engine.start(path, self.progress.emit)
+        except engines.EngineError as exc:
+            self.progress.emit("")
+            self.controller.blocked_reason = exc.message
+            self.error.emit(exc.message)
+            return
+        self.progress.emit("")
+        offline = dataclasses.replace(profile, base_url=base_url, needs_key=False,
+                                      model=engine.model_id,
+                                      context_window=engine.context_size or
+                                      profile.context_window)
+        self._configure(self.make_client(offline, None), offline, engine.model_id)
+        self.models_loaded.emit([engine.model_id])
+
+    def _stop_engine(self) -> None:
+        if self._engine_task is not None:
+            self._engine_task.cancel()
+            self._engine_task = None
+        if self.engine is not None and self.engine.running:
+            self._spawn(self.engine.stop())
+
+    async def idle(self) -> None:
+        """Wait for background work (model list, discovery, engine start) to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.engine is not None:
+            await self.engine.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

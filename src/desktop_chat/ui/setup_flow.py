@@ -1,0 +1,137 @@
+"""Connecting the window to `Connections`: the welcome panel on first run, the Settings and
+Conversation settings dialogs (opened with .open(), never exec()), the model list, and the
+appearance settings (theme, font size). No I/O here: `Connections` does it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
+
+from desktop_chat.core.providers import ConversationSettings, Profile
+from desktop_chat.core.settings import Settings
+from desktop_chat.ui import theme
+from desktop_chat.ui.connections import Connections
+from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
+from desktop_chat.ui.model_picker import ModelPicker
+from desktop_chat.ui.settings_dialog import SettingsDialog
+from desktop_chat.ui.welcome import WelcomePanel
+
+
+class SetupFlow(QObject):
+    def __init__(self, window: QMainWindow, connections: Connections, stack: QStackedWidget,
+                 picker: ModelPicker) -> None:
+        super().__init__(window)
+        self._window = window
+        self.connections = connections
+        self._stack = stack
+        self._picker = picker
+        self._base_font = QGuiApplication.font().pointSizeF()
+        self.welcome: WelcomePanel | None = None
+        self.settingsDialog: SettingsDialog | None = None
+        menu = window.menuBar().addMenu("&Settings")
+        menu.addAction("&Settings…", QKeySequence("Ctrl+,"), self.open_settings)
+        menu.addAction("&Conversation settings…", QKeySequence("Ctrl+Shift+,"),
+                       self.open_conversation_settings)
+        c = connections
+        c.configured.connect(self._configured)
+        c.models_loaded.connect(lambda models: picker.set_models(models, c.controller.model))
+        c.local_found.connect(self._found)
+        c.probing.connect(self._probing)
+        c.progress.connect(self._progress)
+
+    def start(self) -> None:
+        self.apply_appearance(self.connections.settings)
+        self.connections.activate()
+
+    # -- first run ------------------------------------------------------------------------
+
+    def _configured(self, profile: Profile | None) -> None:
+        if profile is None:
+            self._show_welcome()
+            return
+        if self.welcome is not None:
+            self.welcome.cancel_checks()
+            self._stack.setCurrentIndex(0)
+        self._picker.set_models(list(profile.models), self.connections.controller.model)
+        self._picker.setEnabled(not profile.is_offline)
+        self._window.setWindowFilePath("")
+
+    def _show_welcome(self) -> None:
+        c = self.connections
+        if self.welcome is None:
+            self.welcome = WelcomePanel(c.check_openai_key, c.check_server, c.keychain(),
+                                        offline_available=c.offline_available)
+            self.welcome.openai_key_accepted.connect(c.use_openai_key)
+            self.welcome.local_server_chosen.connect(c.use_local_server)
+            self.welcome.custom_chosen.connect(c.use_custom_server)
+            self.welcome.offline_chosen.connect(c.use_offline)
+            self.welcome.rescan_requested.connect(c.probe)
+            self._stack.addWidget(self.welcome)
+        self._stack.setCurrentWidget(self.welcome)
+        c.probe()  # in the background: start-up never waits for it
+
+    def _found(self, found: list) -> None:
+        if self.welcome is not None:
+            self.welcome.show_found(found)
+
+    def _probing(self, busy: bool) -> None:
+        if self.welcome is not None:
+            self.welcome.show_probing(busy)
+
+    def _progress(self, text: str) -> None:
+        if text:
+            self._window.statusBar().showMessage(text)
+        else:
+            self._window.statusBar().clearMessage()
+
+    # -- dialogs --------------------------------------------------------------------------
+
+    def open_settings(self) -> SettingsDialog:
+        c = self.connections
+        dialog = SettingsDialog(c.settings_file.settings, c.keychain(), c.key_sources(),
+                                c.test_connection, self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.keys_changed.connect(c.apply_keys)
+        dialog.settings_accepted.connect(self._settings_accepted)
+        dialog.destroyed.connect(lambda: setattr(self, "settingsDialog", None))
+        self.settingsDialog = dialog
+        dialog.open()
+        return dialog
+
+    def _settings_accepted(self, settings: Settings) -> None:
+        self.connections.apply_settings(settings)
+        self.apply_appearance(settings)
+
+    def open_conversation_settings(self) -> ConversationSettingsDialog:
+        c = self.connections
+        controller = c.controller
+        profile = c.profile
+        session = controller.session
+        dialog = ConversationSettingsDialog(
+            controller.overrides, session.model, list(profile.models) if profile else [],
+            default_system_prompt=session.system_prompt, default_params=session.params,
+            parent=self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.settings_accepted.connect(self._conversation_settings_accepted)
+        dialog.open()
+        return dialog
+
+    def _conversation_settings_accepted(self, overrides: ConversationSettings) -> None:
+        c = self.connections
+        c.controller.set_overrides(overrides)
+        profile = c.profile
+        self._picker.set_models(list(profile.models) if profile else [], c.controller.model)
+
+    # -- appearance -----------------------------------------------------------------------
+
+    def apply_appearance(self, settings: Settings) -> None:
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        theme.set_preference(app, settings.theme)
+        font = app.font()
+        size = settings.font_size or self._base_font
+        if size > 0 and font.pointSizeF() != size:
+            font.setPointSizeF(size)
+            app.setFont(font)  # widgets without a font of their own follow

@@ -1,0 +1,47 @@
+"""The status bar: model, state, and token use (last reply, conversation, estimated cost).
+
+Figures the server did not report are estimated offline and marked "≈"; cost is shown only
+when the profile has prices.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from desktop_chat.core.models import Usage
+from desktop_chat.core.providers import Profile
+from desktop_chat.core.usage import ConversationTotals, describe_usage
+
+
+class StatusLine:
+    """Owns the labels in the window's status bar."""
+
+    def __init__(self, bar: QStatusBar) -> None:
+        self.bar = bar
+        self.modelLabel = QLabel()
+        self.stateLabel = QLabel("Ready")
+        self.tokensLabel = QLabel()
+        self.tokensLabel.setObjectName("tokensLabel")
+        for label, name in ((self.modelLabel, "Model"), (self.stateLabel, "State"),
+                            (self.tokensLabel, "Tokens")):
+            label.setAccessibleName(name)
+        bar.addWidget(self.modelLabel)
+        bar.addWidget(self.stateLabel)
+        bar.addPermanentWidget(self.tokensLabel)
+
+    def show_model(self, model: str, profile: str = "") -> None:
+        self.modelLabel.setText(f"Model: {model}" + (f"  ({profile})" if profile else ""))
+
+    def show_state(self, text: str) -> None:
+        self.stateLabel.setText(text)
+
+    def show_usage(self, last: Usage | None, totals: ConversationTotals | None,
+                   profile: Profile | None) -> None:
+        parts = [describe_usage(last, profile)]
+        if totals is not None and (whole := totals.describe()):
+            parts.append(f"Conversation: {whole}")
+        text = "  ·  ".join(p for p in parts if p)
+        self.tokensLabel.setText(text)
+        self.tokensLabel.setToolTip(
+            "≈ marks figures estimated on this computer because the server did not report "
+            "them" if "≈" in text else "")
