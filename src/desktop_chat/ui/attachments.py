@@ -3,13 +3,15 @@ a remove button. Pasted images arrive as QImage and are encoded as PNG in memory
 
 from __future__ import annotations
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QUrl, Signal
+from PySide6.QtGui import QImage, QPixmap, QTextCursor, QTextDocument, QTextImageFormat
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from desktop_chat.core.models import Attachment
 
 THUMB_PX = 64
+IMAGE = "dc-image:"  # chrome: left out when a selection of the transcript is copied
+SENT_THUMB_PX = 160
 
 
 def image_to_attachment(image: QImage, name: str = "pasted image.png") -> Attachment:
@@ -28,6 +30,34 @@ def thumbnail(attachment: Attachment, size: int = THUMB_PX) -> QPixmap | None:
         return None
     return pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                          Qt.TransformationMode.SmoothTransformation)
+
+
+def insert_images(cursor: QTextCursor, attachments: list[Attachment], counter: int) -> int:
+    """Thumbnails of the images sent with a message, from the message's own bytes, added to
+    the document as resources: nothing is ever loaded from anywhere. Returns the new count of
+    images in the document (for unique resource names)."""
+    for attachment in attachments:
+        image = QImage.fromData(attachment.data)
+        if image.isNull():
+            cursor.insertText(f"[image: {attachment.name or attachment.mime}]")
+            continue
+        if image.width() > SENT_THUMB_PX or image.height() > SENT_THUMB_PX:
+            image = image.scaled(SENT_THUMB_PX, SENT_THUMB_PX,
+                                 Qt.AspectRatioMode.KeepAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+        counter += 1
+        name = f"{IMAGE}{counter}"
+        cursor.document().addResource(QTextDocument.ResourceType.ImageResource, QUrl(name),
+                                      image)
+        fmt = QTextImageFormat()
+        fmt.setName(name)
+        fmt.setAnchor(True)
+        fmt.setAnchorHref(name)
+        fmt.setToolTip(attachment.name or "image")
+        if cursor.block().length() > 1:
+            cursor.insertBlock()
+        cursor.insertImage(fmt)
+    return counter
 
 
 class AttachmentStrip(QWidget):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleAnnouncementEvent,
     QCloseEvent,
-    QDesktopServices,
     QGuiApplication,
     QKeySequence,
     QShortcut,
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -29,10 +27,10 @@ from desktop_chat.core.context import trim_notice
 from desktop_chat.core.models import Conversation, Reply, ReplyState, check_attachments
 from desktop_chat.core.providers import Profile
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
-from desktop_chat.ui.clipboard import put_on_clipboard
 from desktop_chat.ui.composer import Composer
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.copy_actions import CopyActions
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.model_picker import ModelPicker
 from desktop_chat.ui.setup_flow import SetupFlow
@@ -181,7 +179,8 @@ class MainWindow(QMainWindow):
         self.sidebar.delete_requested.connect(self.delete_conversation)
         self.sidebar.search_changed.connect(self._refresh_conversations)
         self.undoButton.clicked.connect(self._undo_delete)
-        self.transcript.copy_reply_requested.connect(self._copy_reply)
+        self.copying = CopyActions(self, self.controller, self.transcript)
+        self.transcript.copy_reply_requested.connect(self.copying.copy_reply)
         self.transcript.regenerate_requested.connect(c.regenerate)
         self.transcript.continue_requested.connect(self._continue)
         self.transcript.edit_requested.connect(self._start_edit)
@@ -200,9 +199,9 @@ class MainWindow(QMainWindow):
         c.streaming_changed.connect(self._set_streaming)
         c.conversations_changed.connect(self._refresh_conversations)
         c.conversation_opened.connect(self._show_conversation)
-        self.transcript.code_copy_requested.connect(self._copy_code)
-        self.transcript.link_requested.connect(self._confirm_link)
-        self.transcript.link_refused.connect(self._refuse_link)
+        self.transcript.code_copy_requested.connect(self.copying.copy_code)
+        self.transcript.link_requested.connect(self.copying.confirm_link)
+        self.transcript.link_refused.connect(self.copying.refuse_link)
         QGuiApplication.instance().paletteChanged.connect(self._scheme_changed)
 
     def _install_shortcuts(self) -> None:
@@ -289,55 +288,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
                                      8000)
 
-    def _copy_reply(self, index: int) -> None:
-        messages = self.controller.session.messages
-        if 0 <= index < len(messages):
-            text = messages[index].content
-            put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
-            self.statusBar().showMessage("Reply copied.", 2000)
-
     def _focus_search(self) -> None:
         self.searchBox.setFocus()
         self.searchBox.selectAll()
 
     def copy_last_reply(self) -> bool:
-        """Markdown exactly as received as text/plain and text/markdown, rendered as HTML."""
-        text = self.controller.last_reply_text()
-        if text is None:
-            self.statusBar().showMessage("There is no reply to copy yet.", 3000)
-            return False
-        put_on_clipboard(text, markdown.to_html(text, self.transcript.theme))
-        self.statusBar().showMessage("Reply copied.", 2000)
-        return True
+        return self.copying.copy_last_reply()
 
     def copy_last_code_block(self) -> bool:
-        block = self.transcript.last_code_block()
-        if block is None:
-            self.statusBar().showMessage("There is no code block to copy yet.", 3000)
-            return False
-        self._copy_code(block.code)
-        return True
-
-    def _copy_code(self, code: str) -> None:
-        put_on_clipboard(code, None)
-        self.statusBar().showMessage("Code copied.", 2000)
-
-    def _confirm_link(self, url: str) -> None:
-        """Links open only on click, and only after the address was shown."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Open link?",
-                          "Open this address in your browser?",
-                          QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
-                          self)
-        box.setObjectName("linkDialog")
-        box.setInformativeText(url)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.accepted.connect(lambda: QDesktopServices.openUrl(QUrl(url)))
-        box.open()  # not exec(): no nested event loop while a reply may stream
-
-    def _refuse_link(self, href: str) -> None:
-        shown = href if len(href) <= 80 else href[:77] + "…"
-        self.statusBar().showMessage(
-            f"Did not open '{shown}': only http and https links open.", 6000)
+        return self.copying.copy_last_code_block()
 
     def _theme(self) -> markdown.Theme:
         return markdown.Theme(dark=is_dark(QGuiApplication.palette()))

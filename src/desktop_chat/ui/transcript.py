@@ -14,20 +14,19 @@ from collections.abc import Sequence
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
-    QImage,
     QPalette,
     QResizeEvent,
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
-    QTextImageFormat,
 )
 from PySide6.QtWidgets import QTextBrowser, QToolButton, QWidget
 
 from desktop_chat.core import markdown
 from desktop_chat.core.markdown import CHROME_SCHEME, COPY_CODE, ZWSP, CodeBlock, Theme
 from desktop_chat.core.models import Attachment, Message, ReplyState, Role
+from desktop_chat.ui.attachments import insert_images
 from desktop_chat.ui.reply_view import TOGGLE, ReplyView, chrome_format
 
 FOLLOW_SLACK_PX = 24
@@ -40,8 +39,7 @@ COPY_REPLY = "dc-copyreply:"
 REGENERATE = "dc-regenerate:"
 CONTINUE = "dc-continue:"
 EDIT = "dc-edit:"
-IMAGE = "dc-image:"
-THUMBNAIL_PX = 160
+
 PREVIOUS = "dc-prev:"
 NEXT = "dc-next:"  # the scrollbar repaints at most this often while a reply grows
 
@@ -145,7 +143,8 @@ class Transcript(QTextBrowser):
         cursor = self._new_message(body, "You", index)
         cursor.insertBlock(body, QTextCharFormat())
         cursor.insertText(markdown.break_long_runs_text(text))
-        self._insert_images(cursor, list(attachments) or (message.attachments if message else []))
+        images = list(attachments) or (message.attachments if message else [])
+        self._images = insert_images(cursor, images, self._images)
         actions = [(f"{EDIT}{index}", "✎ Edit"), *_navigator(message)]
         self._insert_actions(actions, QTextBlockFormat(body))
         self.scroll_to_bottom()
@@ -370,31 +369,6 @@ class Transcript(QTextBrowser):
         muted = QColor(self.theme.muted)
         cursor.insertText(label, chrome_format("dc-label:", muted, bold=True))
         return cursor
-
-    def _insert_images(self, cursor: QTextCursor, attachments: list[Attachment]) -> None:
-        """Thumbnails of the images sent with a message, from the message's own bytes (added
-        to the document as resources: nothing is ever loaded from anywhere)."""
-        for attachment in attachments:
-            image = QImage.fromData(attachment.data)
-            if image.isNull():
-                cursor.insertText(f"[image: {attachment.name or attachment.mime}]")
-                continue
-            if image.width() > THUMBNAIL_PX or image.height() > THUMBNAIL_PX:
-                image = image.scaled(THUMBNAIL_PX, THUMBNAIL_PX,
-                                     Qt.AspectRatioMode.KeepAspectRatio,
-                                     Qt.TransformationMode.SmoothTransformation)
-            self._images += 1
-            name = f"{IMAGE}{self._images}"
-            self.document().addResource(QTextDocument.ResourceType.ImageResource, QUrl(name),
-                                        image)
-            fmt = QTextImageFormat()
-            fmt.setName(name)
-            fmt.setAnchor(True)
-            fmt.setAnchorHref(name)  # chrome: left out when a selection is copied
-            fmt.setToolTip(attachment.name or "image")
-            if cursor.block().length() > 1:
-                cursor.insertBlock()
-            cursor.insertImage(fmt)
 
     def loadResource(self, _type: int, _name: QUrl) -> object:
         return None  # never load anything: no images, no files, no network
