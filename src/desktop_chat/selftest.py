@@ -23,6 +23,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         ("tls", _check_tls),
         ("resources", _check_resources),
         ("markdown", _check_markdown),
+        ("keychain", _check_keychain),
         ("window", lambda: _check_window(args)),
     ]
     failed = 0
@@ -89,6 +90,26 @@ def _check_markdown() -> str:
     return "markdown-it renders, raw HTML escaped"
 
 
+NATIVE_KEYRING = {"linux": "keyring.backends.SecretService", "win32": "keyring.backends.Windows",
+                  "darwin": "keyring.backends.macOS"}
+
+
+def _check_keychain() -> str:
+    """The platform's keychain backend must be in the build (a frozen app can lose it: keyring
+    finds backends through entry points). No keychain *running* is fine: the app says so."""
+    import importlib
+    import importlib.metadata
+
+    import keyring
+
+    native = next((m for p, m in NATIVE_KEYRING.items() if sys.platform.startswith(p)), None)
+    if native is not None:
+        importlib.import_module(native)
+    backend = type(keyring.get_keyring())
+    return (f"keyring {importlib.metadata.version('keyring')}; {native} present; in use: "
+            f"{backend.__module__}.{backend.__name__}")
+
+
 def _check_window(args: argparse.Namespace) -> str:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QWidget
@@ -107,7 +128,7 @@ def _check_window(args: argparse.Namespace) -> str:
         window.show()
         missing = [n for n in CONTRACT_NAMES if window.findChild(QWidget, n) is None]
         window.close()
-        loop.run_until_complete(window.controller.aclose())
+        loop.run_until_complete(app_module.close_window_services(window))
     loop.close()
     if missing:
         raise RuntimeError(f"widgets missing: {missing}")
