@@ -19,7 +19,7 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import SecretService, fail, null
-from keyring.errors import KeyringLocked, PasswordDeleteError, PasswordSetError
+from keyring.errors import KeyringLocked, PasswordSetError
 
 from desktop_chat.core.providers import PRESETS, Profile
 from desktop_chat.core.secrets import (
@@ -31,32 +31,12 @@ from desktop_chat.core.secrets import (
     SecretsError,
 )
 from tests.conftest import TEST_KEY
+from tests.support.keyrings import MemoryKeyring
 
 OPENAI = PRESETS["openai"].new_profile("openai")
 LOCAL = PRESETS["ollama"].new_profile("ollama")
 OTHER_KEY = "sk-other-9876543210zyxwvuSECRET"
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
-
-
-class MemoryKeyring(KeyringBackend):
-    """A working keychain that lives in a dict. Its negative priority means keyring never
-    picks it as anybody's default."""
-
-    priority = -10.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise PasswordDeleteError("no such password")
 
 
 class LockedKeyring(MemoryKeyring):

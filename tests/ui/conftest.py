@@ -12,7 +12,9 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import keyring
 import pytest
 import qasync
 from PySide6.QtCore import Qt
@@ -30,6 +32,9 @@ from desktop_chat.app import (
 from desktop_chat.ui.main_window import MainWindow
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer
+
+if TYPE_CHECKING:
+    from tests.ui.app_support import Launcher
 
 
 @pytest.fixture(scope="session")
@@ -157,3 +162,17 @@ def make_window(
 @pytest.fixture
 def chat(make_window: Callable[..., ChatDriver]) -> ChatDriver:
     return make_window()
+
+
+@pytest.fixture
+def app(qloop: qasync.QEventLoop, qtbot, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Launcher]:
+    """The app as a new user starts it (see tests/ui/app_support.py); keyring's "no keychain"
+    backend unless the test picks another with `app.use_keychain`."""
+    from tests.ui.app_support import Launcher
+
+    previous = keyring.get_keyring()
+    launcher = Launcher(qloop, qtbot, monkeypatch, tmp_path / "data")
+    yield launcher
+    launcher.close_all()
+    keyring.set_keyring(previous)

@@ -121,8 +121,10 @@ class ChatClient:
             async for event in opened:
                 yield event
 
-    async def list_models(self, timeout_s: float | None = None) -> list[str]:
-        """The server's model ids, sorted; raises `ChatError` with text for the window."""
+    async def list_models(self, timeout_s: float | None = None, *, quiet: bool = False
+                          ) -> list[str]:
+        """The server's model ids, sorted; raises `ChatError` with text for the window.
+        `quiet`: a probe (local server discovery), where no answer is the usual outcome."""
         if (refusal := self._refusal()) is not None:
             raise refusal
         read_s = timeout_s or self.endpoint.read_timeout_s
@@ -133,7 +135,7 @@ class ChatClient:
         except openai.APIStatusError as exc:
             raise self._models_status_error(exc) from None
         except Exception as exc:
-            raise self._request_error(exc, read_s) from None
+            raise self._request_error(exc, read_s, quiet=quiet) from None
         return sorted(ids, key=lambda name: (name.casefold(), name))
 
     def _ready(self) -> openai.AsyncOpenAI:
@@ -265,14 +267,16 @@ class ChatClient:
             delay = float(2**attempt)  # 1 s, 2 s, 4 s ...
         return delay if delay <= self._retry.max_wait_s else None
 
-    def _request_error(self, exc: Exception, timeout_s: float | None = None) -> ChatError:
+    def _request_error(self, exc: Exception, timeout_s: float | None = None,
+                       *, quiet: bool = False) -> ChatError:
         url = self.endpoint.base_url
+        level = logging.DEBUG if quiet else logging.WARNING
         if isinstance(exc, openai.APITimeoutError):
-            log.warning("timeout before the first byte from %s", url)
+            log.log(level, "timeout before the first byte from %s", url)
             return errors.no_first_byte(url, timeout_s or self.endpoint.read_timeout_s)
         if isinstance(exc, openai.APIConnectionError):
             cause = errors.root_cause(exc)
-            log.warning("cannot connect to %s: %s", url, cause)
+            log.log(level, "cannot connect to %s: %s", url, cause)
             return errors.connection_failed(url, cause)
         log.error("unexpected error in a request to %s", url, exc_info=exc)
         return errors.unexpected(repr(exc))

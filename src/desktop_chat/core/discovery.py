@@ -57,7 +57,7 @@ async def _models_at(base_url: str, timeout_s: float) -> list[str] | None:
     endpoint = Endpoint(base_url, None, timeout_s, timeout_s, needs_key=False, proxy_url="")
     client = ChatClient(endpoint, RetryPolicy(attempts=0))
     try:
-        return await client.list_models(timeout_s)
+        return await client.list_models(timeout_s, quiet=True)
     except ChatError as exc:
         log.debug("nothing usable at %s: %s", base_url, exc.detail or exc.message)
         return None

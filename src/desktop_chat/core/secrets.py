@@ -107,6 +107,12 @@ class Secrets:
             self._on_secret(key)
         return key, source
 
+    def redact(self, key: str) -> None:
+        """A key used without being kept (typed for a check): logging redacts it too, since
+        a server that rejects a key may quote it back."""
+        if key.strip():
+            self._on_secret(key.strip())
+
     def store(self, ref: str, key: str, where: KeySource, *,
               plaintext_accepted: bool = False) -> None:
         """Keep `key` for the profile whose `key_ref` is `ref`. Raises SecretsError with

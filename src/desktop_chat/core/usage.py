@@ -185,6 +185,8 @@ def format_cost(usd: float) -> str:
     """Small amounts keep enough digits to be non-zero: $0.0004, $0.012, $1.25."""
     if usd == 0:
         return "$0.00"
+    if usd < 0.0001:
+        return "< $0.0001"
     if usd < 0.01:
         return f"${usd:.4f}"
     if usd < 1:

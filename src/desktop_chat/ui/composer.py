@@ -12,7 +12,7 @@ MAX_VISIBLE_LINES = 10
 class Composer(QPlainTextEdit):
     submitted = Signal()
     image_pasted = Signal(QImage)  # pasted or dropped image data
-    files_dropped = Signal(list)  # local paths of dropped/pasted image files
+    files_dropped = Signal(list)  # local paths of dropped/pasted files (images, or refused)
 
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -45,13 +45,13 @@ class Composer(QPlainTextEdit):
         super().keyPressEvent(event)
 
     def canInsertFromMimeData(self, source: QMimeData) -> bool:
-        return bool(_image_files(source)) or source.hasImage() or super().canInsertFromMimeData(
+        return bool(_local_files(source)) or source.hasImage() or super().canInsertFromMimeData(
             source)
 
     def insertFromMimeData(self, source: QMimeData) -> None:
         """Images (pasted from another app, or image files dropped/pasted) become attachments;
         everything else is inserted as plain text."""
-        if files := _image_files(source):
+        if files := _local_files(source):
             self.files_dropped.emit(files)
         elif source.hasImage() and isinstance(image := source.imageData(), QImage) and (
             not image.isNull()
@@ -74,11 +74,9 @@ class Composer(QPlainTextEdit):
         self.setFixedHeight(max(2, lines) * line_height + frame + 4)
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
-
-
-def _image_files(source: QMimeData) -> list[str]:
+def _local_files(source: QMimeData) -> list[str]:
+    """Local files dropped or pasted: each becomes an attachment, or a message saying why it
+    cannot be one (only images can be sent). Their contents are checked, not their names."""
     if not source.hasUrls():
         return []
-    return [url.toLocalFile() for url in source.urls()
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES)]
+    return [url.toLocalFile() for url in source.urls() if url.isLocalFile()]

@@ -38,7 +38,7 @@ FRAME_MS = 16  # paint at most once a frame...
 MAX_FRAME_MS = 100
 # ...but while text pours in faster than it can be drawn, space the paints so that drawing
 # takes at most ~1/8 of the time: the consumer keeps the provider's full speed.
-PAINT_SHARE = 8
+PAINT_SHARE = 16
 
 
 class ChatController(QObject):

@@ -30,7 +30,11 @@ class StatusLine:
         bar.addPermanentWidget(self.tokensLabel)
 
     def show_model(self, model: str, profile: str = "") -> None:
-        self.modelLabel.setText(f"Model: {model}" + (f"  ({profile})" if profile else ""))
+        if not (model or profile):
+            self.modelLabel.setText("Not connected")  # first run: nothing chosen yet
+            return
+        self.modelLabel.setText(f"Model: {model or 'none chosen'}"
+                                + (f"  ({profile})" if profile else ""))
 
     def show_state(self, text: str) -> None:
         self.stateLabel.setText(text)
