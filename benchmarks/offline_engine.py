@@ -1,10 +1,12 @@
 """The built-in offline engine on this machine: start time, tokens/s, and the window's share.
 
-Starts the real engine (core.engine.LocalEngine) on the demo model or --gguf PATH, then per
-round: the raw SDK streams a reply (`openai.AsyncOpenAI`, max_tokens N), and the real window
+Starts the real window as `desktop-chat --gguf PATH` does (the demo model by default): the
+app's own Connections start the engine and report when it is ready. Then per round: the raw
+SDK streams a reply from that engine (`openai.AsyncOpenAI`, max_tokens N), and the window
 (offscreen, composer -> send) streams the same prompt until it has as much text, then stops.
-Tokens are counted by the engine's own tokenizer (/extras/tokenize) on each side's text, and
-the rate is decode speed: tokens after the first / time from first to last text. The ratio
+Both sample greedily (temperature 0: the window through its settings), so both get the same
+text. Tokens are counted by the engine's own tokenizer (/extras/tokenize) on each side's text,
+and the rate is decode speed: tokens after the first / time from first to last text. The ratio
 GUI ÷ raw says what the window costs on top of the engine (both share this machine's CPUs).
 
     python benchmarks/offline_engine.py [--gguf PATH] [--rounds R] [--tokens N]
@@ -28,15 +30,18 @@ import openai
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat.app import (
+    close_window_services,
     configure_application,
     create_event_loop,
     create_main_window,
     settle_startup_objects,
 )
-from desktop_chat.core.engine import LocalEngine, demo_model
+from desktop_chat.core.engine import demo_model
+from desktop_chat.core.settings import SETTINGS_FILE
 from desktop_chat.ui.main_window import MainWindow
 
-PROMPT = "Tell me a long story about a lighthouse keeper and the sea."
+# Greedy, the demo model answers this with a long (looping) reply: N tokens every round.
+PROMPT = "Count from one to fifty in words."
 
 
 def count_tokens(base_url: str, model: str, text: str) -> int:
@@ -60,7 +65,7 @@ async def raw_round(client: openai.AsyncOpenAI, model: str, tokens: int) -> dict
     t0 = time.perf_counter()
     stream = await client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": PROMPT}], stream=True,
-        max_tokens=tokens)
+        max_tokens=tokens, temperature=0)
     async for chunk in stream:
         for choice in chunk.choices:
             if choice.delta is not None and choice.delta.content:
@@ -102,18 +107,32 @@ async def gui_round(window: MainWindow, chars: int) -> dict[str, Any]:
             "first_token_s": (times[0] if times else t0) - t0}
 
 
-async def run(args: argparse.Namespace, window_args: list[str]) -> dict[str, Any]:
-    local = LocalEngine()
-    data_dir = Path(window_args[1])
+async def start_window(args: argparse.Namespace, data_dir: Path) -> tuple[MainWindow, float]:
+    """The window on the offline engine, as `desktop-chat --gguf` starts it; returns once the
+    engine answers, with the time that took (window built to /v1/models answering)."""
     gguf = args.gguf or (await asyncio.to_thread(demo_model, data_dir)).path
+    (data_dir / SETTINGS_FILE).write_text(json.dumps({"params": {"temperature": 0}}), "utf-8")
     t0 = time.perf_counter()
-    url = await local.start(gguf)
-    start_s = time.perf_counter() - t0
-    print(f"engine: {gguf.name}, ready in {start_s:.2f} s at {url} "
-          f"(n_ctx {local.context_size}, chat format {local.chat_format})", flush=True)
-    window = create_main_window([*window_args, "--base-url", url, "--model", local.model_id])
+    window = create_main_window(["--data-dir", str(data_dir), "--gguf", str(gguf)])
     window.resize(1000, 720)
     window.show()
+    connections = window.connections
+    assert connections is not None
+    while not (connections.engine is not None and connections.engine.base_url
+               and window.controller.blocked_reason is None):
+        if window.errorBanner.isVisible():
+            raise RuntimeError(window.errorBanner.text())
+        await asyncio.sleep(0.01)
+    return window, time.perf_counter() - t0
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    window, start_s = await start_window(args, data_dir)
+    local = window.connections.engine  # type: ignore[union-attr]
+    url = local.base_url
+    gguf = local.model_path
+    print(f"engine: {gguf.name}, ready in {start_s:.2f} s at {url} "
+          f"(n_ctx {local.context_size}, chat format {local.chat_format})", flush=True)
     settle_startup_objects()
     client = openai.AsyncOpenAI(base_url=url, api_key="no-key-set", max_retries=0)
     rounds: list[dict[str, Any]] = []
@@ -140,9 +159,8 @@ async def run(args: argparse.Namespace, window_args: list[str]) -> dict[str, Any
             await asyncio.sleep(0.5)
     finally:
         await client.close()
-        await window.controller.aclose()
         window.close()
-        await local.stop()
+        await close_window_services(window)  # stops the engine, as quitting the app does
     summary = {key: statistics.median(r[key] for r in rounds)
                for key in ("raw_rate", "gui_rate", "ratio", "raw_first_s", "gui_first_s")}
     return {"engine_start_s": start_s, "rounds": rounds, "median": summary,
@@ -161,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_application(app)
     loop = create_event_loop(app)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as data_dir, loop:
-        result = loop.run_until_complete(run(args, ["--data-dir", data_dir]))
+        result = loop.run_until_complete(run(args, Path(data_dir)))
     m = result["median"]
     print(f"\nmedians over {len(result['rounds'])} rounds ({result['model']}, "
           f"{result['cpus']} CPUs):\n"
-          f"  engine start      {result['engine_start_s']:.2f} s (spawn to /v1/models answering)\n"
+          f"  engine start      {result['engine_start_s']:.2f} s (window built -> engine "
+          "answering)\n"
           f"  raw SDK           {m['raw_rate']:.1f} tokens/s (first token after "
           f"{m['raw_first_s']:.2f} s)\n"
           f"  GUI window        {m['gui_rate']:.1f} tokens/s (first text after "

