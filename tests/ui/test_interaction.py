@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
 
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver, run_for, wait_until
@@ -259,3 +260,13 @@ def test_long_unbroken_runs_wrap_but_copy_clean(chat: ChatDriver, server: Loopba
     assert blob in selected and "\u200b" not in selected
     chat.copy_last_reply()
     assert chat.clipboard() == blob
+
+
+def test_ctrl_slash_lists_the_shortcuts(chat: ChatDriver) -> None:
+    QTest.keyClick(chat.window, Qt.Key.Key_Slash, Qt.KeyboardModifier.ControlModifier)
+    box = chat.window.findChild(QMessageBox, "shortcutsDialog")
+    assert box is not None and box.isVisible()
+    text = box.text()
+    for expected in ("Ctrl+Shift+C", "Copy the last reply", "Ctrl+,", "Settings", "Esc"):
+        assert expected in text
+    box.close()

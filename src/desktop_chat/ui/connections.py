@@ -11,11 +11,11 @@ from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_chat.core import engine as engines
 from desktop_chat.core.client import ChatClient, RetryPolicy
-from desktop_chat.core.discovery import Found, probe_local
+from desktop_chat.core.discovery import Found, PortOf, probe_local
 from desktop_chat.core.errors import ChatError
 from desktop_chat.core.providers import OFFLINE, OPENAI, Endpoint, Profile, new_profile_id, preset
 from desktop_chat.core.secrets import KeychainStatus, KeySource, Secrets, SecretsError
@@ -51,6 +51,10 @@ class Connections(QObject):
         self._models_task: asyncio.Task[Any] | None = None
         self._current: tuple[Profile, ChatClient] | None = None
         self._engine_task: asyncio.Task[Any] | None = None
+        self.demo_in_use = False  # the offline engine serves the tiny demo model (label it)
+        self._engine_watch = QTimer(self, interval=1000)  # notices an engine that died
+        self._engine_watch.timeout.connect(self._check_engine)
+        self.port_of: PortOf | None = None  # where discovery looks (tests: a loopback server)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -160,6 +164,8 @@ class Connections(QObject):
         """For "Test connection" / "Check key": lists the models or raises ChatError."""
         if key is None:
             key = self.secrets.get(profile)[0]
+        else:
+            self.secrets.redact(key)  # typed for this check: never in the log, even if wrong
         client = self.make_client(profile, key)
         try:
             return await client.list_models(MODEL_LIST_TIMEOUT_S)
@@ -172,6 +178,8 @@ class Connections(QObject):
         self.activate()
 
     def apply_keys(self, changes: list[KeyChange]) -> None:
+        """Store or forget keys (the dialog emits them after the settings, which were applied
+        with the old key): a change to the active profile's key re-points the chat."""
         for ref, key, where in changes:
             try:
                 if key is None:
@@ -181,6 +189,10 @@ class Connections(QObject):
                                        plaintext_accepted=self.settings.plaintext_keys_accepted)
             except SecretsError as exc:
                 self.error.emit(exc.message)
+        profile = self.profile
+        if profile is not None and not profile.is_offline and any(
+                ref == profile.key_ref for ref, _key, _where in changes):
+            self.activate()
 
     # -- welcome panel --------------------------------------------------------------------
 
@@ -190,7 +202,7 @@ class Connections(QObject):
     async def _probe(self) -> None:
         self.probing.emit(True)
         try:
-            found = await probe_local()
+            found = await probe_local(port_of=self.port_of)
         finally:
             self.probing.emit(False)
         self.local_found.emit(found)
@@ -203,8 +215,10 @@ class Connections(QObject):
 
     def use_openai_key(self, key: str, models: list[str]) -> None:
         profile = self._new(preset(OPENAI).new_profile, "OpenAI", models)
-        self._keep_key(profile.key_ref, key)
+        notice = self._keep_key(profile.key_ref, key)
         self._add_and_activate(profile)
+        if notice:  # after the switch, which clears the banner
+            self.error.emit(notice)
 
     def use_local_server(self, found: Found) -> None:
         profile = self._new(found.preset.new_profile, found.preset.label, found.models)
@@ -215,9 +229,13 @@ class Connections(QObject):
                                   new_profile_id("server", self._taken()))
         profile = dataclasses.replace(profile, models=tuple(models), needs_key=bool(key),
                                       key_env="")
-        if key:
-            self._keep_key(profile.key_ref, key)
+        notice = self._keep_key(profile.key_ref, key) if key else None
         self._add_and_activate(profile)
+        if not models:
+            notice = " ".join(n for n in (notice, "This server lists no models: type the "
+                                          "model name in the Model box above.") if n)
+        if notice:
+            self.error.emit(notice)
 
     def use_offline(self) -> None:
         self._add_and_activate(self._new(preset(OFFLINE).new_profile, "Offline", []))
@@ -230,18 +248,19 @@ class Connections(QObject):
     def _taken(self) -> set[str]:
         return {p.id for p in self.settings.profiles}
 
-    def _keep_key(self, ref: str, key: str) -> None:
-        """In the keychain; without one, for this session only (and the user is told)."""
+    def _keep_key(self, ref: str, key: str) -> str | None:
+        """In the keychain; without one, for this session only. Returns what to tell the
+        user when the key is not in the keychain."""
         where = KeySource.KEYCHAIN if self.keychain().available else KeySource.SESSION
         try:
             self.secrets.store(ref, key, where)
         except SecretsError as exc:
-            self.error.emit(exc.message)
             self.secrets.store(ref, key, KeySource.SESSION)
-            return
+            return f"{exc.message} The key is kept for this session only."
         if where is KeySource.SESSION:
-            self.error.emit("No keychain is available, so the key is kept for this session "
-                            "only. Open Settings to choose another way to keep it.")
+            return ("No keychain is available, so the key is kept for this session only. "
+                    "Open Settings to choose another way to keep it.")
+        return None
 
     def _add_and_activate(self, profile: Profile) -> None:
         stored = self.settings
@@ -253,13 +272,21 @@ class Connections(QObject):
 
     async def _start_engine(self, profile: Profile) -> None:
         engine = self.engine = self.engine or engines.LocalEngine()
+        path = profile.gguf_path
+        self.demo_in_use = not path or Path(path).name == engines.DEMO_FILE
         try:
-            path = profile.gguf_path
             if not path:
                 self.progress.emit("Preparing the demo model…")
                 path = str((await asyncio.to_thread(engines.demo_model, self._data_dir)).path)
-            base_url = await engine.start(path, self.progress.emit)
+            wanted = Path(path).expanduser().absolute()
+            if engine.running and engine.base_url and engine.model_path == wanted:
+                base_url = engine.base_url  # e.g. other settings changed: no restart
+            else:
+                base_url = await engine.start(wanted, self.progress.emit)
         except engines.EngineError as exc:
+            if self._engine_task is not asyncio.current_task():
+                return  # a newer start replaced this one: only that one reports
+            self.demo_in_use = False
             self.progress.emit("")
             self.controller.blocked_reason = exc.message
             self.error.emit(exc.message)
@@ -271,8 +298,28 @@ class Connections(QObject):
                                       profile.context_window)
         self._configure(self.make_client(offline, None), offline, engine.model_id)
         self.models_loaded.emit([engine.model_id])
+        self._engine_watch.start()
+
+    def _check_engine(self) -> None:
+        """The engine died while in use (the system's out-of-memory killer, a crash): say so,
+        rather than let the next message fail to connect."""
+        engine = self.engine
+        if engine is None or engine.running or engine.pid is None:  # fine, or stopped by us
+            return
+        log.error("the offline engine (pid %d) exited unexpectedly", engine.pid)
+        self._engine_watch.stop()
+        engine.kill()  # reaps it
+        self.demo_in_use = False
+        message = ("The offline engine stopped unexpectedly. If the computer ran out of memory, "
+                   "close other programs or pick a smaller model; to restart it, open Settings "
+                   "and press OK.")
+        self.controller.blocked_reason = message
+        self.configured.emit(self.profile)
+        self.error.emit(message)
 
     def _stop_engine(self) -> None:
+        self.demo_in_use = False
+        self._engine_watch.stop()
         if self._engine_task is not None:
             self._engine_task.cancel()
             self._engine_task = None

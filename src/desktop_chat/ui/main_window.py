@@ -34,6 +34,7 @@ from desktop_chat.ui.copy_actions import CopyActions
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.model_picker import ModelPicker
 from desktop_chat.ui.setup_flow import SetupFlow
+from desktop_chat.ui.shortcuts_help import show_shortcuts
 from desktop_chat.ui.sidebar import Sidebar
 from desktop_chat.ui.status_line import StatusLine
 from desktop_chat.ui.theme import is_dark
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.transfers = transfers
         self.connections = connections
         self._state = state
+        self._pinned: str | None = None  # a start-up notice, kept until the user acts
         self.setWindowTitle(title)
         self.resize(1000, 720)
         self._build()
@@ -74,11 +76,12 @@ class MainWindow(QMainWindow):
             connections.error.connect(self.show_error)
             connections.configured.connect(self._configured)
             self.setup = SetupFlow(self, connections, self.chatStack, self.modelPicker)
+            self.setup.model_changed.connect(lambda: self._show_model(self.controller.model))
             self.setup.start()
         self._refresh_conversations()
         self._set_streaming(False)
         if notice:
-            self.show_error(notice)
+            self.show_error(notice, pinned=True)
         self._restore_state()
         self.composer.setFocus()
 
@@ -109,7 +112,7 @@ class MainWindow(QMainWindow):
         sidebar = self.sidebar
 
         self.modelPicker = ModelPicker(self.controller.model)
-        model_row = QHBoxLayout()
+        model_row = self.modelRow = QHBoxLayout()  # SetupFlow adds the demo model's note
         model_row.addWidget(QLabel("Model:"))
         model_row.addWidget(self.modelPicker)
         model_row.addStretch(1)
@@ -212,6 +215,7 @@ class MainWindow(QMainWindow):
             (QKeySequence("Ctrl+Shift+O"), self.controller.new_chat),
             (QKeySequence("Shift+Esc"), self.composer.setFocus),
             (QKeySequence.StandardKey.Find, self._focus_search),
+            (QKeySequence("Ctrl+/"), lambda: show_shortcuts(self)),
         ]
         for sequence, slot in bindings:
             shortcut = QShortcut(sequence, self)
@@ -229,7 +233,7 @@ class MainWindow(QMainWindow):
             self.show_error(self.controller.blocked_reason)  # the typed text stays
             return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
-        self.errorBanner.hide()
+        self._hide_error()
         if self._editing is not None:
             index, self._editing = self._editing, None
             self.composer.clear()
@@ -306,9 +310,15 @@ class MainWindow(QMainWindow):
         if not self.controller.is_streaming:
             self.transcript.show_messages(self.controller.session.conversation.messages)
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, *, pinned: bool = False) -> None:
+        """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it."""
+        self._pinned = message if pinned else None
         self.errorBanner.setText(f"⚠ {message}")
         self.errorBanner.show()
+
+    def _hide_error(self) -> None:
+        self._pinned = None
+        self.errorBanner.hide()
 
     # -- controller -> view ---------------------------------------------------------------
 
@@ -344,7 +354,8 @@ class MainWindow(QMainWindow):
     def _show_conversation(self, conversation: Conversation) -> None:
         self._editing = None
         self.transcript.show_messages(conversation.messages)
-        self.errorBanner.hide()
+        if self._pinned is None:
+            self.errorBanner.hide()
         self._refresh_conversations()
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)
@@ -370,7 +381,7 @@ class MainWindow(QMainWindow):
     def _configured(self, profile: Profile | None) -> None:
         self._show_model(self.controller.model)
         if profile is not None:
-            self.errorBanner.hide()
+            self._hide_error()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_state()

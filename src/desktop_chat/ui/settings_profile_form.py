@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -28,9 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_chat.core.engine import DEMO_FILE, INSTALL_HINT, demo_available, engine_available
 from desktop_chat.core.errors import ChatError
 from desktop_chat.core.providers import AZURE, ApiFlavour, Profile, preset
 from desktop_chat.core.secrets import KeychainStatus, KeySource
+from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.settings_fields import (
     Invalid,
     Tasks,
@@ -127,6 +130,7 @@ class ProfileForm(QWidget):
         self.ggufPath.setPlaceholderText("Empty: the tiny built-in demo model")
         self.ggufHint = hint_label()
         self.ggufButton = name(QPushButton("Browse…"), "Choose a GGUF file", "ggufBrowse")
+        self.demoNote, self.termsButton = demo_note(), terms_button()
         self.testButton = name(QPushButton("Test connection"), "Test connection",
                                "testConnectionButton",
                                "Ask the server for its models with these settings.")
@@ -137,6 +141,7 @@ class ProfileForm(QWidget):
         self.apiKey.textChanged.connect(self._show_key_status)
         self.forgetKeyButton.clicked.connect(self._forget_key)
         self.ggufButton.clicked.connect(self._pick_gguf)
+        self.ggufPath.textChanged.connect(self._show_demo)
         self.testButton.clicked.connect(self.test)
 
     def _lay_out(self) -> None:
@@ -146,7 +151,8 @@ class ProfileForm(QWidget):
         self._url_row = _stacked(self.baseUrl, self.baseUrlHint)
         form.addRow("Base URL:", self._url_row)
         form.addRow("API:", self.api)
-        self._gguf_row = _stacked(_row(self.ggufPath, self.ggufButton), self.ggufHint)
+        self._gguf_row = _stacked(_row(self.ggufPath, self.ggufButton), self.ggufHint,
+                                  self.demoNote, _row(self.termsButton, stretch=True))
         form.addRow("Model file:", self._gguf_row)
         form.addRow("", self.needsKey)
         self._key_row = _stacked(_row(self.apiKey, self.forgetKeyButton), self.keyStatus)
@@ -190,7 +196,8 @@ class ProfileForm(QWidget):
         hint = kind.hint or (f"Default: {kind.base_url}" if differs else "")
         self.baseUrlHint.setText(hint)
         self.baseUrlHint.setVisible(bool(hint))
-        self.ggufHint.setText(kind.hint if p.is_offline else "")
+        missing = "" if engine_available() else f" Not installed yet: {INSTALL_HINT}"
+        self.ggufHint.setText(kind.hint + missing if p.is_offline else "")
         azure = p.preset == AZURE or p.is_azure
         for row in (self.azureVersion, self.azureDeployment):
             self.form.setRowVisible(row, azure)
@@ -199,6 +206,7 @@ class ProfileForm(QWidget):
                     self.testResult):
             self.form.setRowVisible(row, not p.is_offline)
         self.form.setRowVisible(self._gguf_row, p.is_offline)
+        self._show_demo()
         if azure:
             self.form.labelForField(self.model).setText("Model / deployment:")
 
@@ -281,6 +289,13 @@ class ProfileForm(QWidget):
         self._forget = True
         self.apiKey.clear()
         self._show_key_status()
+
+    def _show_demo(self) -> None:
+        """The demo model's label and terms while it is the one the profile runs."""
+        path = self.ggufPath.text().strip()
+        demo = demo_available() and (not path or Path(path).name == DEMO_FILE)
+        self.demoNote.setVisible(demo)
+        self.termsButton.setVisible(demo)
 
     def _pick_gguf(self) -> None:
         dialog = QFileDialog(self, "Choose a GGUF model file", self.ggufPath.text().strip(),

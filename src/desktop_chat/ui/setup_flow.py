@@ -4,7 +4,7 @@ appearance settings (theme, font size). No I/O here: `Connections` does it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
@@ -13,12 +13,15 @@ from desktop_chat.core.settings import Settings
 from desktop_chat.ui import theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
+from desktop_chat.ui.demo_terms import DemoNotice
 from desktop_chat.ui.model_picker import ModelPicker
 from desktop_chat.ui.settings_dialog import SettingsDialog
 from desktop_chat.ui.welcome import WelcomePanel
 
 
 class SetupFlow(QObject):
+    model_changed = Signal()  # the model for the next message changed (a conversation's own)
+
     def __init__(self, window: QMainWindow, connections: Connections, stack: QStackedWidget,
                  picker: ModelPicker) -> None:
         super().__init__(window)
@@ -39,6 +42,8 @@ class SetupFlow(QObject):
         c.local_found.connect(self._found)
         c.probing.connect(self._probing)
         c.progress.connect(self._progress)
+        self.demoNotice = DemoNotice(c)  # next to the model, while the demo model answers
+        window.modelRow.insertWidget(2, self.demoNotice, 10)  # type: ignore[attr-defined]
 
     def start(self) -> None:
         self.apply_appearance(self.connections.settings)
@@ -48,6 +53,7 @@ class SetupFlow(QObject):
 
     def _configured(self, profile: Profile | None) -> None:
         if profile is None:
+            self._picker.setEnabled(False)  # nothing to pick from until a server is chosen
             self._show_welcome()
             return
         if self.welcome is not None:
@@ -122,6 +128,7 @@ class SetupFlow(QObject):
         c.controller.set_overrides(overrides)
         profile = c.profile
         self._picker.set_models(list(profile.models) if profile else [], c.controller.model)
+        self.model_changed.emit()
 
     # -- appearance -----------------------------------------------------------------------
 

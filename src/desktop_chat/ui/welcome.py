@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.errors import ChatError
+from desktop_chat.core.errors import ChatError, ErrorKind
 from desktop_chat.core.secrets import KeychainStatus
+from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.settings_fields import (
     Tasks,
     base_url_problem,
@@ -45,7 +46,8 @@ CheckServer = Callable[[str, str | None], Awaitable[list[str]]]
 CARD_STYLE = ("QFrame#welcomeCard { border: 1px solid palette(mid); border-radius: 8px;"
               " background: palette(base); }")
 OFFLINE_TEXT = ("Chat with a model that runs on this computer: no account, no network. "
-                "The built-in demo model is tiny, so its answers are not reliable.")
+                "It starts with the built-in demo model; pick a better GGUF model file "
+                "later in Settings.")
 
 
 class WelcomePanel(QWidget):
@@ -64,6 +66,7 @@ class WelcomePanel(QWidget):
         self._check_openai_key = check_openai_key
         self._check_server = check_server
         self._tasks = Tasks()
+        self._unlisted_error = False  # the last check failed only for want of a model list
         self._found: list[Found] = []
         column = QVBoxLayout()
         column.setSpacing(12)
@@ -106,7 +109,10 @@ class WelcomePanel(QWidget):
         self.offlineButton = name(QPushButton("Use the offline model"),
                                   "Use the built-in offline model", "useOfflineButton")
         self.offlineButton.clicked.connect(self.offline_chosen)
-        return _card("Offline (built-in)", OFFLINE_TEXT, _row(self.offlineButton))
+        self.demoNote = demo_note()
+        self.termsButton = terms_button()
+        return _card("Offline (built-in)", OFFLINE_TEXT, self.demoNote,
+                     _row(self.offlineButton, self.termsButton))
 
     def _openai_card(self, keychain: KeychainStatus) -> QFrame:
         self.openaiKey = name(QLineEdit(), "OpenAI API key", "welcomeOpenaiKey")
@@ -151,12 +157,19 @@ class WelcomePanel(QWidget):
         self.connectButton = name(QPushButton("Connect"), "Connect to the server",
                                   "connectButton")
         self.customStatus = name(outcome_label("customStatus"), "Connection check")
+        # a server that answers but lists no models: the model box takes a typed name
+        self.connectAnyway = name(QPushButton("Use it without a model list"),
+                                  "Use the server without a model list",
+                                  "connectAnywayButton")
+        self.connectAnyway.hide()
+        self._unlisted: tuple[str, str | None] | None = None
         self.connectButton.clicked.connect(self.connect_custom)
         self.customKey.returnPressed.connect(self.connect_custom)
+        self.connectAnyway.clicked.connect(self._use_unlisted)
         return _card("Another OpenAI-compatible server",
                      "Any server that speaks the OpenAI API, local or remote.",
                      self.customUrl, _row(self.customKey, self.connectButton),
-                     self.customStatus)
+                     self.customStatus, _row(self.connectAnyway))
 
     # -- slots ----------------------------------------------------------------------------
 
@@ -229,6 +242,7 @@ class WelcomePanel(QWidget):
             self.customUrl.setFocus()
             return
         self.connectButton.setEnabled(False)
+        self.connectAnyway.hide()
         show_outcome(self.customStatus, f"Connecting to {url} …", ok=True)
         self._tasks.start(self._run_server_check(url, self.customKey.text().strip() or None))
 
@@ -238,12 +252,22 @@ class WelcomePanel(QWidget):
         if models is not None:
             show_outcome(self.customStatus, f"✓ Connected ({_models(models)}).", ok=True)
             self.custom_chosen.emit(url, key, models)
+        elif self._unlisted_error:
+            self._unlisted = (url, key)
+            self.connectAnyway.show()
+
+    def _use_unlisted(self) -> None:
+        if self._unlisted is not None:
+            url, key = self._unlisted
+            self.custom_chosen.emit(url, key, [])
 
     async def _checked(self, check: Awaitable[list[str]], status: QLabel) -> list[str] | None:
         """The models, or None after showing why the check failed."""
+        self._unlisted_error = False
         try:
             return sorted(await check)
         except ChatError as exc:
+            self._unlisted_error = exc.kind is ErrorKind.NO_MODEL_LIST
             show_outcome(status, exc.message, ok=False)
         except Exception as exc:  # the panel never shows a traceback
             log.warning("welcome check failed unexpectedly: %s", type(exc).__name__)
