@@ -34,7 +34,7 @@ class StatusLine:
             self.modelLabel.setText("Not connected")  # first run: nothing chosen yet
             return
         self.modelLabel.setText(f"Model: {model or 'none chosen'}"
-                                + (f"  ({profile})" if profile else ""))
+                                + (f"  ·  {profile}" if profile else ""))
 
     def show_state(self, text: str) -> None:
         self.stateLabel.setText(text)

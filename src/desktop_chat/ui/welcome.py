@@ -124,10 +124,11 @@ class WelcomePanel(QWidget):
         if keychain.available:
             where = "Your key will be kept in the system keychain, never in a file."
         else:
-            where = (f"{keychain.reason} A key pasted here is kept until you quit; set "
-                     "OPENAI_API_KEY in your environment to skip this step next time.")
+            where = ("No keychain is available on this computer, so a pasted key is kept until "
+                     "you quit. Set OPENAI_API_KEY in your environment to skip this step.")
         self.keychainStatus = name(hint_label(where), "Where the key is kept",
                                    "keychainStatus")
+        self.keychainStatus.setToolTip(keychain.reason)  # the details: which, and why
         self.openaiKey.returnPressed.connect(self.check_key)
         self.checkKeyButton.clicked.connect(self.check_key)
         return _card("I have an OpenAI API key",
