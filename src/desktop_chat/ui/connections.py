@@ -91,11 +91,15 @@ class Connections(QObject):
         self._current = (profile, client)
         return client
 
+    def endpoint_for(self, profile: Profile, key: str | None) -> Endpoint:
+        s = self.settings
+        return Endpoint.for_profile(profile, key, connect_timeout_s=s.connect_timeout_s,
+                                    read_timeout_s=s.read_timeout_s, proxy_url=s.proxy())
+
     def make_client(self, profile: Profile, key: str | None) -> ChatClient:
         s = self.settings
-        endpoint = Endpoint.for_profile(profile, key, connect_timeout_s=s.connect_timeout_s,
-                                        read_timeout_s=s.read_timeout_s, proxy_url=s.proxy())
-        return ChatClient(endpoint, RetryPolicy(s.rate_limit_retries, s.max_retry_wait_s))
+        return ChatClient(self.endpoint_for(profile, key),
+                          RetryPolicy(s.rate_limit_retries, s.max_retry_wait_s))
 
     # -- (re)configuring the chat ---------------------------------------------------------
 
@@ -118,7 +122,7 @@ class Connections(QObject):
                  profile.api.value, source.value)
         current = self._current
         if current is not None and current[0] == profile and current[1].endpoint == (
-                self.make_client(profile, key).endpoint):
+                self.endpoint_for(profile, key)):
             client = current[1]  # nothing that matters changed: keep the connection
         else:
             client = self.make_client(profile, key)
