@@ -37,7 +37,8 @@ MAX_LISTED = 500
 FRAME_MS = 16  # paint at most once a frame...
 MAX_FRAME_MS = 100
 # ...but while text pours in faster than it can be drawn, space the paints so that drawing
-# takes at most ~1/8 of the time: the consumer keeps the provider's full speed.
+# takes at most ~1/16 of the measured time (Qt's layout and painting come on top): the
+# consumer keeps the provider's full speed.
 PAINT_SHARE = 16
 
 
