@@ -3,11 +3,16 @@ chrome, reasoning that collapses, links that ask first, following the stream."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QPoint, Qt, QUrl
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QTextCursor, QTextDocument
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
+from desktop_chat.core import markdown
+from desktop_chat.core.markdown import Theme
+from desktop_chat.core.models import Message, Role
+from desktop_chat.ui.transcript import Transcript
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver
 
@@ -166,3 +171,31 @@ def test_dark_palette_rerenders_with_dark_code_colours(chat: ChatDriver, server,
     finally:
         qapp.setPalette(QPalette())
     assert not chat.window.transcript.theme.dark
+
+
+def _layout(doc: QTextDocument) -> list[tuple[str, float, float, bool, int]]:
+    rows, block = [], doc.begin()
+    while block.isValid():
+        fmt = block.blockFormat()
+        rows.append((block.text().strip(), fmt.topMargin(), fmt.bottomMargin(),
+                     block.textList() is not None, fmt.headingLevel()))
+        block = block.next()
+    return rows
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_a_streamed_reply_is_laid_out_like_a_one_shot_render(qapp, step: int) -> None:
+    """Paragraph spacing, heading levels, quotes and lists as in a one-shot render: no
+    paragraphs run together, no blank line above a list, whatever the chunking."""
+    text = ("Para one.\n\nPara two.\n\n1. one\n2. two\n\n# Title\n\nText under.\n\n## Sub\n\n"
+            "> quote\n\n- a\n- b\n\nend")
+    view = Transcript(Theme(dark=False))
+    view.begin_reply("m", 0)
+    for i in range(0, len(text), step):
+        view.append_reply_text(text[i:i + step])
+    view.end_reply(Message(Role.ASSISTANT, text), 0)
+    one_shot = QTextDocument()
+    one_shot.setHtml(markdown.render(text, Theme(dark=False)).html)
+    streamed = _layout(view.document())[1:-1]  # without the label and the action row
+    assert streamed == _layout(one_shot)
+    assert [row[0] for row in streamed][:4] == ["Para one.", "Para two.", "one", "two"]

@@ -9,6 +9,9 @@ is inserted.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from markdown_it.token import Token
 from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
 
@@ -65,7 +68,7 @@ class ReplyView:
         if finished:
             rendered = markdown.render_tokens(finished, self._theme,
                                               first_code_index=self._code_index())
-            cursor.insertHtml(rendered.html)
+            _insert_html(cursor, rendered.html)
             self.finished_blocks += rendered.code_blocks
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             self._before_tail.setPosition(cursor.position() - 1)
@@ -106,7 +109,7 @@ class ReplyView:
             return
         rendered = markdown.render_tokens(self._tail_tokens, self._theme, highlight=highlight,
                                           first_code_index=self._code_index())
-        cursor.insertHtml(rendered.html)
+        _insert_html(cursor, rendered.html)
         self.tail_blocks = rendered.code_blocks
 
     def _clear_tail(self) -> QTextCursor:
@@ -149,6 +152,47 @@ class ReplyView:
     def _close_reasoning(self) -> None:
         if self._reasoning is not None:
             self.reasoning_blocks = (self._reasoning_first, self._reasoning.block().blockNumber())
+
+
+_LEADING_TAGS = re.compile(r"^(?:\s*<(?:p|h[1-6]|blockquote)\b[^>]*>)+")
+
+
+def _insert_html(cursor: QTextCursor, html: str) -> None:
+    """Insert rendered blocks at an empty block as a one-shot render would lay them out.
+
+    Qt merges the first inserted block into the block at the cursor and keeps that block's
+    format: a paragraph or heading lost its spacing. A list cannot merge at all, and left the
+    empty block above it as a blank line."""
+    start = cursor.block()
+    was_empty = start.length() == 1
+    cursor.insertHtml(html)
+    if not was_empty:
+        return
+    if start.length() > 1:  # merged: give it the format its element has
+        if (match := _LEADING_TAGS.match(html)) is not None:
+            QTextCursor(start).setBlockFormat(_block_format(match.group(0)))
+        return
+    after = start.next()  # still empty: the list (or table) starts below it
+    if (not after.isValid() or after.textList() is None
+            or QTextCursor(after).currentTable() is not None):
+        return
+    fmt, char_fmt, text_list = after.blockFormat(), after.charFormat(), after.textList()
+    merged = QTextCursor(start)
+    merged.movePosition(QTextCursor.MoveOperation.NextBlock, QTextCursor.MoveMode.KeepAnchor)
+    merged.removeSelectedText()  # only the empty block's end: the item's text moves up
+    merged.setBlockFormat(fmt)
+    merged.setBlockCharFormat(char_fmt)
+    if merged.block().textList() is None:
+        text_list.add(merged.block())
+
+
+@lru_cache(maxsize=64)
+def _block_format(leading_tags: str) -> QTextBlockFormat:
+    """The block format Qt gives the first block of an element (margins, heading level,
+    quote indent), from a one-word sample: the same for any content."""
+    sample = QTextDocument()
+    sample.setHtml(f"{leading_tags}x")
+    return QTextBlockFormat(sample.begin().blockFormat())
 
 
 def footer(message: Message) -> str:
