@@ -233,8 +233,8 @@ def test_401_without_a_key_says_none_is_set(
     error = failure(stream_events(make_client, api_key=None))
     assert error.kind is ErrorKind.NO_KEY
     assert error.message == (
-        f"No API key is set for {server.base_url}. Set the OPENAI_API_KEY environment variable "
-        "and restart, or point --base-url at a local server that needs no key."
+        f"No API key is set for {server.base_url}. Open Settings (Ctrl+,) to enter one, or set "
+        "its environment variable, such as OPENAI_API_KEY, and restart."
     )
     # a local server that needs no key still gets a syntactically valid one
     assert server.requests[0].headers["authorization"] == "Bearer no-key-set"
@@ -532,8 +532,8 @@ def test_no_key_for_openai_fails_without_a_request(
     error = failure(events)
     assert error.kind is ErrorKind.NO_KEY
     assert error.message == (
-        f"No API key is set for {OPENAI_URL}. Set the OPENAI_API_KEY environment variable "
-        "and restart, or point --base-url at a local server that needs no key."
+        f"No API key is set for {OPENAI_URL}. Open Settings (Ctrl+,) to enter one, or set "
+        "its environment variable, such as OPENAI_API_KEY, and restart."
     )
     deadline = time.monotonic() + 0.2
     while time.monotonic() < deadline and not proxy_trap:

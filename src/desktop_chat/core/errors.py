@@ -57,8 +57,8 @@ class ChatError(Exception):
 def no_key(base_url: str) -> ChatError:
     return ChatError(
         ErrorKind.NO_KEY,
-        f"No API key is set for {base_url}. Set the OPENAI_API_KEY environment variable "
-        "and restart, or point --base-url at a local server that needs no key.",
+        f"No API key is set for {base_url}. Open Settings (Ctrl+,) to enter one, or set its "
+        "environment variable, such as OPENAI_API_KEY, and restart.",
     )
 
 
