@@ -35,7 +35,7 @@ log = logging.getLogger("desktop_chat.controller")
 
 MAX_LISTED = 500
 FRAME_MS = 16  # paint at most once a frame...
-MAX_FRAME_MS = 100
+MAX_FRAME_MS = 150  # reached only far beyond any provider's speed (> ~30 kB/s of text)
 # ...but while text pours in faster than it can be drawn, space the paints so that drawing
 # takes at most ~1/16 of the measured time (Qt's layout and painting come on top): the
 # consumer keeps the provider's full speed.
