@@ -173,8 +173,13 @@ def _insert_html(cursor: QTextCursor, html: str) -> None:
             QTextCursor(start).setBlockFormat(_block_format(match.group(0)))
         return
     after = start.next()  # still empty: the list (or table) starts below it
-    if (not after.isValid() or after.textList() is None
-            or QTextCursor(after).currentTable() is not None):
+    if after.isValid() and QTextCursor(after).currentTable() is not None:
+        # A table (a code block) needs a block before it: keep it, but take no room.
+        flat = QTextBlockFormat()
+        flat.setLineHeight(0, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
+        QTextCursor(start).setBlockFormat(flat)
+        return
+    if not after.isValid() or after.textList() is None:
         return
     fmt, char_fmt, text_list = after.blockFormat(), after.charFormat(), after.textList()
     merged = QTextCursor(start)
