@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QPoint, Qt, QUrl
-from PySide6.QtGui import QTextCursor, QTextDocument
+from PySide6.QtGui import QTextBlockFormat, QTextCursor, QTextDocument
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
@@ -177,6 +177,11 @@ def _layout(doc: QTextDocument) -> list[tuple[str, float, float, bool, int]]:
     rows, block = [], doc.begin()
     while block.isValid():
         fmt = block.blockFormat()
+        flat = (fmt.lineHeightType() == QTextBlockFormat.LineHeightTypes.FixedHeight.value
+                and fmt.lineHeight() == 0)
+        if flat:  # takes no room on screen
+            block = block.next()
+            continue
         rows.append((block.text().strip(), fmt.topMargin(), fmt.bottomMargin(),
                      block.textList() is not None, fmt.headingLevel()))
         block = block.next()
@@ -188,7 +193,8 @@ def test_a_streamed_reply_is_laid_out_like_a_one_shot_render(qapp, step: int) ->
     """Paragraph spacing, heading levels, quotes and lists as in a one-shot render: no
     paragraphs run together, no blank line above a list, whatever the chunking."""
     text = ("Para one.\n\nPara two.\n\n1. one\n2. two\n\n# Title\n\nText under.\n\n## Sub\n\n"
-            "> quote\n\n- a\n- b\n\nend")
+            "> quote\n\n- a\n- b\n\nIntro:\n\n```python\nx = 1\n```\n\n| a | b |\n|---|---|\n"
+            "| 1 | 2 |\n\nend")
     view = Transcript(Theme(dark=False))
     view.begin_reply("m", 0)
     for i in range(0, len(text), step):
