@@ -6,7 +6,7 @@ when the profile has prices.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QStatusBar
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
 
 from desktop_chat.core.models import Usage
 from desktop_chat.core.providers import Profile
@@ -25,8 +25,11 @@ class StatusLine:
         for label, name in ((self.modelLabel, "Model"), (self.stateLabel, "State"),
                             (self.tokensLabel, "Tokens")):
             label.setAccessibleName(name)
-        bar.addWidget(self.modelLabel)
         bar.addWidget(self.stateLabel)
+        # The model line gives way when space is short (large fonts, narrow windows): it is
+        # cut, the state and the token counts stay whole. Its full text is in the tooltip.
+        self.modelLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bar.insertWidget(0, self.modelLabel, 1)
         bar.addPermanentWidget(self.tokensLabel)
 
     def show_model(self, model: str, profile: str = "") -> None:
@@ -35,6 +38,7 @@ class StatusLine:
             return
         self.modelLabel.setText(f"Model: {model or 'none chosen'}"
                                 + (f"  ·  {profile}" if profile else ""))
+        self.modelLabel.setToolTip(self.modelLabel.text())
 
     def show_state(self, text: str) -> None:
         self.stateLabel.setText(text)
