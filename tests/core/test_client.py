@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from desktop_chat.core.client import ChatClient, ChatRequest, Endpoint, RetryPolicy
-from desktop_chat.core.errors import ChatError, ErrorKind
+from desktop_chat.core.errors import ErrorKind
 from desktop_chat.core.events import (
     Failed,
     Finished,
@@ -28,6 +27,7 @@ from desktop_chat.core.events import (
     UsageReport,
 )
 from tests.conftest import TEST_KEY
+from tests.support.client_run import failure, free_port, texts
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.support.proxy_trap import NO_PROXY_VARIABLES, ProxyTrap
 
@@ -92,28 +92,6 @@ def stream_events(make_client: MakeClient, **endpoint: Any) -> list[StreamEvent]
         return await collect(make_client(**endpoint))
 
     return run(go())
-
-
-def failure(events: list[StreamEvent]) -> ChatError:
-    assert events, "the stream yielded nothing"
-    last = events[-1]
-    assert isinstance(last, Failed), f"expected the stream to end in Failed, got {events}"
-    assert not any(isinstance(e, Finished) for e in events)
-    assert sum(isinstance(e, Failed) for e in events) == 1
-    return last.error
-
-
-def texts(events: list[StreamEvent]) -> list[str]:
-    return [e.text for e in events if isinstance(e, TextDelta)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- a normal stream -------------------------------------------------------------------------
 
 
 def test_normal_stream_event_sequence(server: LoopbackServer, make_client: MakeClient) -> None:
