@@ -8,7 +8,6 @@ import base64
 import json
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,18 +49,6 @@ def png(width: int = 2, height: int = 1) -> bytes:
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(200))
 CAT = Attachment("image/png", png(), "cat.png")
 DOG = Attachment("image/jpeg", JPEG, "dog.jpg")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "history.sqlite3") as opened:
-        yield opened
-
-
-@pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "other" / "history.sqlite3") as opened:
-        yield opened
 
 
 # -- checking an image -------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,6 @@ from desktop_chat.core.transfer import (
 from tests.conftest import DATA
 
 CHATGPT_FIXTURE = DATA / "chatgpt_export_small.json"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "history.sqlite3") as opened:
-        yield opened
-
-
-@pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "other" / "history.sqlite3") as opened:
-        yield opened
 
 
 def fill(store: Store) -> dict[str, int]:

@@ -4,7 +4,6 @@ session filling (and the store keeping) an estimate when the server reports no u
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,12 +33,6 @@ from tests.support.openai_server import LoopbackServer, Scenario
 
 PRICED = Profile("p", "Priced", input_price=2.5, output_price=10.0)  # USD per million
 FREE = Profile("f", "Local")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "history.sqlite3") as opened:
-        yield opened
 
 
 # -- the estimate ------------------------------------------------------------------------------
