@@ -1,4 +1,5 @@
-"""A server that refuses image parts gets one clear message, not its raw 400 text."""
+"""A server that refuses image parts, or a parameter the user set, gets one clear message
+naming what to change, not its raw 400 text."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from desktop_chat.core.client import ChatRequest
 from desktop_chat.core.errors import ErrorKind
-from desktop_chat.core.providers import ApiFlavour, Endpoint
+from desktop_chat.core.providers import ApiFlavour, Endpoint, GenerationParams
 from tests.conftest import TEST_KEY
 from tests.support.client_run import failure, stream_all
 from tests.support.openai_server import LoopbackServer, Scenario
@@ -64,3 +65,41 @@ def test_a_rejected_key_stays_a_key_problem(server: LoopbackServer) -> None:
     server.push(refusal(401, "Invalid API key for vision models"))
     error = failure(stream_all(Endpoint(server.base_url, TEST_KEY), WITH_IMAGE))
     assert error.kind is ErrorKind.AUTH
+
+
+# -- a parameter the model does not take ------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("params", "server_says", "named"),
+    [
+        (GenerationParams(reasoning_effort="high"),
+         "Unrecognized request argument supplied: reasoning_effort", "reasoning effort"),
+        (GenerationParams(temperature=0.2),
+         "Unsupported value: 'temperature' does not support 0.2 with this model. Only the "
+         "default (1) value is supported.", "temperature"),
+        (GenerationParams(max_tokens=100),
+         "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+         "'max_completion_tokens' instead.", "max tokens"),
+    ],
+    ids=["reasoning", "temperature", "max-tokens"],
+)
+def test_a_setting_the_model_refuses_is_named(
+    server: LoopbackServer, params: GenerationParams, server_says: str, named: str
+) -> None:
+    server.push(refusal(400, server_says))
+    request = ChatRequest("o-model", [{"role": "user", "content": "Hi"}], params)
+    error = failure(stream_all(Endpoint(server.base_url, TEST_KEY), request))
+    assert error.kind is ErrorKind.PARAM_REJECTED
+    assert error.message == (
+        f"Model 'o-model' does not accept the {named} setting. Set it back to \"Server "
+        "default\" in Settings (Chat) or in this conversation's settings, then send again.")
+    assert error.detail == server_says
+
+
+def test_a_refusal_naming_a_setting_the_user_left_alone_is_a_plain_refusal(
+    server: LoopbackServer,
+) -> None:
+    server.push(refusal(400, "Unsupported value: 'temperature' does not support 0.7"))
+    request = ChatRequest("o-model", [{"role": "user", "content": "Hi"}])  # nothing set
+    error = failure(stream_all(Endpoint(server.base_url, TEST_KEY), request))
+    assert error.kind is ErrorKind.BAD_REQUEST

@@ -42,6 +42,13 @@ PLACEHOLDER_KEY = "no-key-set"
 # What a server says when it cannot take image parts: "image input is not supported",
 # "this model does not support vision", "multimodal input ...", "Invalid image_url ...".
 _IMAGE_REFUSAL = re.compile(r"image|vision|multi-?modal", re.IGNORECASE)
+# What a server names in a 400 about a parameter -> the setting's name in our Settings
+_PARAM_NAMES = {
+    "reasoning_effort": ("reasoning_effort", "reasoning effort"),
+    "temperature": ("temperature", "temperature"),
+    "top_p": ("top_p", "top_p"),
+    "max_tokens": ("max_tokens|max_completion_tokens|max_output_tokens", "max tokens"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +254,8 @@ class ChatClient:
             return errors.rate_limited(detail, errors.retry_after_s(exc.response.headers))
         if status >= 500:
             return errors.server_error(status, detail)
+        if rejected := _rejected_settings(request, detail):
+            return errors.param_rejected(request.model, rejected, status, detail)
         return errors.bad_request(status, detail)
 
     def _models_status_error(self, exc: openai.APIStatusError) -> ChatError:
@@ -301,6 +310,15 @@ class ChatClient:
             return errors.malformed(repr(exc))
         log.error("unexpected error while streaming", exc_info=exc)
         return errors.unexpected(repr(exc))
+
+
+def _rejected_settings(request: ChatRequest, detail: str) -> list[str]:
+    """The settings the user set that the server's refusal names (none: a plain 400)."""
+    named = []
+    for name, (pattern, label) in _PARAM_NAMES.items():
+        if getattr(request.params, name) is not None and re.search(pattern, detail):
+            named.append(label)
+    return named
 
 
 def _delta_events(delta: Any) -> list[StreamEvent]:

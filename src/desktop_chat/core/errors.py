@@ -27,6 +27,7 @@ class ErrorKind(enum.Enum):
     MALFORMED = "malformed"
     STREAM_ERROR = "stream_error"
     IMAGES_REJECTED = "images_rejected"
+    PARAM_REJECTED = "param_rejected"
     NO_MODEL_LIST = "no_model_list"
     BAD_PROXY = "bad_proxy"
     BAD_URL = "bad_url"
@@ -175,6 +176,20 @@ def images_rejected(model: str, status: int, detail: str) -> ChatError:
     return ChatError(
         ErrorKind.IMAGES_REJECTED,
         f"Model '{model}' does not accept images. Remove the image or pick a vision model.",
+        detail=detail,
+        status=status,
+    )
+
+
+def param_rejected(model: str, settings: list[str], status: int, detail: str) -> ChatError:
+    """A model that does not take a parameter the user set (o-series and temperature,
+    reasoning effort on a model that does not reason ...)."""
+    named = " and ".join(settings)
+    return ChatError(
+        ErrorKind.PARAM_REJECTED,
+        f"Model '{model}' does not accept the {named} setting. Set it back to "
+        "\"Server default\" in Settings (Chat) or in this conversation's settings, then send "
+        "again.",
         detail=detail,
         status=status,
     )
