@@ -283,6 +283,10 @@ class ChatController(QObject):
             self.store.restore_conversation(conversation_id)
             self.conversations_changed.emit()
 
+    def history_changed(self) -> None:
+        """Conversations were added from outside the chat (an import): list them again."""
+        self.conversations_changed.emit()
+
     def search(self, query: str) -> list[SearchHit]:
         return self.store.search(query, limit=100) if self.store and query.strip() else []
 

@@ -79,4 +79,4 @@ class FileMenu(QObject):
     def _done(self, summary: str) -> None:
         self.progress.hide()
         self._window.statusBar().showMessage(summary, 8000)
-        self._controller.conversations_changed.emit()
+        self._controller.history_changed()
