@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_chat.core.client import ChatClient, RetryPolicy
+from desktop_chat.core.discovery import Found
 from desktop_chat.core.errors import ChatError, ErrorKind
 from desktop_chat.core.providers import (
     PRESETS,
@@ -204,6 +205,29 @@ def test_profiles_are_added_from_presets_made_active_and_removed(open_dialog) ->
     assert settings.profile("groq") == PRESETS["groq"].new_profile("groq")
     # the removed profile's stored key goes too; a key from the environment is not ours
     assert opened.keys == [[("openrouter", None, KeySource.KEYCHAIN)]]
+
+
+def test_local_servers_found_are_offered_first_in_add(open_dialog) -> None:
+    opened = open_dialog()
+    page = opened.dialog.providers
+    menu = page.addButton.menu()
+    presets_only = [a.text() for a in menu.actions()]
+    found = [Found(PRESETS["ollama"], "http://127.0.0.1:11434/v1", ["qwen2.5:7b", "llama3.2"]),
+             Found(PRESETS["vllm"], "http://127.0.0.1:8000/v1", [])]
+    opened.dialog.show_found(found)
+    texts = [a.text() for a in menu.actions()]
+    assert texts[:3] == ["Found on this computer:",
+                         "Ollama at http://127.0.0.1:11434/v1 (2 models)",
+                         "vLLM at http://127.0.0.1:8000/v1 (no model list)"]
+    assert texts[4:] == presets_only  # after a separator, the presets as before
+    opened.dialog.show_found(found[:1])  # a second probe replaces the first one's entries
+    assert [a.text() for a in menu.actions()][1:3] == [
+        "Ollama at http://127.0.0.1:11434/v1 (2 models)", ""]
+    next(a for a in menu.actions() if a.text().startswith("Ollama at")).trigger()
+    settings = opened.ok()
+    added = settings.profiles[-1]
+    assert (added.preset, added.base_url, added.models, added.model) == (
+        "ollama", "http://127.0.0.1:11434/v1", ("qwen2.5:7b", "llama3.2"), "qwen2.5:7b")
 
 
 def test_no_active_choice_means_the_first_and_stays_unset(open_dialog) -> None:

@@ -62,6 +62,10 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.buttons)
         self.resize(860, 640)
 
+    def show_found(self, found: list) -> None:
+        """Local servers found in the background: offered in Providers → Add."""
+        self.providers.show_found(found)
+
     def accept(self) -> None:
         """Check every page; on a problem show it, go to the field and stay open."""
         try:

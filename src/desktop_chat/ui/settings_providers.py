@@ -6,9 +6,11 @@ half-typed text; everything is read, and checked, only when the user presses OK.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_chat.core.discovery import Found
 from desktop_chat.core.providers import PRESETS, Profile, new_profile_id
 from desktop_chat.core.secrets import KeychainStatus, KeySource
 from desktop_chat.ui.settings_fields import (
@@ -74,8 +77,9 @@ class ProvidersPage(QWidget):
         menu.setObjectName("presetMenu")
         for preset in PRESETS.values():
             menu.addAction(preset.label).setData(preset.key)
-        menu.triggered.connect(lambda action: self.add_preset(action.data()))
+        menu.triggered.connect(self._menu_chosen)
         self.addButton.setMenu(menu)
+        self._found_actions: list[QAction] = []
         self.removeButton = name(QPushButton("Remove"), "Remove the provider",
                                  "removeProfileButton")
         self.activeButton = name(QPushButton("Make active"), "Make this the active provider",
@@ -148,10 +152,54 @@ class ProvidersPage(QWidget):
 
     # -- actions --------------------------------------------------------------------------
 
+    def show_found(self, found: list[Found]) -> None:
+        """Local servers that answered discovery, offered first in the Add menu."""
+        menu = self.addButton.menu()
+        for action in self._found_actions:
+            menu.removeAction(action)
+        self._found_actions = []
+        if not found:
+            return
+        first = menu.actions()[0]
+        header = QAction("Found on this computer:", menu)
+        header.setEnabled(False)
+        self._found_actions.append(header)
+        for server in found:
+            count = len(server.models)
+            models = f"{count} model{'' if count == 1 else 's'}" if count else "no model list"
+            action = QAction(f"{server.preset.label} at {server.base_url} ({models})", menu)
+            action.setData(server)
+            self._found_actions.append(action)
+        separator = QAction(menu)
+        separator.setSeparator(True)
+        self._found_actions.append(separator)
+        menu.insertActions(first, self._found_actions)
+
+    def _menu_chosen(self, action: QAction) -> None:
+        data = action.data()
+        if isinstance(data, Found):
+            self.add_found(data)
+        elif isinstance(data, str):
+            self.add_preset(data)
+
+    def add_found(self, found: Found) -> ProfileForm:
+        """A profile for a server discovery found: its address and models filled in."""
+        kind = found.preset
+        model = kind.model if kind.model in found.models or not found.models else (
+            found.models[0])
+        return self._add_profile(dataclasses.replace(
+            kind.new_profile(new_profile_id(kind.label, self._taken())),
+            base_url=found.base_url, models=tuple(found.models), model=model))
+
     def add_preset(self, key: str) -> ProfileForm:
-        taken = {f.original.id for f in self._forms + self._removed}
         kind = PRESETS[key]
-        form = self._add_form(kind.new_profile(new_profile_id(kind.label, taken)))
+        return self._add_profile(kind.new_profile(new_profile_id(kind.label, self._taken())))
+
+    def _taken(self) -> set[str]:
+        return {f.original.id for f in self._forms + self._removed}
+
+    def _add_profile(self, profile: Profile) -> ProfileForm:
+        form = self._add_form(profile)
         if len(self._forms) == 1:
             self._active = form.original.id
         self.profileList.setCurrentRow(len(self._forms) - 1)

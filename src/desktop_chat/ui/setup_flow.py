@@ -101,8 +101,10 @@ class SetupFlow(QObject):
         dialog.keys_changed.connect(c.apply_keys)
         dialog.settings_accepted.connect(self._settings_accepted)
         dialog.destroyed.connect(lambda: setattr(self, "settingsDialog", None))
+        c.local_found.connect(dialog.show_found)  # offered in Add as they answer
         self.settingsDialog = dialog
         dialog.open()
+        c.probe()
         return dialog
 
     def _settings_accepted(self, settings: Settings) -> None:
