@@ -24,8 +24,9 @@ from PySide6.QtWidgets import QApplication
 
 from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
 from desktop_chat.core import errors, logs
+from desktop_chat.core.engine import ENGINE_HOST_FLAG
 from desktop_chat.core.models import ReplyState
-from desktop_chat.core.providers import OFFLINE, PRESETS, Endpoint, preset
+from desktop_chat.core.providers import OFFLINE, PRESETS, preset
 from desktop_chat.core.secrets import Secrets
 from desktop_chat.core.settings import SettingsFile
 from desktop_chat.core.store import HISTORY_FILE, Store, StoreError
@@ -93,16 +94,13 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
     connections = Connections(loop, stored, secrets, data_dir)
-    controller = ChatController(loop, connections.initial_client(),
-                                profile.model if profile else "", settings.system_prompt,
-                                store=store)
+    client = connections.initial_client()
+    controller = ChatController(loop, client, profile.model if profile else "",
+                                settings.system_prompt, store=store)
     connections.controller = controller
     notice = stored.notice or store_notice
-    if notice is None and profile is not None and not profile.is_offline:
-        key, _source = secrets.get(profile)
-        endpoint = Endpoint.for_profile(profile, key)
-        if endpoint.needs_key and key is None:
-            notice = errors.no_key(endpoint.base_url).message  # say so before the first send
+    if notice is None and client.endpoint.needs_key and client.endpoint.api_key is None:
+        notice = errors.no_key(client.endpoint.base_url).message  # say so before the first send
     window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
     transfers = Transfers(loop, store)
     window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice, state=window_state,
@@ -138,7 +136,7 @@ def resolve_data_dir(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--engine-host"]:  # the frozen app runs its own offline engine this way
+    if argv[:1] == [ENGINE_HOST_FLAG]:  # the frozen app runs its own offline engine this way
         from desktop_chat.engine_host import main as engine_host_main
 
         return engine_host_main(argv[1:])

@@ -29,10 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from desktop_chat.core.engine import DEFAULT_CONTEXT, HOST, EngineError, read_gguf_header
+from desktop_chat.core.engine import (
+    DEFAULT_CONTEXT,
+    HOST,
+    EngineError,
+    read_gguf_header,
+)
 from desktop_chat.core.engine_process import STATUS_PREFIX
 
-ENGINE_HOST_FLAG = "--engine-host"
 # Chat formats registered by llama-cpp-python, for models whose GGUF carries no template.
 _FAMILY_FORMATS = (
     ("gemma", "gemma"), ("qwen", "chatml"), ("mistral", "mistral-instruct"),

@@ -158,7 +158,7 @@ def test_host_command_runs_the_module_or_the_frozen_app(monkeypatch: pytest.Monk
     assert engine_host.parse_args(argv[3:]).port == 4242
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     frozen = host_command(launch)
-    assert frozen[:2] == [sys.executable, engine_host.ENGINE_HOST_FLAG]
+    assert frozen[:2] == [sys.executable, engine.ENGINE_HOST_FLAG]
     args = engine_host.parse_args(frozen[2:])
     assert (args.model, args.parent_pid, args.n_ctx, args.alias) == ("/m/x.gguf", 99, 4096, "x")
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from desktop_chat.core import settings as settings_mod
 from desktop_chat.core.providers import (
     PRESETS,
     ApiFlavour,
@@ -27,9 +26,16 @@ from desktop_chat.core.settings import (
     Settings,
     SettingsFile,
     load,
+    run_overrides,
     save,
-    with_overrides,
 )
+
+
+def with_overrides(settings: Settings, environ: dict[str, str], base_url: str | None,
+                   model: str | None) -> Settings:
+    """This run's settings: the stored ones with the command line and environment applied."""
+    return run_overrides(settings, environ, base_url, model).apply(settings)
+
 
 LOCAL = dataclasses.replace(
     PRESETS["ollama"].new_profile("ollama"), model="llama3.2", models=("llama3.2", "qwen3"),
@@ -560,7 +566,7 @@ def test_module_reads_no_environment_itself(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
     assert load(tmp_path).settings == Settings()  # only the overrides apply it
     assert SettingsFile(tmp_path).settings == Settings()
-    assert settings_mod.with_overrides(Settings(), {}, None, None) == Settings()
+    assert with_overrides(Settings(), {}, None, None) == Settings()
 
 
 def test_second_corrupt_file_in_the_same_second_keeps_both(tmp_path: Path) -> None:

@@ -122,19 +122,27 @@ def test_stop_kills_an_engine_that_ignores_terminate(tmp_path: Path) -> None:
     assert not local.running
 
 
-def test_cancelled_start_leaves_no_process(tmp_path: Path) -> None:
+SLEEPER = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+
+
+async def loading_engine(local: LocalEngine, tmp_path: Path) -> tuple[asyncio.Task[str], int]:
+    """Start an engine that never answers; return its start task and pid once it runs."""
+    task = asyncio.create_task(local.start(write(tmp_path, gguf_bytes())))
     pid_file = tmp_path / "pid"
-    code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
-    local = LocalEngine(command=python(code, str(pid_file)))
+    while not pid_file.exists() or not pid_file.read_text():
+        await asyncio.sleep(0.02)
+    return task, int(pid_file.read_text())
+
+
+def test_cancelled_start_leaves_no_process(tmp_path: Path) -> None:
+    local = LocalEngine(command=python(SLEEPER, str(tmp_path / "pid")))
 
     async def scenario() -> None:
-        task = asyncio.create_task(local.start(write(tmp_path, gguf_bytes())))
-        while not pid_file.exists() or not pid_file.read_text():
-            await asyncio.sleep(0.02)
+        task, pid = await loading_engine(local, tmp_path)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await wait_gone(int(pid_file.read_text()))
+        assert await wait_gone(pid)
 
     asyncio.run(scenario())
     assert not local.running
@@ -142,18 +150,14 @@ def test_cancelled_start_leaves_no_process(tmp_path: Path) -> None:
 
 def test_stop_during_start_ends_the_loading_engine(tmp_path: Path) -> None:
     """The user switches provider or quits while the model is still loading."""
-    pid_file = tmp_path / "pid"
-    code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
-    local = LocalEngine(command=python(code, str(pid_file)))
+    local = LocalEngine(command=python(SLEEPER, str(tmp_path / "pid")))
 
     async def scenario() -> None:
-        task = asyncio.create_task(local.start(write(tmp_path, gguf_bytes())))
-        while not pid_file.exists() or not pid_file.read_text():
-            await asyncio.sleep(0.02)
+        task, pid = await loading_engine(local, tmp_path)
         await local.stop()
         with pytest.raises(EngineError, match="stopped before it was ready"):
             await task
-        assert await wait_gone(int(pid_file.read_text()))
+        assert await wait_gone(pid)
 
     asyncio.run(scenario())
     assert not local.running

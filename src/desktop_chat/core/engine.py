@@ -48,6 +48,7 @@ DEMO_LABEL = "Tiny demo model (Gemma 3 270M, base model) — answers are not rel
 DEMO_STAMP = "demo-model.json"
 DEMO_FILE, DEMO_TERMS = "gemma-3-270m-q4_k_m.gguf", "GEMMA_TERMS.html"  # in the package
 HOST = "127.0.0.1"
+ENGINE_HOST_FLAG = "--engine-host"  # how a frozen app is asked to run the engine host
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSIONS = (2, 3)  # what llama.cpp reads; version 1 files were dropped long ago
 DEFAULT_CONTEXT = 4096  # tokens; the host lowers it to what the model was trained for
@@ -230,7 +231,7 @@ def host_command(launch: Launch) -> list[str]:
     """The command that runs engine_host. A PyInstaller-frozen app has no `python -m`: it runs
     its own executable with `--engine-host` (app.main routes that flag to engine_host.main)."""
     if getattr(sys, "frozen", False):
-        prefix = [sys.executable, "--engine-host"]
+        prefix = [sys.executable, ENGINE_HOST_FLAG]
     else:
         prefix = [sys.executable, "-m", "desktop_chat.engine_host"]
     return [*prefix, "--model", str(launch.model_path), "--host", launch.host,

@@ -315,13 +315,6 @@ def run_overrides(
     return RunOverrides(model=model)
 
 
-def with_overrides(
-    settings: Settings, environ: Mapping[str, str], base_url: str | None, model: str | None
-) -> Settings:
-    """Settings for this run (see `run_overrides`)."""
-    return run_overrides(settings, environ, base_url, model).apply(settings)
-
-
 class SettingsFile:
     """The stored settings of one data dir plus this run's overrides, kept apart: `settings`
     is what the app uses; every change saves at once, and only what the user changed."""

@@ -67,11 +67,6 @@ class Connections(QObject):
         return self.settings.active()
 
     @property
-    def needs_setup(self) -> bool:
-        """Nothing configured yet: the window shows the welcome panel."""
-        return self.profile is None
-
-    @property
     def offline_available(self) -> bool:
         return engines.engine_available()
 

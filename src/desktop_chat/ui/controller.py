@@ -63,19 +63,14 @@ class ChatController(QObject):
         store: Store | None = None,
         remember_model: Callable[[str], None] | None = None,
         parent: QObject | None = None,
-        *,
-        params: GenerationParams | None = None,
-        context_window: int = 0,
-        profile: Profile | None = None,
     ) -> None:
         super().__init__(parent)
         self._loop = loop
         self._client = client
         self._model = model
         self._system_prompt = system_prompt
-        self._params = params or GenerationParams()
-        self._context_window = context_window
-        self.profile = profile
+        self._params = GenerationParams()  # configure() sets these for the active profile
+        self.profile: Profile | None = None
         self.store = store
         self._remember_model = remember_model
         self.blocked_reason: str | None = None  # why nothing can be sent right now
@@ -99,6 +94,10 @@ class ChatController(QObject):
     def model(self) -> str:
         """The model the next message goes to (a conversation's own choice wins)."""
         return self.session.effective_model
+
+    @property
+    def _context_window(self) -> int:
+        return self.profile.context_window if self.profile is not None else 0
 
     @property
     def client(self) -> ChatClient:
@@ -131,7 +130,6 @@ class ChatController(QObject):
         old = self._client
         self._client, self.profile, self._model = client, profile, model
         self._system_prompt, self._params = system_prompt, params
-        self._context_window = profile.context_window if profile is not None else 0
         self._remember_model = remember_model
         session = self.session
         session.client, session.model, session.system_prompt = client, model, system_prompt

@@ -33,7 +33,6 @@ class ParamsEditor(QWidget):
     def __init__(self, default_text: str = "Server default", parent: QWidget | None = None,
                  name_prefix: str = "") -> None:
         super().__init__(parent)
-        self._default_text = default_text
         self.temperature = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=2.0, singleStep=0.1)
         self.temperature.setValue(1.0)
         self.top_p = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=1.0, singleStep=0.05)

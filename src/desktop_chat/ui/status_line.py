@@ -40,9 +40,6 @@ class StatusLine:
                                 + (f"  ·  {profile}" if profile else ""))
         self.modelLabel.setToolTip(self.modelLabel.text())
 
-    def show_state(self, text: str) -> None:
-        self.stateLabel.setText(text)
-
     def show_usage(self, last: Usage | None, totals: ConversationTotals | None,
                    profile: Profile | None) -> None:
         parts = [describe_usage(last, profile)]
