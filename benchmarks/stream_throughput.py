@@ -36,6 +36,7 @@ from desktop_chat.app import (
     create_event_loop,
     create_main_window,
     settle_startup_objects,
+    start_warm_up,
 )
 from desktop_chat.ui.main_window import MainWindow
 
@@ -283,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             window.resize(1000, 720)
             window.show()
             settle_startup_objects()  # as app.main does
+            start_warm_up().join()  # done while the user types the first prompt
             try:
                 rounds = loop.run_until_complete(run_rounds(window, url, args, expected))
             finally:

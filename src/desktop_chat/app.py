@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import sys
+import threading
 from collections.abc import AsyncGenerator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
-from desktop_chat.core import errors, logs
+from desktop_chat.core import errors, logs, markdown
 from desktop_chat.core.engine import ENGINE_HOST_FLAG
 from desktop_chat.core.models import ReplyState
 from desktop_chat.core.providers import OFFLINE, PRESETS, preset
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         window = build_window(args, os.environ)
         instance.raise_requested.connect(lambda: _bring_forward(window))
         settle_startup_objects()
+        start_warm_up()
         install_excepthook(window, data_dir / "logs" / logs.LOG_FILE)
         loop.set_exception_handler(_log_loop_exception)
         run = _smoke(window, args.smoke_prompt) if args.smoke_prompt else _run(window)
@@ -185,6 +187,14 @@ def settle_startup_objects() -> None:
     collector's full passes, which otherwise stalled a streaming reply for ~50 ms."""
     gc.collect()
     gc.freeze()
+
+
+def start_warm_up() -> threading.Thread:
+    """Markdown and highlighting machinery loaded in the background while the user types
+    the first prompt, so that the first reply does not stall on it."""
+    thread = threading.Thread(target=markdown.warm_up, name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def configure_application(app: QApplication) -> None:

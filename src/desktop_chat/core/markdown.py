@@ -162,6 +162,21 @@ def _render_image(
     return f'<a href="{html.escape(src, quote=True)}">[image: {alt}] {html.escape(src)}</a>'
 
 
+# Fence languages worth having ready before the first reply (see `warm_up`).
+COMMON_LANGUAGES = ("python", "javascript", "typescript", "bash", "json", "html", "css", "sql",
+                    "java", "c", "cpp", "csharp", "go", "rust", "yaml", "toml", "diff")
+
+
+def warm_up(languages: Sequence[str] = COMMON_LANGUAGES) -> None:
+    """Load the parser, both highlight styles and the lexers of common languages, each used
+    once. The first code block of a language otherwise loads its lexer mid-reply (python
+    22 ms, css 40 ms: a visible stall). Run once at start-up, off the GUI thread."""
+    render("*x*")
+    for style in (Theme(dark=False).pygments_style, Theme(dark=True).pygments_style):
+        for language in languages:
+            _highlight("x", language, style)
+
+
 def _highlight(code: str, language: str, style: str) -> str:
     return highlight(code, _lexer(language.lower()), _formatter(style)).removesuffix("\n")
 

@@ -64,6 +64,16 @@ class ReplyView:
 
     def add_text(self, text: str) -> None:
         finished, tail = self._md.feed(text)
+        # One edit block: Qt lays out (and resizes, and scrolls) once for the whole paint,
+        # not once each for the old tail out, the finished blocks in and the new tail in.
+        edit = QTextCursor(self._doc)
+        edit.beginEditBlock()
+        try:
+            self._add_blocks(finished, tail)
+        finally:
+            edit.endEditBlock()
+
+    def _add_blocks(self, finished: list[Token], tail: list[Token]) -> None:
         cursor = self._clear_tail()
         if finished:
             rendered = markdown.render_tokens(finished, self._theme,
@@ -172,13 +182,14 @@ def _insert_html(cursor: QTextCursor, html: str) -> None:
         if (match := _LEADING_TAGS.match(html)) is not None:
             QTextCursor(start).setBlockFormat(_block_format(match.group(0)))
         return
-    after = start.next()  # still empty: the list (or table) starts below it
-    if after.isValid() and QTextCursor(after).currentTable() is not None:
-        # A table (a code block) needs a block before it: keep it, but take no room.
+    if html.lstrip().startswith("<table"):
+        # A table (a code block too) needs a block before it: keep it, but take no room.
+        # Told from the markup: inside an edit block, Qt places the table's frame at the end.
         flat = QTextBlockFormat()
         flat.setLineHeight(0, QTextBlockFormat.LineHeightTypes.FixedHeight.value)
         QTextCursor(start).setBlockFormat(flat)
         return
+    after = start.next()  # still empty: the list starts below it
     if not after.isValid() or after.textList() is None:
         return
     fmt, char_fmt, text_list = after.blockFormat(), after.charFormat(), after.textList()

@@ -8,8 +8,9 @@ document is ever fetched: no images, no files, no network.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import (
@@ -79,6 +80,7 @@ class Transcript(QTextBrowser):
         self._exchange_start = 0
         self._follow = True
         self._programmatic_scroll = False
+        self._batching = False  # inside one paint's edits: follow once, after them
         self._bar_painted = 0.0
         self.jumpButton = QToolButton(self.viewport(), objectName="jumpToLatest")
         self.jumpButton.setText("↓ Latest")
@@ -159,14 +161,14 @@ class Transcript(QTextBrowser):
 
     def append_reply_text(self, text: str) -> None:
         if self._reply is not None and text:
-            self._throttle_scrollbar()
-            self._reply.add_text(text)
+            with self._growing():
+                self._reply.add_text(text)
 
     def append_reasoning(self, text: str) -> None:
         if self._reply is not None and text:
-            self._throttle_scrollbar()
             plain = text.replace("\r\n", "\n").replace("\r", "\n")
-            self._reply.add_reasoning(markdown.break_long_runs_text(plain))
+            with self._growing():
+                self._reply.add_reasoning(markdown.break_long_runs_text(plain))
 
     def end_reply(self, message: Message, index: int, *, last: bool = True) -> None:
         reply, self._reply = self._reply, None
@@ -327,10 +329,25 @@ class Transcript(QTextBrowser):
             self.jumpButton.setVisible(not self._follow)
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
-        if self._follow:
+        if self._follow and not self._batching:
             self._programmatic_scroll = True
             self.verticalScrollBar().setValue(maximum)
             self._programmatic_scroll = False
+
+    @contextlib.contextmanager
+    def _growing(self) -> Iterator[None]:
+        """One paint's edits: the range changes with each of them (tail out, blocks in, tail
+        in), but following the reply needs one scroll, after the last (each scroll cost as
+        much as laying out the text)."""
+        self._throttle_scrollbar()
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+        if self._follow:
+            bar = self.verticalScrollBar()
+            self._on_range_changed(bar.minimum(), bar.maximum())
 
     def _throttle_scrollbar(self) -> None:
         """Its range changes every paint while a reply grows, and painting it cost more
