@@ -204,8 +204,11 @@ class ChatClient:
                 for choice in chunk.choices or ():
                     if choice.index not in (0, None):
                         continue
-                    for event in _delta_events(choice.delta):
-                        yield event
+                    if (delta := choice.delta) is not None:  # once per token: kept lean
+                        if delta.model_extra and (reasoning := _reasoning(delta.model_extra)):
+                            yield ReasoningDelta(reasoning)
+                        if delta.content is not None:
+                            yield TextDelta(delta.content)
                     if choice.finish_reason:
                         finish_reason = choice.finish_reason
         except Exception as exc:
@@ -321,17 +324,10 @@ def _rejected_settings(request: ChatRequest, detail: str) -> list[str]:
     return named
 
 
-def _delta_events(delta: Any) -> list[StreamEvent]:
-    if delta is None:
-        return []
-    events: list[StreamEvent] = []
-    extra = delta.model_extra or {}
+def _reasoning(extra: dict[str, Any]) -> str | None:
+    """The thinking text of a delta, which servers send under either of two names."""
     reasoning = extra.get("reasoning_content") or extra.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
-        events.append(ReasoningDelta(reasoning))
-    if delta.content is not None:
-        events.append(TextDelta(delta.content))
-    return events
+    return reasoning if isinstance(reasoning, str) and reasoning else None
 
 
 def _usage(usage: Any) -> UsageReport:
