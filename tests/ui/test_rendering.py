@@ -192,9 +192,9 @@ def _layout(doc: QTextDocument) -> list[tuple[str, float, float, bool, int]]:
 def test_a_streamed_reply_is_laid_out_like_a_one_shot_render(qapp, step: int) -> None:
     """Paragraph spacing, heading levels, quotes and lists as in a one-shot render: no
     paragraphs run together, no blank line above a list, whatever the chunking."""
-    text = ("Para one.\n\nPara two.\n\n1. one\n2. two\n\n# Title\n\nText under.\n\n## Sub\n\n"
-            "> quote\n\n- a\n- b\n\nIntro:\n\n```python\nx = 1\n```\n\n| a | b |\n|---|---|\n"
-            "| 1 | 2 |\n\nend")
+    text = ("Para one.\n\nPara two.\n\n1. one\n2. two\n   - sub\n\n# Title\n\nText under.\n\n"
+            "## Sub\n\n> quote\n\n- a\n- b\n\nIntro:\n\n```python\nx = 1\n```\n\n"
+            "| a | b |\n|---|---|\n| 1 | 2 |\n\nend")
     view = Transcript(Theme(dark=False))
     view.begin_reply("m", 0)
     for i in range(0, len(text), step):
@@ -204,4 +204,15 @@ def test_a_streamed_reply_is_laid_out_like_a_one_shot_render(qapp, step: int) ->
     one_shot.setHtml(markdown.render(text, Theme(dark=False)).html)
     streamed = _layout(view.document())[1:-1]  # without the label and the action row
     assert streamed == _layout(one_shot)
-    assert [row[0] for row in streamed][:4] == ["Para one.", "Para two.", "one", "two"]
+    assert [row[0] for row in streamed][:5] == ["Para one.", "Para two.", "one", "two", "sub"]
+
+
+def test_a_list_ending_in_sub_items_has_no_gap_above_them(qapp) -> None:
+    """Qt put the list's closing margin under "two", the last block of the outer list,
+    leaving a blank line between an item and its own sub-items."""
+    doc = QTextDocument()
+    doc.setHtml(markdown.render("1. one\n2. two\n   - sub\n     - subsub\n\nafter").html)
+    rows = {row[0]: row for row in _layout(doc)}
+    assert rows["two"][2] == 0 and rows["sub"][2] == 0  # no margin inside the list
+    assert rows["subsub"][2] == 12  # the list's end, before "after"
+    assert rows["subsub"][3] and rows["sub"][3]

@@ -88,6 +88,7 @@ def render_tokens(tokens: Sequence[Token], theme: Theme | None = None, *, chrome
     env: dict[str, Any] = {"theme": theme or Theme(), "chrome": chrome, "highlight": highlight,
                            "code_blocks": [], "first_code_index": first_code_index}
     parser = _parser()
+    _move_list_end_margins(tokens)
     out = parser.renderer.render(tokens, parser.options, env)
     out = _TASK_BOX.sub(lambda m: "☑ " if m.group(1) else "☐ ", out)
     # Qt and word processors draw tables without borders unless asked
@@ -95,6 +96,30 @@ def render_tokens(tokens: Sequence[Token], theme: Theme | None = None, *, chrome
     if chrome:  # for the view: wrap points Qt can use in linear time
         out = break_long_runs_html(out)
     return Rendered(out, env["code_blocks"])
+
+
+_LIST_OPEN = ("bullet_list_open", "ordered_list_open")
+_LIST_CLOSE = ("bullet_list_close", "ordered_list_close")
+
+
+def _move_list_end_margins(tokens: Sequence[Token]) -> None:
+    """Qt gives a list's closing margin to its own last block, even when a nested list ends
+    it: a blank line then fell between "2. step" and its sub-items. The margin goes to the
+    innermost list that ends there instead (outer lists first, so inner ones override)."""
+    for i, token in enumerate(tokens):
+        if token.type not in _LIST_OPEN:
+            continue
+        close = next((j for j in range(i + 1, len(tokens))
+                      if tokens[j].type in _LIST_CLOSE and tokens[j].level == token.level), 0)
+        inner_close = close - 2  # ...</ul></li></ol>: the last item ends with a list
+        if inner_close <= i or tokens[inner_close].type not in _LIST_CLOSE:
+            continue
+        inner = next((j for j in range(inner_close - 1, i, -1)
+                      if tokens[j].type in _LIST_OPEN and tokens[j].level == token.level + 2), 0)
+        if not inner:
+            continue
+        token.attrSet("style", "margin-bottom:0px")
+        tokens[inner].attrSet("style", "margin-bottom:12px")
 
 
 def to_html(markdown: str, theme: Theme | None = None) -> str:
