@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from html.parser import HTMLParser
 
 import pytest
 
+from desktop_chat.core import markdown
 from desktop_chat.core.markdown import to_html
 
 
@@ -132,3 +134,17 @@ def test_http_links_are_kept_and_attributes_cannot_be_injected() -> None:
     assert links[0] == {"href": "https://example.com/a?b=1&c=2"}
     assert set(links[1]) == {"href"}
     assert (links[1]["href"] or "").startswith("http://a.example/")
+
+
+def test_warm_up_loads_lexers_while_replies_render_the_same() -> None:
+    """The start-up warm-up fills the lexer cache from a thread; a reply rendered while it
+    runs comes out as it does alone."""
+    fences = "".join(f"```{lang}\nx = 1  # y\n```\n\n" for lang in markdown.COMMON_LANGUAGES)
+    expected = markdown.render(fences).html
+    markdown._lexer.cache_clear()
+    thread = threading.Thread(target=markdown.warm_up)
+    thread.start()
+    during = markdown.render(fences).html
+    thread.join()
+    assert during == expected
+    assert markdown._lexer.cache_info().currsize >= len(markdown.COMMON_LANGUAGES)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,6 +35,7 @@ _LONG_RUN = re.compile(r"[^\s<>]{81,}")
 _LONG_PLAIN_RUN = re.compile(r"\S{81,}")
 _UNIT = re.compile(r"&#?\w+;|.", re.DOTALL)
 ZWSP = "\u200b"
+_LEXER_LOCK = threading.Lock()
 _TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checked")?[^>]*>')
 
 
@@ -208,10 +210,13 @@ def _highlight(code: str, language: str, style: str) -> str:
 
 @lru_cache(maxsize=64)
 def _lexer(language: str) -> Lexer:
-    try:
-        return get_lexer_by_name(language) if language else TextLexer()
-    except ClassNotFound:
-        return TextLexer()
+    # A lexer class compiles its rules when first instantiated, which is not thread-safe:
+    # `warm_up` may be doing it in the background while a reply needs the same lexer.
+    with _LEXER_LOCK:
+        try:
+            return get_lexer_by_name(language) if language else TextLexer()
+        except ClassNotFound:
+            return TextLexer()
 
 
 @lru_cache(maxsize=4)

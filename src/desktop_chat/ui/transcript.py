@@ -337,8 +337,7 @@ class Transcript(QTextBrowser):
     @contextlib.contextmanager
     def _growing(self) -> Iterator[None]:
         """One paint's edits: the range changes with each of them (tail out, blocks in, tail
-        in), but following the reply needs one scroll, after the last (each scroll cost as
-        much as laying out the text)."""
+        in), but following the reply needs only one scroll, after the last."""
         self._throttle_scrollbar()
         self._batching = True
         try:
