@@ -180,6 +180,7 @@ def test_appearance_applies_and_every_setting_survives_a_restart(
     assert dialog.chat.presetList.currentText() == "Short"
     (form,) = dialog.providers.forms()
     assert form.contextWindow.value() == 32_768
+    settle(again)  # the local-server probes Settings started, before the test ends
     dialog.reject()
 
 
