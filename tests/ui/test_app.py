@@ -164,8 +164,12 @@ def test_an_abandoned_generator_closed_between_loop_steps_is_not_an_error(
         await gen.__anext__()
         await _close_abandoned(gen, _Loop(running))  # type: ignore[arg-type]
 
-    if running:
-        with pytest.raises(RuntimeError):
-            asyncio.run(go())
-    else:
-        asyncio.run(go())
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the tests' qasync loop
+    try:
+        if running:
+            with pytest.raises(RuntimeError):
+                loop.run_until_complete(go())
+        else:
+            loop.run_until_complete(go())
+    finally:
+        loop.close()
