@@ -216,3 +216,24 @@ def test_a_list_ending_in_sub_items_has_no_gap_above_them(qapp) -> None:
     assert rows["two"][2] == 0 and rows["sub"][2] == 0  # no margin inside the list
     assert rows["subsub"][2] == 12  # the list's end, before "after"
     assert rows["subsub"][3] and rows["sub"][3]
+
+
+@pytest.mark.parametrize("table", ["| a |\n|---|\n| 1 |\n", "```\ncode\n```\n"],
+                         ids=["table", "code-block"])
+def test_a_table_or_code_block_keeps_paragraph_spacing_above_it(qapp, table: str) -> None:
+    """Qt leaves only 6 px above a table frame: the same text with a paragraph below
+    instead must show (about) the same gap."""
+    def gap_below_first_block(text: str) -> float:
+        doc = QTextDocument()
+        doc.setTextWidth(600)
+        doc.setHtml(markdown.render(text).html)
+        layout, first = doc.documentLayout(), doc.begin()
+        bottom = layout.blockBoundingRect(first).bottom()
+        frames = doc.rootFrame().childFrames()
+        top = (layout.frameBoundingRect(frames[0]).top() if frames
+               else layout.blockBoundingRect(first.next()).top())
+        return top - bottom
+
+    paragraphs = gap_below_first_block("para\n\nnext\n")
+    assert paragraphs == 12
+    assert paragraphs <= gap_below_first_block(f"para\n\n{table}") <= paragraphs + 2

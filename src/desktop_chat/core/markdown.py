@@ -36,6 +36,9 @@ _LONG_PLAIN_RUN = re.compile(r"\S{81,}")
 _UNIT = re.compile(r"&#?\w+;|.", re.DOTALL)
 ZWSP = "\u200b"
 _LEXER_LOCK = threading.Lock()
+# Qt leaves only 6 px between a block and a table below it (the block's bottom margin is not
+# applied to a table's frame): this makes it the 12 px between paragraphs.
+_TABLE_GAP = "margin-top:6px"
 _TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checked")?[^>]*>')
 
 
@@ -94,7 +97,8 @@ def render_tokens(tokens: Sequence[Token], theme: Theme | None = None, *, chrome
     out = parser.renderer.render(tokens, parser.options, env)
     out = _TASK_BOX.sub(lambda m: "☑ " if m.group(1) else "☐ ", out)
     # Qt and word processors draw tables without borders unless asked
-    out = out.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
+    out = out.replace("<table>", f'<table border="1" cellspacing="0" cellpadding="4" '
+                                 f'style="{_TABLE_GAP}">')
     if chrome:  # for the view: wrap points Qt can use in linear time
         out = break_long_runs_html(out)
     return Rendered(out, env["code_blocks"])
@@ -171,7 +175,7 @@ def _render_code(
     index = env["first_code_index"] + len(blocks) - 1
     label = html.escape(language or "code")
     return (
-        f'<table width="100%" cellspacing="0" cellpadding="8" border="0" '
+        f'<table width="100%" cellspacing="0" cellpadding="8" border="0" style="{_TABLE_GAP}" '
         f'bgcolor="{theme.code_background}">'
         f'<tr><td><a href="{COPY_CODE}{index}" style="color:{theme.muted}; '
         f'text-decoration:none">{label} · Copy</a></td></tr>'
