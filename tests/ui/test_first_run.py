@@ -266,3 +266,26 @@ def test_openai_key_goes_to_the_keychain_and_is_used_after_a_restart(
     send_and_wait(again, "hi")
     assert openai_is.replies_asked[-1].headers["authorization"] == f"Bearer {WELCOME_KEY}"
     assert "Hello world" in again.transcript_text()
+
+
+class CountingKeyring(MemoryKeyring):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.reads.append(username)
+        return super().get_password(service, username)
+
+
+def test_start_up_reads_the_key_from_the_keychain_once(
+        app: Launcher, openai_is: LoopbackServer) -> None:
+    keychain = app.use_keychain(CountingKeyring())
+    assert isinstance(keychain, CountingKeyring)
+    keychain.set_password(SERVICE, "openai", WELCOME_KEY)
+    app.write_settings({"profiles": [{"id": "openai", "name": "OpenAI", "preset": "openai",
+                                      "base_url": openai_is.base_url, "model": "gpt-4o"}]})
+    chat = app.start()
+    assert keychain.reads.count("openai") == 1
+    send_and_wait(chat, "hi")
+    assert openai_is.replies_asked[-1].headers["authorization"] == f"Bearer {WELCOME_KEY}"

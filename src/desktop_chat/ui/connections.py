@@ -50,6 +50,7 @@ class Connections(QObject):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._models_task: asyncio.Task[Any] | None = None
         self._current: tuple[Profile, ChatClient] | None = None
+        self._startup_key: tuple[Profile, str | None, KeySource] | None = None
         self._engine_task: asyncio.Task[Any] | None = None
         self.demo_in_use = False  # the offline engine serves the tiny demo model (label it)
         self._engine_watch = QTimer(self, interval=1000)  # notices an engine that died
@@ -82,9 +83,19 @@ class Connections(QObject):
         if profile is None or profile.is_offline:
             # never used: sending is blocked until a provider is chosen / the engine runs
             return ChatClient(Endpoint("http://127.0.0.1:9/v1", None, needs_key=False))
-        client = self.make_client(profile, self.secrets.get(profile)[0])
+        key, source = self.secrets.get(profile)
+        self._startup_key = (profile, key, source)
+        client = self.make_client(profile, key)
         self._current = (profile, client)
         return client
+
+    def _key(self, profile: Profile) -> tuple[str | None, KeySource]:
+        """The profile's key. The first `activate` takes the one just read for the start-up
+        client instead of asking the keychain again."""
+        known, self._startup_key = self._startup_key, None
+        if known is not None and known[0] == profile:
+            return known[1], known[2]
+        return self.secrets.get(profile)
 
     def endpoint_for(self, profile: Profile, key: str | None) -> Endpoint:
         s = self.settings
@@ -112,7 +123,7 @@ class Connections(QObject):
             self.configured.emit(profile)
             self._engine_task = self._spawn(self._start_engine(profile))
             return
-        key, source = self.secrets.get(profile)
+        key, source = self._key(profile)
         log.info("profile %s (%s, %s): key %s", profile.id, profile.base_url,
                  profile.api.value, source.value)
         current = self._current
@@ -143,8 +154,9 @@ class Connections(QObject):
         profile = self.profile
         if profile is None:
             return
-        if profile.models:
-            self.models_loaded.emit(list(profile.models))  # last known, until the server says
+        known = list(profile.models)
+        if known:
+            self.models_loaded.emit(known)  # last known, until the server says
         try:
             models = await self.controller.client.list_models(MODEL_LIST_TIMEOUT_S)
         except ChatError as exc:
@@ -153,9 +165,11 @@ class Connections(QObject):
         if self.profile is None or self.profile.id != profile.id:
             return
         self.settings_file.update_profile(profile.id, models=tuple(models))
-        if not self.controller.model and models:  # a server picked without naming a model
+        picked = not self.controller.model and bool(models)
+        if picked:  # a server picked without naming a model
             self.controller.set_model(models[0])
-        self.models_loaded.emit(models)
+        if picked or models != known:  # else the picker shows exactly this already
+            self.models_loaded.emit(models)
 
     # -- settings dialog ------------------------------------------------------------------
 
