@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import AsyncGenerator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ from desktop_chat.ui.transfers import Transfers
 log = logging.getLogger("desktop_chat.app")
 
 WINDOW_STATE_FILE = "window.ini"
+WARM_UP_AFTER_S = 0.5  # the window is on screen by then; nobody has typed a prompt yet
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -159,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
         window = build_window(args, os.environ)
         instance.raise_requested.connect(lambda: _bring_forward(window))
         settle_startup_objects()
-        start_warm_up()
         install_excepthook(window, data_dir / "logs" / logs.LOG_FILE)
         loop.set_exception_handler(_log_loop_exception)
         run = _smoke(window, args.smoke_prompt) if args.smoke_prompt else _run(window)
@@ -192,9 +193,16 @@ def settle_startup_objects() -> None:
 def start_warm_up() -> threading.Thread:
     """Markdown and highlighting machinery loaded in the background while the user types
     the first prompt, so that the first reply does not stall on it."""
-    thread = threading.Thread(target=markdown.warm_up, name="warm-up", daemon=True)
+    thread = threading.Thread(target=_warm_up, name="warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _warm_up() -> None:
+    started = time.perf_counter()
+    markdown.warm_up()
+    log.info("markdown and code highlighting ready (%.0f ms)",
+             (time.perf_counter() - started) * 1000)
 
 
 def configure_application(app: QApplication) -> None:
@@ -243,6 +251,8 @@ async def _run(window: MainWindow) -> int:
     closed = asyncio.get_running_loop().create_future()
     window.closed.connect(lambda: closed.done() or closed.set_result(None))
     window.show()
+    # after the first paint, which it would otherwise compete with for the interpreter
+    asyncio.get_running_loop().call_later(WARM_UP_AFTER_S, start_warm_up)
     await closed
     await close_window_services(window)
     log.info("closed")
