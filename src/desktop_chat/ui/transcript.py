@@ -8,9 +8,7 @@ document is ever fetched: no images, no files, no network.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import (
@@ -28,11 +26,10 @@ from desktop_chat.core import markdown
 from desktop_chat.core.markdown import CHROME_SCHEME, COPY_CODE, ZWSP, CodeBlock, Theme
 from desktop_chat.core.models import Attachment, Message, ReplyState, Role
 from desktop_chat.ui.attachments import insert_images
+from desktop_chat.ui.follow import Follow
 from desktop_chat.ui.reply_view import TOGGLE, ReplyView, chrome_format
 
-FOLLOW_SLACK_PX = 24
 MESSAGE_SPACING = 14
-SCROLLBAR_PAINT_S = 0.1
 INITIAL_MESSAGES = 40  # rendered when a conversation opens; older ones on request
 EARLIER_STEP = 100
 EARLIER = "dc-earlier:"
@@ -42,7 +39,7 @@ CONTINUE = "dc-continue:"
 EDIT = "dc-edit:"
 
 PREVIOUS = "dc-prev:"
-NEXT = "dc-next:"  # the scrollbar repaints at most this often while a reply grows
+NEXT = "dc-next:"
 
 
 class Transcript(QTextBrowser):
@@ -78,18 +75,11 @@ class Transcript(QTextBrowser):
         self._label_positions: dict[int, int] = {}
         self._images = 0
         self._exchange_start = 0
-        self._follow = True
-        self._programmatic_scroll = False
-        self._batching = False  # inside one paint's edits: follow once, after them
-        self._bar_painted = 0.0
         self.jumpButton = QToolButton(self.viewport(), objectName="jumpToLatest")
         self.jumpButton.setText("↓ Latest")
         self.jumpButton.setAccessibleName("Jump to latest")
-        self.jumpButton.hide()
-        self.jumpButton.clicked.connect(self.scroll_to_bottom)
+        self._follow = Follow(self, self.jumpButton)
         self.anchorClicked.connect(self._anchor_clicked)
-        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
-        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
 
     # -- whole conversations -------------------------------------------------------------
 
@@ -125,11 +115,9 @@ class Transcript(QTextBrowser):
         self.show_messages(self._messages, self._limit + EARLIER_STEP)
         anchor = self._label_positions.get(keep)
         if anchor is not None:
-            self._follow = False
             cursor = QTextCursor(self.document())
             cursor.setPosition(anchor)
-            self.verticalScrollBar().setValue(self.cursorRect(cursor).top()
-                                              + self.verticalScrollBar().value() - 8)
+            self._follow.hold(self.cursorRect(cursor).top() + self.verticalScrollBar().value() - 8)
 
     # -- one exchange ---------------------------------------------------------------------
 
@@ -161,13 +149,13 @@ class Transcript(QTextBrowser):
 
     def append_reply_text(self, text: str) -> None:
         if self._reply is not None and text:
-            with self._growing():
+            with self._follow.growing():
                 self._reply.add_text(text)
 
     def append_reasoning(self, text: str) -> None:
         if self._reply is not None and text:
             plain = text.replace("\r\n", "\n").replace("\r", "\n")
-            with self._growing():
+            with self._follow.growing():
                 self._reply.add_reasoning(markdown.break_long_runs_text(plain))
 
     def end_reply(self, message: Message, index: int, *, last: bool = True) -> None:
@@ -185,8 +173,7 @@ class Transcript(QTextBrowser):
         elif last:
             actions.append((REGENERATE, "↻ Regenerate"))
         self._insert_actions(actions + _navigator(message), QTextBlockFormat())
-        self.verticalScrollBar().setUpdatesEnabled(True)
-        if self._follow:
+        if self._follow.following:
             self.scroll_to_bottom()
 
     def remove_last_exchange(self) -> None:
@@ -198,7 +185,6 @@ class Transcript(QTextBrowser):
         if self.document().isEmpty():
             cursor.setBlockFormat(QTextBlockFormat())
         self._reply = None
-        self.verticalScrollBar().setUpdatesEnabled(True)
 
     # -- code blocks, sections, links -----------------------------------------------------
 
@@ -312,58 +298,15 @@ class Transcript(QTextBrowser):
     # -- scrolling ------------------------------------------------------------------------
 
     def scroll_to_bottom(self) -> None:
-        bar = self.verticalScrollBar()
-        self._programmatic_scroll = True
-        bar.setValue(bar.maximum())
-        self._programmatic_scroll = False
-        self._follow = True
-        self.jumpButton.hide()
+        self._follow.to_bottom()
 
     @property
     def following(self) -> bool:
-        return self._follow
-
-    def _on_scrolled(self, value: int) -> None:
-        if not self._programmatic_scroll:
-            self._follow = value >= self.verticalScrollBar().maximum() - FOLLOW_SLACK_PX
-            self.jumpButton.setVisible(not self._follow)
-
-    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
-        if self._follow and not self._batching:
-            self._programmatic_scroll = True
-            self.verticalScrollBar().setValue(maximum)
-            self._programmatic_scroll = False
-
-    @contextlib.contextmanager
-    def _growing(self) -> Iterator[None]:
-        """One paint's edits: the range changes with each of them (tail out, blocks in, tail
-        in), but following the reply needs only one scroll, after the last."""
-        self._throttle_scrollbar()
-        self._batching = True
-        try:
-            yield
-        finally:
-            self._batching = False
-        if self._follow:
-            bar = self.verticalScrollBar()
-            self._on_range_changed(bar.minimum(), bar.maximum())
-
-    def _throttle_scrollbar(self) -> None:
-        """Its range changes every paint while a reply grows, and painting it cost more
-        than the text (1 ms a frame): repaint it ~10 times a second."""
-        now = time.perf_counter()
-        bar = self.verticalScrollBar()
-        if now - self._bar_painted >= SCROLLBAR_PAINT_S:
-            self._bar_painted = now
-            bar.setUpdatesEnabled(True)
-        elif bar.updatesEnabled():
-            bar.setUpdatesEnabled(False)
+        return self._follow.following
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        size = self.jumpButton.sizeHint()
-        area = self.viewport().rect()
-        self.jumpButton.move(area.right() - size.width() - 12, area.bottom() - size.height() - 12)
+        self._follow.place_button()
 
     # -- helpers --------------------------------------------------------------------------
 
