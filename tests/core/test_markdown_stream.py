@@ -138,3 +138,24 @@ def test_block_on_an_unfinished_line_is_not_split_off() -> None:
     the list, but with "Hello" after it, the line is the list item's continuation."""
     text = "- item- item`inline````python\nx = 1\n---Hello **world**"
     assert incremental_html([text[:39], text[39:]]) == render(text).html
+
+
+_RUNS = st.lists(st.sampled_from(["a", "é", "&amp;", "<b>", "</b>", " ", "\t", "\n", "\u3000",
+                                  "\x1c", "\u200b", '"', '<a href="x">', "aaaaaaaaaaaaaaaaaaaa"]),
+                 max_size=200).map("".join)
+
+
+@given(_RUNS, st.integers(min_value=0, max_value=120))
+@settings(max_examples=300, deadline=None)
+def test_the_quick_check_for_long_words_never_skips_a_run_that_needs_breaking(
+    text: str, run: int
+) -> None:
+    """`break_long_runs_*` skip their regex when no word is over 80 characters; that must
+    agree with the regex on every text (whitespace of every kind, tags, entities)."""
+    from desktop_chat.core import markdown
+
+    text = text + "x" * run
+    assert markdown._has_long_word(text) == bool(markdown._LONG_PLAIN_RUN.search(text))
+    if markdown._LONG_RUN.search(text):  # the HTML run excludes < and >: a subset
+        assert markdown._has_long_word(text)
+    assert markdown.break_long_runs_text(text).replace(ZWSP, "") == text.replace(ZWSP, "")

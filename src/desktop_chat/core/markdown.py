@@ -31,8 +31,9 @@ COPY_CODE = "dc-copy:"
 _REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TAG = re.compile(r"(<[^>]*>)")
-_LONG_RUN = re.compile(r"[^\s<>]{81,}")
-_LONG_PLAIN_RUN = re.compile(r"\S{81,}")
+_LONGEST_UNBROKEN = 80
+_LONG_RUN = re.compile(rf"[^\s<>]{{{_LONGEST_UNBROKEN + 1},}}")
+_LONG_PLAIN_RUN = re.compile(rf"\S{{{_LONGEST_UNBROKEN + 1},}}")
 _UNIT = re.compile(r"&#?\w+;|.", re.DOTALL)
 ZWSP = "\u200b"
 _LEXER_LOCK = threading.Lock()
@@ -74,7 +75,10 @@ class Rendered:
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False})
-    md.enable(["table", "strikethrough"]).use(tasklists_plugin)
+    # With html off these two rules only ever answer "no", once for every line and inline
+    # position: without them parsing is ~5 % faster and the output is the same.
+    md.enable(["table", "strikethrough"]).disable(["html_block", "html_inline"])
+    md.use(tasklists_plugin)
     md.add_render_rule("fence", _render_code)
     md.add_render_rule("code_block", _render_code)
     md.add_render_rule("image", _render_image)
@@ -241,7 +245,7 @@ def _line_start(text: str, line: int) -> int:
 def break_long_runs_html(markup: str, every: int = 80) -> str:
     """Invisible break opportunities (ZWSP) in long runs of text outside tags and entities:
     Qt wraps an unbreakable run in quadratic time. Views strip ZWSP again on copy."""
-    if not _LONG_RUN.search(markup):
+    if not _has_long_word(markup):
         return markup
     parts = _TAG.split(markup)
     for i in range(0, len(parts), 2):  # even items are text, odd ones tags
@@ -251,7 +255,16 @@ def break_long_runs_html(markup: str, every: int = 80) -> str:
 
 def break_long_runs_text(text: str, every: int = 80) -> str:
     """The same for plain text (user messages, reasoning)."""
+    if not _has_long_word(text):
+        return text
     return _LONG_PLAIN_RUN.sub(lambda m: _break_run(m.group(0), every), text)
+
+
+def _has_long_word(text: str) -> bool:
+    """Whether any whitespace-separated word is longer than 80 characters: a run that needs
+    breaking lies inside one. Splitting is ~10x faster than searching for the run, which
+    tries every position of the text, and nearly every text has no such word."""
+    return max(map(len, text.split()), default=0) > _LONGEST_UNBROKEN
 
 
 def _break_run(run: str, every: int) -> str:
