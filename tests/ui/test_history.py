@@ -150,6 +150,10 @@ def test_long_conversation_opens_with_latest_and_loads_earlier(
     assert len(chat.window.controller.session.messages) == 120  # all of it is context
     click_anchor(chat, "dc-earlier:")
     assert "message number 0\n" in chat.transcript_text()
+    view = chat.window.transcript  # kept at the message that was first, not at the end
+    bar = view.verticalScrollBar()
+    assert not view.following and view.jumpButton.isVisibleTo(view)
+    assert 0 < bar.value() < bar.maximum()
 
 
 def test_interrupted_reply_from_a_crash_shows_as_interrupted(
