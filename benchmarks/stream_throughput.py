@@ -1,12 +1,15 @@
 """Streaming throughput: the real window (offscreen) vs the raw SDK loop, same stream, same process.
 
 The loopback OpenAI server runs in its own process (so it does not compete for our GIL) and
-serves N markdown-ish deltas (paragraphs, lists, code fences), unpaced. Each round streams the
-reply through `openai.AsyncOpenAI` alone, then through the window (composer -> send -> wait in
-the qasync loop until stopButton disables). A 5 ms QTimer runs meanwhile: its late ticks are
-the event-loop gaps. Targets: GUI/raw ratio >= 0.90, max gap <= 33 ms.
+serves N markdown deltas (paragraphs, lists, tables, code fences), unpaced. Deltas are
+token-sized (about 4 characters, as servers send them); --word-deltas sends a word or a code
+line per delta instead (7.5 characters: the view does about twice the work per delta).
+Each round streams the reply through `openai.AsyncOpenAI` alone, then through the window
+(composer -> send -> wait in the qasync loop until stopButton disables). A 5 ms QTimer runs
+meanwhile: its late ticks are the event-loop gaps. Targets: GUI/raw ratio >= 0.90, max gap <= 33 ms.
 
-    python benchmarks/stream_throughput.py [--deltas N] [--rounds R] [--same-conversation]
+    python benchmarks/stream_throughput.py [--deltas N] [--rounds R] [--word-deltas]
+                                           [--same-conversation]
 """
 
 from __future__ import annotations
@@ -46,13 +49,13 @@ TARGET_RATIO, TARGET_GAP_MS = 0.90, 33.0
 PROMPT = "Write a long markdown answer with paragraphs, lists and code."
 
 
-def expected_text(n: int) -> str:
+def expected_text(n: int, tokens: bool) -> str:
     """What the server CLI sends for `--synthetic-deltas n`, joined."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from tests.support.openai_server import synthetic_markdown_deltas
 
-    return "".join(synthetic_markdown_deltas(n))
+    return "".join(synthetic_markdown_deltas(n, tokens=tokens))
 
 
 class GapMeter:
@@ -79,9 +82,10 @@ class GapMeter:
         return {"max_gap_ms": max(gaps), "p99_gap_ms": p99, "ticks": len(gaps)}
 
 
-def start_server(deltas: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(deltas: int, tokens: bool) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "tests.support.openai_server",
-           "--synthetic-deltas", str(deltas), "--scenario-json", '{"pace": 0}']
+           "--synthetic-deltas", str(deltas), "--scenario-json", '{"pace": 0}',
+           *([] if tokens else ["--word-deltas"])]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
@@ -259,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deltas", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--model", default="test-model")
+    parser.add_argument("--word-deltas", action="store_true",
+                        help="a word or code line per delta (twice the text), not token-sized")
     parser.add_argument("--same-conversation", action="store_true",
                         help="keep one conversation across GUI rounds (measures growth)")
     parser.add_argument("--no-pin", action="store_true",
@@ -269,10 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["OPENAI_API_KEY"] = "sk-benchmark-dummy"
     facts = machine_facts()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
-    expected = expected_text(args.deltas)
-    server, url = start_server(args.deltas)
+    expected = expected_text(args.deltas, tokens=not args.word_deltas)
+    server, url = start_server(args.deltas, tokens=not args.word_deltas)
     pinned = pin_server_apart(server.pid) if not args.no_pin else "no"
-    print(f"server: {url} ({args.deltas} deltas, {len(expected)} chars, pace 0; "
+    print(f"server: {url} ({args.deltas} deltas, {len(expected)} chars = "
+          f"{len(expected) / args.deltas:.1f} per delta, pace 0; "
           f"pinned apart: {pinned})\n", flush=True)
     app = QApplication([sys.argv[0]])
     configure_application(app)

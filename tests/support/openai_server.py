@@ -315,26 +315,40 @@ _CODE = ("def f(x):\n", "    return x * 2\n", "for i in range(10):\n", "    prin
          "items = [1, 2, 3]\n", "# a comment\n")
 
 
-def synthetic_markdown_deltas(n: int, fences: int | None = None) -> list[str]:
+# A rough stand-in for a BPE tokenizer: a word with its space is one token up to 7 letters,
+# longer words come in pieces; markdown marks, up to 3 digits, line breaks and indentation
+# are tokens of their own. On this text it averages about 4 characters a delta, as GPT
+# tokenizers do on English (the llama.cpp capture in tests/data averages 3.3).
+_TOKEN = re.compile(r" ?[A-Za-z]{1,7}(?![A-Za-z])| ?[A-Za-z]{4}|[A-Za-z]+|\d{1,3}"
+                    r"| ?[^\w\s]{1,2}|\n+| +|.", re.DOTALL)
+
+
+def synthetic_markdown_deltas(n: int, fences: int | None = None, *,
+                              tokens: bool = True) -> list[str]:
     """``n`` deterministic deltas of a realistic reply: paragraphs, lists, a table now and
-    then, and ``fences`` code blocks (default: one per 2,000 deltas) spread evenly."""
+    then, and ``fences`` code blocks (default: one per 2,000 deltas) spread evenly.
+    ``tokens``: token-sized deltas, as servers send them; False: a word or a whole code line
+    per delta (about twice the text per delta: a heavier load for the view)."""
     rng = random.Random(1234)
     fences = max(1, n // 2000) if fences is None else fences
-    fence_at = {n * (k + 1) // (fences + 1) for k in range(fences)}
+    fence_at = sorted({n * (k + 1) // (fences + 1) for k in range(fences)})
     out: list[str] = []
     while len(out) < n:
         roll, left = rng.random(), n - len(out)
-        if len(out) in fence_at and left > 12:
-            out += ["\n\n```python\n", *rng.choices(_CODE, k=8), "```\n\n"]
+        pieces: list[str]
+        if fence_at and len(out) >= fence_at[0] and left > (60 if tokens else 12):
+            fence_at.pop(0)
+            pieces = ["\n\n```python\n", *rng.choices(_CODE, k=8), "```\n\n"]
         elif roll < 0.002 and left > 6:
-            out += ["\n\n| name | value |\n", "|---|---:|\n", "| tokens | 42 |\n",
-                    "| rate | 1.5 |\n\n"]
+            pieces = ["\n\n| name | value |\n", "|---|---:|\n", "| tokens | 42 |\n",
+                      "| rate | 1.5 |\n\n"]
         elif roll < 0.05:
-            out.append(f"\n- item {len(out)}")
+            pieces = [f"\n- item {len(out)}"]
         elif roll < 0.08:
-            out.append("\n\n" + rng.choice(_WORDS.split()).capitalize())
+            pieces = ["\n\n" + rng.choice(_WORDS.split()).capitalize()]
         else:
-            out.append(" " + rng.choice(_WORDS.split()) + ("." if rng.random() < 0.08 else ""))
+            pieces = [" " + rng.choice(_WORDS.split()) + ("." if rng.random() < 0.08 else "")]
+        out += [t for piece in pieces for t in _TOKEN.findall(piece)] if tokens else pieces
     return out[:n]
 
 
@@ -344,13 +358,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario-file", type=Path, help="file holding such a JSON object")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--synthetic-deltas", type=int, metavar="N", help="N markdown deltas")
+    parser.add_argument("--word-deltas", action="store_true",
+                        help="synthetic deltas of a word or a code line, not token-sized")
     parser.add_argument("--raw-sse-file", type=Path, help="replay this captured SSE body")
     args = parser.parse_args(argv)
     data = json.loads(args.scenario_file.read_text("utf-8")) if args.scenario_file else {}
     data.update(json.loads(args.scenario_json or "{}"))
     scenario = Scenario.from_dict(data) if data else Scenario(deltas=["Hello", " world"])
     if args.synthetic_deltas is not None:
-        scenario.deltas = synthetic_markdown_deltas(args.synthetic_deltas)
+        scenario.deltas = synthetic_markdown_deltas(args.synthetic_deltas,
+                                                    tokens=not args.word_deltas)
     if args.raw_sse_file is not None:
         scenario.raw_sse = args.raw_sse_file.read_bytes()
     done = threading.Event()

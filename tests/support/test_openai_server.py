@@ -199,6 +199,18 @@ def test_synthetic_deltas_deterministic() -> None:
     assert "\n- item" in text and text.count("```") % 2 == 0
 
 
+@pytest.mark.parametrize("tokens", [True, False])
+def test_synthetic_reply_has_the_mix_the_benchmark_promises(tokens: bool) -> None:
+    deltas = synthetic_markdown_deltas(20_000, tokens=tokens)
+    text = "".join(deltas)
+    assert len(deltas) == 20_000 and "" not in deltas
+    assert text.count("```python\n") == 10 and text.count("```") == 20  # 10 closed fences
+    assert text.count("| name | value |") >= 5 and text.count("\n- item") > 300
+    per_delta = len(text) / len(deltas)
+    # token-sized like a real stream (a GPT tokenizer on English: ~4), or a word per delta
+    assert (3.5 < per_delta < 5) if tokens else (7 < per_delta < 8)
+
+
 def test_command_line_mode() -> None:
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
