@@ -26,6 +26,7 @@ from desktop_chat.core.models import (
     Role,
     check_size,
 )
+from desktop_chat.core.pacing import FRAME_MS, FramePacer
 from desktop_chat.core.providers import ConversationSettings, GenerationParams, Profile
 from desktop_chat.core.session import ChatSession
 from desktop_chat.core.store import ConversationSummary, SearchHit, Store
@@ -34,12 +35,6 @@ from desktop_chat.core.usage import ConversationTotals
 log = logging.getLogger("desktop_chat.controller")
 
 MAX_LISTED = 500
-FRAME_MS = 16  # paint at most once a frame...
-MAX_FRAME_MS = 150  # reached only far beyond any provider's speed (> ~30 kB/s of text)
-# ...but while text pours in faster than it can be drawn, space the paints so that drawing
-# takes at most ~1/16 of the measured time (Qt's layout and painting come on top): the
-# consumer keeps the provider's full speed.
-PAINT_SHARE = 16
 
 
 class ChatController(QObject):
@@ -80,6 +75,7 @@ class ChatController(QObject):
         self._reply: Reply | None = None
         self._task: asyncio.Task[None] | None = None
         self._notice = ""
+        self._pacer = FramePacer()
         self._frame = QTimer(self)
         self._frame.setInterval(FRAME_MS)
         self._frame.timeout.connect(self._paint_frame)
@@ -214,6 +210,8 @@ class ChatController(QObject):
         self._task = self._loop.create_task(self._run(reply))
         self.reply_started.emit(reply.model)
         self.streaming_changed.emit(True)
+        self._pacer.restart()
+        self._frame.setInterval(FRAME_MS)
         self._frame.start()
 
     # -- conversations --------------------------------------------------------------------
@@ -325,7 +323,7 @@ class ChatController(QObject):
         if text:
             self.text_arrived.emit(text)
         spent_ms = (time.perf_counter() - started) * 1000
-        self._frame.setInterval(int(min(MAX_FRAME_MS, max(FRAME_MS, spent_ms * PAINT_SHARE))))
+        self._frame.setInterval(self._pacer.next_interval_ms(spent_ms))
         notice = self._reply.notice or ""
         if notice != self._notice:
             self._notice = notice
