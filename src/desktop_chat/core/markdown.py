@@ -262,7 +262,7 @@ def break_long_runs_text(text: str, every: int = 80) -> str:
 
 def _has_long_word(text: str) -> bool:
     """Whether any whitespace-separated word is longer than 80 characters: a run that needs
-    breaking lies inside one. Splitting is ~10x faster than searching for the run, which
+    breaking lies inside one. Splitting is ~6x faster than searching for the run, which
     tries every position of the text, and nearly every text has no such word."""
     return max(map(len, text.split()), default=0) > _LONGEST_UNBROKEN
 
