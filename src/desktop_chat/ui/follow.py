@@ -35,8 +35,7 @@ class QuietScrollBar(QScrollBar):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
         self._drawn: tuple[object, ...] | None = None
-        self._batched = False
-        self.paints = 0  # for tests and benchmarks
+        self.in_batch = False
 
     def looks(self) -> tuple[object, ...]:
         """Everything a range or value change can alter in the bar's picture."""
@@ -51,22 +50,21 @@ class QuietScrollBar(QScrollBar):
     def batched(self) -> Iterator[None]:
         """Range and value changes that end together (the range grows, then the view
         follows to the new end): one repaint at the end, and only if the picture changed."""
-        self._batched = True
+        self.in_batch = True
         try:
             yield
         finally:
-            self._batched = False
+            self.in_batch = False
             if self.looks() != self._drawn:
                 self.update()
 
     def sliderChange(self, change: QAbstractSlider.SliderChange) -> None:
-        if change in _GEOMETRY_CHANGES and (self._batched or self.looks() == self._drawn):
+        if change in _GEOMETRY_CHANGES and (self.in_batch or self.looks() == self._drawn):
             return  # the base class would only schedule a repaint (of the same picture)
         super().sliderChange(change)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         self._drawn = self.looks()
-        self.paints += 1
         super().paintEvent(event)
 
 
@@ -78,7 +76,6 @@ class Follow:
         self.button = button
         self.following = True
         self._programmatic = False
-        self._batching = False  # inside one paint's edits: follow once, after them
         self._bar = bar = QuietScrollBar(view)
         view.setVerticalScrollBar(bar)
         bar.valueChanged.connect(self._on_scrolled)
@@ -87,25 +84,21 @@ class Follow:
         button.clicked.connect(self.to_bottom)
 
     def to_bottom(self) -> None:
-        self._scroll_to(self._view.verticalScrollBar().maximum())
+        self._scroll_to(self._bar.maximum())
         self.following = True
         self.button.hide()
 
     def hold(self, value: int) -> None:
         """Scroll to `value` (earlier messages the user asked for) and stay there."""
         self.following = False
-        self._view.verticalScrollBar().setValue(value)  # as if the user had scrolled there
+        self._bar.setValue(value)  # as if the user had scrolled there
 
     @contextlib.contextmanager
     def growing(self) -> Iterator[None]:
         """One paint's edits: the range changes with each of them (tail out, blocks in, tail
         in), but following the reply needs only one scroll, after the last."""
-        with self._bar.batched():
-            self._batching = True
-            try:
-                yield
-            finally:
-                self._batching = False
+        with self._bar.batched():  # range changes in a batch do not scroll by themselves
+            yield
             if self.following:
                 self._scroll_to(self._bar.maximum())
 
@@ -118,15 +111,15 @@ class Follow:
     def _scroll_to(self, value: int) -> None:
         self._programmatic = True
         try:
-            self._view.verticalScrollBar().setValue(value)
+            self._bar.setValue(value)
         finally:
             self._programmatic = False
 
     def _on_scrolled(self, value: int) -> None:
         if not self._programmatic:
-            self.following = value >= self._view.verticalScrollBar().maximum() - FOLLOW_SLACK_PX
+            self.following = value >= self._bar.maximum() - FOLLOW_SLACK_PX
             self.button.setVisible(not self.following)
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
-        if self.following and not self._batching:
+        if self.following and not self._bar.in_batch:
             self._scroll_to(maximum)
