@@ -47,8 +47,8 @@ from desktop_chat.app import (  # noqa: E402
     create_main_window,
     settle_startup_objects,
 )
-from desktop_chat.core.models import Role  # noqa: E402
-from desktop_chat.core.store import Store  # noqa: E402
+from desktop_chat.core.history.store import Store  # noqa: E402
+from desktop_chat.core.model.message import Role  # noqa: E402
 from desktop_chat.ui.main_window import MainWindow  # noqa: E402
 
 TARGET_OPEN_MS, TARGET_SEARCH_MS, TARGET_RATIO = 300.0, 100.0, 0.90

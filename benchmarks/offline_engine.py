@@ -36,8 +36,8 @@ from desktop_chat.app import (
     create_main_window,
     settle_startup_objects,
 )
-from desktop_chat.core.engine import demo_model
-from desktop_chat.core.settings import SETTINGS_FILE
+from desktop_chat.core.config.settings import SETTINGS_FILE
+from desktop_chat.core.engine.offline import demo_model
 from desktop_chat.ui.main_window import MainWindow
 
 # Greedy, the demo model answers this with a long (looping) reply: N tokens every round.

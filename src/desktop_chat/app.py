@@ -25,13 +25,15 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
-from desktop_chat.core import errors, logs, markdown
-from desktop_chat.core.engine import ENGINE_HOST_FLAG
-from desktop_chat.core.models import ReplyState
-from desktop_chat.core.providers import OFFLINE, PRESETS, preset
-from desktop_chat.core.secrets import Secrets
-from desktop_chat.core.settings import SettingsFile
-from desktop_chat.core.store import HISTORY_FILE, Store, StoreError
+from desktop_chat.core import logs
+from desktop_chat.core.config.providers import OFFLINE, PRESETS, preset
+from desktop_chat.core.config.secrets import Secrets
+from desktop_chat.core.config.settings import SettingsFile
+from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
+from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
+from desktop_chat.core.llm import errors
+from desktop_chat.core.model.message import ReplyState
+from desktop_chat.core.render import markdown
 from desktop_chat.ui import single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController

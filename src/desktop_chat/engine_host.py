@@ -7,7 +7,7 @@ Runs llama-cpp-python's server (its `create_app` and uvicorn, in this process) a
 itself as soon as the app that started it is gone — Linux's parent-death signal plus a watchdog
 thread that polls the parent — so even a SIGKILL of the app leaves no engine behind.
 
-Progress goes to stdout as `engine-host: {json}` lines (core/engine_process.py reads them);
+Progress goes to stdout as `engine-host: {json}` lines (core/engine/process.py reads them);
 llama.cpp's own log goes to stderr and explains failures (bad file, out of memory).
 """
 
@@ -29,13 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from desktop_chat.core.engine import (
+from desktop_chat.core.engine.offline import (
     DEFAULT_CONTEXT,
     HOST,
     EngineError,
     read_gguf_header,
 )
-from desktop_chat.core.engine_process import STATUS_PREFIX
+from desktop_chat.core.engine.process import STATUS_PREFIX
 
 # Chat formats registered by llama-cpp-python, for models whose GGUF carries no template.
 _FAMILY_FORMATS = (

@@ -82,7 +82,7 @@ def _check_resources() -> str:
 
 
 def _check_markdown() -> str:
-    from desktop_chat.core import markdown
+    from desktop_chat.core.render import markdown
 
     html = markdown.to_html("**bold** <script>x</script>")
     if "<strong>bold</strong>" not in html or "<script>" in html:

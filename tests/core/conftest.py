@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_chat.core.store import Store
+from desktop_chat.core.history.store import Store
 
 
 @pytest.fixture

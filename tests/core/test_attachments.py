@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from desktop_chat.core.client import ChatClient, Endpoint
-from desktop_chat.core.models import (
+from desktop_chat.core.chat.session import ChatSession
+from desktop_chat.core.history.store import Store
+from desktop_chat.core.history.transfer import (
+    TransferError,
+    export_json,
+    export_markdown,
+    import_file,
+    import_json,
+)
+from desktop_chat.core.llm.client import ChatClient, Endpoint
+from desktop_chat.core.model.message import (
     MAX_ATTACHMENT_BYTES,
     Attachment,
     Conversation,
@@ -21,15 +30,6 @@ from desktop_chat.core.models import (
     ReplyState,
     Role,
     sniff_image,
-)
-from desktop_chat.core.session import ChatSession
-from desktop_chat.core.store import Store
-from desktop_chat.core.transfer import (
-    TransferError,
-    export_json,
-    export_markdown,
-    import_file,
-    import_json,
 )
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario

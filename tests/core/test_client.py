@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from desktop_chat.core.client import ChatClient, ChatRequest, Endpoint, RetryPolicy
-from desktop_chat.core.errors import ErrorKind
-from desktop_chat.core.events import (
+from desktop_chat.core.llm.client import ChatClient, ChatRequest, Endpoint, RetryPolicy
+from desktop_chat.core.llm.errors import ErrorKind
+from desktop_chat.core.llm.events import (
     Failed,
     Finished,
     ReasoningDelta,

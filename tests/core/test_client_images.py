@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_chat.core.client import ChatRequest
-from desktop_chat.core.errors import ErrorKind
-from desktop_chat.core.providers import ApiFlavour, Endpoint, GenerationParams
+from desktop_chat.core.config.providers import ApiFlavour, Endpoint, GenerationParams
+from desktop_chat.core.llm.client import ChatRequest
+from desktop_chat.core.llm.errors import ErrorKind
 from tests.conftest import TEST_KEY
 from tests.support.client_run import failure, stream_all
 from tests.support.openai_server import LoopbackServer, Scenario

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from desktop_chat.core.errors import ChatError, ErrorKind
-from desktop_chat.core.providers import AZURE_API_VERSION, ApiFlavour, Endpoint
+from desktop_chat.core.config.providers import AZURE_API_VERSION, ApiFlavour, Endpoint
+from desktop_chat.core.llm.errors import ChatError, ErrorKind
 from tests.conftest import TEST_KEY
 from tests.support.client_run import free_port, list_models
 from tests.support.openai_server import LoopbackServer, Scenario

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from desktop_chat.core.errors import ChatError, ErrorKind
-from desktop_chat.core.events import Finished
-from desktop_chat.core.providers import Endpoint
+from desktop_chat.core.config.providers import Endpoint
+from desktop_chat.core.llm.errors import ChatError, ErrorKind
+from desktop_chat.core.llm.events import Finished
 from tests.conftest import TEST_KEY
 from tests.support.client_run import failure, list_models, stream_all, texts
 from tests.support.openai_server import LoopbackServer

@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from desktop_chat.core.client import ChatClient, Endpoint
-from desktop_chat.core.context import DEFAULT_RESERVE, reserve_for, trim, trim_notice, turns
-from desktop_chat.core.models import Conversation, Message, Reply, Role
-from desktop_chat.core.providers import GenerationParams
-from desktop_chat.core.session import ChatSession
-from desktop_chat.core.usage import (
+from desktop_chat.core.chat.context import DEFAULT_RESERVE, reserve_for, trim, trim_notice, turns
+from desktop_chat.core.chat.session import ChatSession
+from desktop_chat.core.chat.usage import (
     IMAGE_TOKENS,
     REPLY_PRIMING,
     estimate_message_tokens,
     estimate_prompt_tokens,
 )
+from desktop_chat.core.config.providers import GenerationParams
+from desktop_chat.core.llm.client import ChatClient, Endpoint
+from desktop_chat.core.model.message import Conversation, Message, Reply, Role
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
 

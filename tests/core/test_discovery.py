@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from desktop_chat.core.discovery import Found, probe_local
-from desktop_chat.core.providers import LOCAL_PRESETS, PRESETS, Preset
+from desktop_chat.core.config.providers import LOCAL_PRESETS, PRESETS, Preset
+from desktop_chat.core.llm.discovery import Found, probe_local
 from tests.support.client_run import free_port
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.support.proxy_trap import NO_PROXY_VARIABLES, ProxyTrap

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from desktop_chat import engine_host
-from desktop_chat.core import engine
-from desktop_chat.core.engine import (
+from desktop_chat.core.engine import offline as engine
+from desktop_chat.core.engine.offline import (
     DEMO_LABEL,
     EngineError,
     Launch,

@@ -11,8 +11,8 @@ import keyring.backends.fail
 import pytest
 
 from desktop_chat.core import logs
-from desktop_chat.core.providers import PRESETS
-from desktop_chat.core.secrets import KeySource, Secrets
+from desktop_chat.core.config.providers import PRESETS
+from desktop_chat.core.config.secrets import KeySource, Secrets
 from tests.conftest import TEST_KEY
 
 log = logging.getLogger("desktop_chat.test")

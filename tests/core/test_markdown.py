@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from desktop_chat.core import markdown
-from desktop_chat.core.markdown import to_html
+from desktop_chat.core.render import markdown
+from desktop_chat.core.render.markdown import to_html
 
 
 class Tags(HTMLParser):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop_chat.core.markdown import (
+from desktop_chat.core.render.markdown import (
     ZWSP,
     IncrementalMarkdown,
     break_long_runs_html,
@@ -152,7 +152,7 @@ def test_the_quick_check_for_long_words_never_skips_a_run_that_needs_breaking(
 ) -> None:
     """`break_long_runs_*` skip their regex when no word is over 80 characters; that must
     agree with the regex on every text (whitespace of every kind, tags, entities)."""
-    from desktop_chat.core import markdown
+    from desktop_chat.core.render import markdown
 
     text = text + "x" * run
     assert markdown._has_long_word(text) == bool(markdown._LONG_PLAIN_RUN.search(text))

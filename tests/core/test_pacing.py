@@ -3,7 +3,7 @@ spare, fewer paints when it is busy all the time (receiving must keep the provid
 
 from __future__ import annotations
 
-from desktop_chat.core.pacing import (
+from desktop_chat.core.chat.pacing import (
     FRAME_MS,
     MAX_FRAME_MS,
     PAINT_SHARE,

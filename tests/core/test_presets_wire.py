@@ -12,9 +12,7 @@ import dataclasses
 
 import pytest
 
-from desktop_chat.core.client import ChatRequest
-from desktop_chat.core.events import Finished, TextDelta
-from desktop_chat.core.providers import (
+from desktop_chat.core.config.providers import (
     APP_URL,
     AZURE,
     AZURE_API_VERSION,
@@ -26,6 +24,8 @@ from desktop_chat.core.providers import (
     Profile,
     preset,
 )
+from desktop_chat.core.llm.client import ChatRequest
+from desktop_chat.core.llm.events import Finished, TextDelta
 from tests.conftest import TEST_KEY
 from tests.support.client_run import HI, stream_all
 from tests.support.openai_server import LoopbackServer, RecordedRequest

@@ -8,9 +8,10 @@ import asyncio
 
 import pytest
 
-from desktop_chat.core.client import ChatClient, ChatRequest, RetryPolicy
-from desktop_chat.core.errors import ErrorKind
-from desktop_chat.core.events import (
+from desktop_chat.core.config.providers import ApiFlavour, Endpoint, GenerationParams
+from desktop_chat.core.llm.client import ChatClient, ChatRequest, RetryPolicy
+from desktop_chat.core.llm.errors import ErrorKind
+from desktop_chat.core.llm.events import (
     Finished,
     ReasoningDelta,
     Retrying,
@@ -18,7 +19,6 @@ from desktop_chat.core.events import (
     TextDelta,
     UsageReport,
 )
-from desktop_chat.core.providers import ApiFlavour, Endpoint, GenerationParams
 from tests.conftest import TEST_KEY
 from tests.support.client_run import HI, failure, stream_all, texts
 from tests.support.openai_server import LoopbackServer, Scenario

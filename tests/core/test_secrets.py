@@ -21,8 +21,8 @@ from keyring.backend import KeyringBackend
 from keyring.backends import SecretService, fail, null
 from keyring.errors import KeyringLocked, PasswordSetError
 
-from desktop_chat.core.providers import PRESETS, Profile
-from desktop_chat.core.secrets import (
+from desktop_chat.core.config.providers import PRESETS, Profile
+from desktop_chat.core.config.secrets import (
     PLAINTEXT_FILE,
     SERVICE,
     KeychainStatus,

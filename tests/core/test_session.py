@@ -11,13 +11,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from desktop_chat.core.client import ChatClient, ChatRequest, Endpoint
-from desktop_chat.core.errors import ErrorKind
-from desktop_chat.core.events import Finished, StreamEvent, TextDelta
-from desktop_chat.core.models import Conversation, Message, Reply, ReplyState, Role, Usage
-from desktop_chat.core.providers import ConversationSettings, GenerationParams
-from desktop_chat.core.session import ChatSession, title_from_prompt
-from desktop_chat.core.store import Store
+from desktop_chat.core.chat.session import ChatSession, title_from_prompt
+from desktop_chat.core.config.providers import ConversationSettings, GenerationParams
+from desktop_chat.core.history.store import Store
+from desktop_chat.core.llm.client import ChatClient, ChatRequest, Endpoint
+from desktop_chat.core.llm.errors import ErrorKind
+from desktop_chat.core.llm.events import Finished, StreamEvent, TextDelta
+from desktop_chat.core.model.message import Conversation, Message, Reply, ReplyState, Role, Usage
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
 

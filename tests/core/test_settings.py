@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from desktop_chat.core.providers import (
+from desktop_chat.core.config.providers import (
     PRESETS,
     ApiFlavour,
     GenerationParams,
     Profile,
     PromptPreset,
 )
-from desktop_chat.core.settings import (
+from desktop_chat.core.config.settings import (
     OPENAI_BASE_URL,
     RUN_PROFILE_ID,
     SETTINGS_FILE,

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from desktop_chat.core import schema
-from desktop_chat.core.models import Attachment, ReplyState, Role, Usage
-from desktop_chat.core.providers import ConversationSettings, GenerationParams
-from desktop_chat.core.records import HIGHLIGHT_END, HIGHLIGHT_START
-from desktop_chat.core.store import INTERRUPTED_ERROR, Store, StoreError
+from desktop_chat.core.config.providers import ConversationSettings, GenerationParams
+from desktop_chat.core.history import schema
+from desktop_chat.core.history.records import HIGHLIGHT_END, HIGHLIGHT_START
+from desktop_chat.core.history.store import INTERRUPTED_ERROR, Store, StoreError
+from desktop_chat.core.model.message import Attachment, ReplyState, Role, Usage
 from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -363,8 +363,8 @@ def test_replies_left_streaming_become_interrupted_with_their_text(store: Store)
 CRASHING_WRITER = """
     import sys, time
     from pathlib import Path
-    from desktop_chat.core.models import Role
-    from desktop_chat.core.store import Store
+    from desktop_chat.core.model.message import Role
+    from desktop_chat.core.history.store import Store
     store = Store(Path(sys.argv[1]))
     conversation = store.create_conversation("Crash")
     prompt = store.add_message(conversation, None, Role.USER, "Tell me a story")
@@ -592,8 +592,8 @@ def test_one_store_can_be_shared_by_threads(store: Store) -> None:
 PROCESS_WRITER = """
     import sys, time
     from pathlib import Path
-    from desktop_chat.core.models import Role
-    from desktop_chat.core.store import Store
+    from desktop_chat.core.model.message import Role
+    from desktop_chat.core.history.store import Store
     go = Path(sys.argv[2])
     while not go.exists():
         time.sleep(0.005)

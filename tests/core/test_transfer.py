@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from desktop_chat.core.chatgpt import UID_PREFIX, import_chatgpt
-from desktop_chat.core.models import ReplyState, Role, Usage
-from desktop_chat.core.store import Store, StoreError
-from desktop_chat.core.transfer import (
+from desktop_chat.core.history.chatgpt import UID_PREFIX, import_chatgpt
+from desktop_chat.core.history.store import Store, StoreError
+from desktop_chat.core.history.transfer import (
     FORMAT,
     TransferError,
     export_json,
@@ -25,6 +24,7 @@ from desktop_chat.core.transfer import (
     import_json,
     read_json,
 )
+from desktop_chat.core.model.message import ReplyState, Role, Usage
 from tests.conftest import DATA
 
 CHATGPT_FIXTURE = DATA / "chatgpt_export_small.json"
@@ -306,7 +306,7 @@ def test_a_malformed_chatgpt_export_changes_nothing(store: Store, name: str) -> 
 
 def test_a_write_error_mid_import_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch,
                                             ) -> None:
-    from desktop_chat.core import db
+    from desktop_chat.core.history import db
 
     calls = 0
     real = db.BulkWriter.add_message

@@ -10,14 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop_chat.core import usage
-from desktop_chat.core.client import ChatClient, Endpoint
-from desktop_chat.core.models import Attachment, Reply, ReplyState, Role, Usage
-from desktop_chat.core.providers import Profile
-from desktop_chat.core.session import ChatSession
-from desktop_chat.core.store import Store
-from desktop_chat.core.transfer import export_json, import_json
-from desktop_chat.core.usage import (
+from desktop_chat.core.chat import usage
+from desktop_chat.core.chat.session import ChatSession
+from desktop_chat.core.chat.usage import (
     IMAGE_TOKENS,
     MESSAGE_OVERHEAD,
     REPLY_PRIMING,
@@ -31,6 +26,11 @@ from desktop_chat.core.usage import (
     format_cost,
     totals,
 )
+from desktop_chat.core.config.providers import Profile
+from desktop_chat.core.history.store import Store
+from desktop_chat.core.history.transfer import export_json, import_json
+from desktop_chat.core.llm.client import ChatClient, Endpoint
+from desktop_chat.core.model.message import Attachment, Reply, ReplyState, Role, Usage
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
 

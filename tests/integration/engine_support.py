@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from desktop_chat.core.engine import Launch
+from desktop_chat.core.engine.offline import Launch
 
 # Stand-in for engine_host: reports progress like it, then serves GET /v1/models on its port.
 FAKE_HOST = textwrap.dedent("""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_chat.core.engine import EngineError, Launch, LocalEngine
-from desktop_chat.core.engine_process import failure_from_output
+from desktop_chat.core.engine.offline import EngineError, Launch, LocalEngine
+from desktop_chat.core.engine.process import failure_from_output
 from tests.integration.engine_support import (
     FAKE_HOST,
     alive,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_chat.core.client import ChatClient, ChatRequest
-from desktop_chat.core.engine import (
+from desktop_chat.core.config.providers import OFFLINE, PRESETS, Endpoint, GenerationParams
+from desktop_chat.core.engine.offline import (
     DemoModel,
     EngineError,
     LocalEngine,
@@ -27,8 +27,8 @@ from desktop_chat.core.engine import (
     demo_model,
     engine_available,
 )
-from desktop_chat.core.events import Failed, Finished, TextDelta
-from desktop_chat.core.providers import OFFLINE, PRESETS, Endpoint, GenerationParams
+from desktop_chat.core.llm.client import ChatClient, ChatRequest
+from desktop_chat.core.llm.events import Failed, Finished, TextDelta
 from tests.integration.engine_support import alive, wait_gone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +105,7 @@ def test_truncated_model_file_is_reported_as_damaged(demo: DemoModel, tmp_path: 
 
 APP = textwrap.dedent("""
     import asyncio, sys
-    from desktop_chat.core.engine import LocalEngine
+    from desktop_chat.core.engine.offline import LocalEngine
 
     async def main():
         local = LocalEngine()

@@ -28,9 +28,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from desktop_chat.app import close_window_services, create_main_window
-from desktop_chat.core.engine import DEMO_LABEL, demo_available, demo_model, engine_available
-from desktop_chat.core.models import ReplyState, Role
-from desktop_chat.core.settings import SETTINGS_FILE, profile_for_url
+from desktop_chat.core.config.settings import SETTINGS_FILE, profile_for_url
+from desktop_chat.core.engine.offline import (
+    DEMO_LABEL,
+    demo_available,
+    demo_model,
+    engine_available,
+)
+from desktop_chat.core.model.message import ReplyState, Role
 from desktop_chat.ui.connections import Connections
 from tests.integration.engine_support import alive
 from tests.support.openai_server import LoopbackServer

@@ -13,7 +13,7 @@ import qasync
 from keyring.backends import fail
 
 from desktop_chat.app import close_window_services, create_main_window
-from desktop_chat.core import engine as engines
+from desktop_chat.core.engine import offline as engines
 from tests.ui.conftest import ChatDriver, wait_until
 
 

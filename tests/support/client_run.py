@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from desktop_chat.core.client import ChatClient, ChatRequest, RetryPolicy
-from desktop_chat.core.errors import ChatError
-from desktop_chat.core.events import Failed, Finished, StreamEvent, TextDelta
-from desktop_chat.core.providers import Endpoint
+from desktop_chat.core.config.providers import Endpoint
+from desktop_chat.core.llm.client import ChatClient, ChatRequest, RetryPolicy
+from desktop_chat.core.llm.errors import ChatError
+from desktop_chat.core.llm.events import Failed, Finished, StreamEvent, TextDelta
 
 HI = ChatRequest("test-model", [{"role": "user", "content": "Hi"}])
 

@@ -24,7 +24,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QApplication
 
 from desktop_chat.app import close_window_services, create_main_window
-from desktop_chat.core.settings import SETTINGS_FILE
+from desktop_chat.core.config.settings import SETTINGS_FILE
 from desktop_chat.ui.main_window import MainWindow
 from desktop_chat.ui.settings_dialog import SettingsDialog
 from tests.ui.conftest import ChatDriver, until, wait_until

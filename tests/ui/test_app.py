@@ -91,7 +91,7 @@ EXIT_AFTER_COPY = r"""
 import os, sys, tempfile
 from PySide6.QtWidgets import QApplication
 from desktop_chat.app import create_event_loop, create_main_window, release_clipboard
-from desktop_chat.core.models import Message, Role
+from desktop_chat.core.model.message import Message, Role
 app = QApplication([])
 loop = create_event_loop(app)
 window = create_main_window(["--data-dir", tempfile.mkdtemp(), "--base-url",

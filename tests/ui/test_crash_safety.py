@@ -22,8 +22,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from desktop_chat.core import logs
-from desktop_chat.core.models import ReplyState, Role
-from desktop_chat.core.store import INTERRUPTED_ERROR
+from desktop_chat.core.history.store import INTERRUPTED_ERROR
+from desktop_chat.core.model.message import ReplyState, Role
 from tests.conftest import TEST_KEY
 from tests.support import openai_server
 from tests.support.openai_server import LoopbackServer, Scenario

@@ -3,7 +3,7 @@ click adds a profile with the server's address and models."""
 
 from __future__ import annotations
 
-from desktop_chat.core.providers import Preset
+from desktop_chat.core.config.providers import Preset
 from tests.support.openai_server import LoopbackServer
 from tests.ui.app_support import Launcher, accept, open_settings, profile, send_and_wait, settle
 from tests.ui.test_errors import free_port

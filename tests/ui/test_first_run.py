@@ -17,8 +17,8 @@ from keyring.backends import fail
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QPushButton
 
-from desktop_chat.core import providers, settings
-from desktop_chat.core.secrets import SERVICE
+from desktop_chat.core.config import providers, settings
+from desktop_chat.core.config.secrets import SERVICE
 from tests.conftest import TEST_KEY
 from tests.support.keyrings import MemoryKeyring
 from tests.support.openai_server import LoopbackServer, Scenario

@@ -9,7 +9,7 @@ import pytest
 import qasync
 from PySide6.QtCore import QEvent, QObject
 
-from desktop_chat.core.markdown import Theme
+from desktop_chat.core.render.markdown import Theme
 from desktop_chat.ui.follow import QuietScrollBar
 from desktop_chat.ui.transcript import Transcript
 from tests.ui.conftest import run_for

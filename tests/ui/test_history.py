@@ -10,8 +10,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from desktop_chat.app import HISTORY_FILE
-from desktop_chat.core.models import ReplyState, Role
-from desktop_chat.core.store import Store
+from desktop_chat.core.history.store import Store
+from desktop_chat.core.model.message import ReplyState, Role
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver, wait_until
 from tests.ui.test_rendering import click_anchor

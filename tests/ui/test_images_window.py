@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QColor, QImage, QTextCharFormat, QTextDocument
 from PySide6.QtWidgets import QLabel
 
-from desktop_chat.core.models import MAX_ATTACHMENT_BYTES
+from desktop_chat.core.model.message import MAX_ATTACHMENT_BYTES
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.app_support import snapshot
 from tests.ui.conftest import ChatDriver, wait_until

@@ -16,7 +16,7 @@ from keyring.backends import fail
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_chat.core import logs
-from desktop_chat.core.secrets import PLAINTEXT_FILE, SERVICE
+from desktop_chat.core.config.secrets import PLAINTEXT_FILE, SERVICE
 from desktop_chat.ui.crash import install_excepthook
 from tests.support.keyrings import MemoryKeyring
 from tests.support.openai_server import LoopbackServer, Scenario

@@ -13,8 +13,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from desktop_chat.core.secrets import SERVICE
-from desktop_chat.core.settings import SETTINGS_FILE
+from desktop_chat.core.config.secrets import SERVICE
+from desktop_chat.core.config.settings import SETTINGS_FILE
 from desktop_chat.ui import theme
 from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
 from tests.support.keyrings import MemoryKeyring

@@ -9,9 +9,9 @@ from PySide6.QtGui import QTextBlockFormat, QTextCursor, QTextDocument
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
-from desktop_chat.core import markdown
-from desktop_chat.core.markdown import Theme
-from desktop_chat.core.models import Message, Role
+from desktop_chat.core.model.message import Message, Role
+from desktop_chat.core.render import markdown
+from desktop_chat.core.render.markdown import Theme
 from desktop_chat.ui.transcript import Transcript
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver

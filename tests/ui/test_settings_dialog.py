@@ -24,10 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.client import ChatClient, RetryPolicy
-from desktop_chat.core.discovery import Found
-from desktop_chat.core.errors import ChatError, ErrorKind
-from desktop_chat.core.providers import (
+from desktop_chat.core.config.providers import (
     PRESETS,
     ApiFlavour,
     ConversationSettings,
@@ -36,8 +33,11 @@ from desktop_chat.core.providers import (
     Profile,
     PromptPreset,
 )
-from desktop_chat.core.secrets import KeychainStatus, KeySource
-from desktop_chat.core.settings import Settings
+from desktop_chat.core.config.secrets import KeychainStatus, KeySource
+from desktop_chat.core.config.settings import Settings
+from desktop_chat.core.llm.client import ChatClient, RetryPolicy
+from desktop_chat.core.llm.discovery import Found
+from desktop_chat.core.llm.errors import ChatError, ErrorKind
 from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
 from desktop_chat.ui.settings_dialog import SettingsDialog
 from desktop_chat.ui.settings_profile_form import ProfileForm

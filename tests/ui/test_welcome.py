@@ -12,9 +12,9 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
-from desktop_chat.core.discovery import Found, probe_local
-from desktop_chat.core.providers import PRESETS
-from desktop_chat.core.secrets import KeychainStatus
+from desktop_chat.core.config.providers import PRESETS
+from desktop_chat.core.config.secrets import KeychainStatus
+from desktop_chat.core.llm.discovery import Found, probe_local
 from desktop_chat.ui.welcome import WelcomePanel
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import until

@@ -7,7 +7,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QUrl, Signal
 from PySide6.QtGui import QImage, QPixmap, QTextCursor, QTextDocument, QTextImageFormat
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from desktop_chat.core.models import Attachment
+from desktop_chat.core.model.message import Attachment
 
 THUMB_PX = 64
 IMAGE = "dc-image:"  # chrome: left out when a selection of the transcript is copied

@@ -13,13 +13,20 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop_chat.core import engine as engines
-from desktop_chat.core.client import ChatClient, RetryPolicy
-from desktop_chat.core.discovery import Found, PortOf, probe_local
-from desktop_chat.core.errors import ChatError
-from desktop_chat.core.providers import OFFLINE, OPENAI, Endpoint, Profile, new_profile_id, preset
-from desktop_chat.core.secrets import KeychainStatus, KeySource, Secrets, SecretsError
-from desktop_chat.core.settings import Settings, SettingsFile, profile_for_url
+from desktop_chat.core.config.providers import (
+    OFFLINE,
+    OPENAI,
+    Endpoint,
+    Profile,
+    new_profile_id,
+    preset,
+)
+from desktop_chat.core.config.secrets import KeychainStatus, KeySource, Secrets, SecretsError
+from desktop_chat.core.config.settings import Settings, SettingsFile, profile_for_url
+from desktop_chat.core.engine import offline as engines
+from desktop_chat.core.llm.client import ChatClient, RetryPolicy
+from desktop_chat.core.llm.discovery import Found, PortOf, probe_local
+from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.controller import ChatController
 
 log = logging.getLogger("desktop_chat.connections")

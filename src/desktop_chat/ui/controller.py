@@ -17,8 +17,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop_chat.core.client import ChatClient
-from desktop_chat.core.models import (
+from desktop_chat.core.chat.pacing import FRAME_MS, FramePacer
+from desktop_chat.core.chat.session import ChatSession
+from desktop_chat.core.chat.usage import ConversationTotals
+from desktop_chat.core.config.providers import ConversationSettings, GenerationParams, Profile
+from desktop_chat.core.history.store import ConversationSummary, SearchHit, Store
+from desktop_chat.core.llm.client import ChatClient
+from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
     Reply,
@@ -26,11 +31,6 @@ from desktop_chat.core.models import (
     Role,
     check_size,
 )
-from desktop_chat.core.pacing import FRAME_MS, FramePacer
-from desktop_chat.core.providers import ConversationSettings, GenerationParams, Profile
-from desktop_chat.core.session import ChatSession
-from desktop_chat.core.store import ConversationSummary, SearchHit, Store
-from desktop_chat.core.usage import ConversationTotals
 
 log = logging.getLogger("desktop_chat.controller")
 

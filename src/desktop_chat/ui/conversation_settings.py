@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.providers import ConversationSettings, GenerationParams
+from desktop_chat.core.config.providers import ConversationSettings, GenerationParams
 from desktop_chat.ui.settings_fields import hint_label, name
 from desktop_chat.ui.settings_params import ParamsEditor
 

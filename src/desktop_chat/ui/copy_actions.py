@@ -7,7 +7,7 @@ from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from desktop_chat.core import markdown
+from desktop_chat.core.render import markdown
 from desktop_chat.ui.clipboard import put_on_clipboard
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.transcript import Transcript

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core import engine as engines
+from desktop_chat.core.engine import offline as engines
 
 if TYPE_CHECKING:
     from desktop_chat.ui.connections import Connections

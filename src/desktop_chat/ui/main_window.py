@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core import markdown
-from desktop_chat.core.context import trim_notice
-from desktop_chat.core.models import Conversation, Reply, ReplyState, check_attachments
-from desktop_chat.core.providers import Profile
+from desktop_chat.core.chat.context import trim_notice
+from desktop_chat.core.config.providers import Profile
+from desktop_chat.core.model.message import Conversation, Reply, ReplyState, check_attachments
+from desktop_chat.core.render import markdown
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.composer import Composer
 from desktop_chat.ui.connections import Connections

@@ -15,9 +15,9 @@ from functools import lru_cache
 from markdown_it.token import Token
 from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
 
-from desktop_chat.core import markdown
-from desktop_chat.core.markdown import CodeBlock, IncrementalMarkdown, Theme
-from desktop_chat.core.models import Message, ReplyState
+from desktop_chat.core.model.message import Message, ReplyState
+from desktop_chat.core.render import markdown
+from desktop_chat.core.render.markdown import CodeBlock, IncrementalMarkdown, Theme
 
 TOGGLE = "dc-toggle:"
 NOTE = "dc-note:"

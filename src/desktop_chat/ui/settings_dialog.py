@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout, QWidget
 
-from desktop_chat.core.secrets import KeychainStatus, KeySource
-from desktop_chat.core.settings import Settings
+from desktop_chat.core.config.secrets import KeychainStatus, KeySource
+from desktop_chat.core.config.settings import Settings
 from desktop_chat.ui.settings_fields import Invalid, message_label
 from desktop_chat.ui.settings_pages import AppearancePage, ChatPage, NetworkPage
 from desktop_chat.ui.settings_profile_form import TestConnection

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.providers import PromptPreset
-from desktop_chat.core.settings import MAX_FONT_SIZE, MIN_FONT_SIZE, Settings
+from desktop_chat.core.config.providers import PromptPreset
+from desktop_chat.core.config.settings import MAX_FONT_SIZE, MIN_FONT_SIZE, Settings
 from desktop_chat.ui.settings_fields import Invalid, hint_label, kept_value, name, proxy_problem
 from desktop_chat.ui.settings_params import ParamsEditor
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.providers import GenerationParams, ReasoningEffort
+from desktop_chat.core.config.providers import GenerationParams, ReasoningEffort
 from desktop_chat.ui.settings_fields import name
 
 T = TypeVar("T")

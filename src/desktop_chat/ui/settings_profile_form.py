@@ -29,10 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.engine import DEMO_FILE, INSTALL_HINT, demo_available, engine_available
-from desktop_chat.core.errors import ChatError
-from desktop_chat.core.providers import AZURE, ApiFlavour, Profile, preset
-from desktop_chat.core.secrets import KeychainStatus, KeySource
+from desktop_chat.core.config.providers import AZURE, ApiFlavour, Profile, preset
+from desktop_chat.core.config.secrets import KeychainStatus, KeySource
+from desktop_chat.core.engine.offline import (
+    DEMO_FILE,
+    INSTALL_HINT,
+    demo_available,
+    engine_available,
+)
+from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.settings_fields import (
     Invalid,

@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.discovery import Found
-from desktop_chat.core.providers import PRESETS, Profile, new_profile_id
-from desktop_chat.core.secrets import KeychainStatus, KeySource
+from desktop_chat.core.config.providers import PRESETS, Profile, new_profile_id
+from desktop_chat.core.config.secrets import KeychainStatus, KeySource
+from desktop_chat.core.llm.discovery import Found
 from desktop_chat.ui.settings_fields import (
     NOTICE_COLORS,
     Invalid,

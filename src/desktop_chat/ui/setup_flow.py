@@ -8,8 +8,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
-from desktop_chat.core.providers import ConversationSettings, Profile
-from desktop_chat.core.settings import Settings
+from desktop_chat.core.config.providers import ConversationSettings, Profile
+from desktop_chat.core.config.settings import Settings
 from desktop_chat.ui import theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.conversation_settings import ConversationSettingsDialog

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.records import HIGHLIGHT_END, HIGHLIGHT_START
-from desktop_chat.core.store import ConversationSummary, SearchHit
+from desktop_chat.core.history.records import HIGHLIGHT_END, HIGHLIGHT_START
+from desktop_chat.core.history.store import ConversationSummary, SearchHit
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1

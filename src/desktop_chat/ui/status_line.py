@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
 
-from desktop_chat.core.models import Usage
-from desktop_chat.core.providers import Profile
-from desktop_chat.core.usage import ConversationTotals, describe_usage
+from desktop_chat.core.chat.usage import ConversationTotals, describe_usage
+from desktop_chat.core.config.providers import Profile
+from desktop_chat.core.model.message import Usage
 
 
 class StatusLine:

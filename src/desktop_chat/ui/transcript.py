@@ -22,9 +22,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QToolButton, QWidget
 
-from desktop_chat.core import markdown
-from desktop_chat.core.markdown import CHROME_SCHEME, COPY_CODE, ZWSP, CodeBlock, Theme
-from desktop_chat.core.models import Attachment, Message, ReplyState, Role
+from desktop_chat.core.model.message import Attachment, Message, ReplyState, Role
+from desktop_chat.core.render import markdown
+from desktop_chat.core.render.markdown import CHROME_SCHEME, COPY_CODE, ZWSP, CodeBlock, Theme
 from desktop_chat.ui.attachments import insert_images
 from desktop_chat.ui.follow import Follow
 from desktop_chat.ui.reply_view import TOGGLE, ReplyView, chrome_format

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop_chat.core import transfer
-from desktop_chat.core.store import Store, StoreError
+from desktop_chat.core.history import transfer
+from desktop_chat.core.history.store import Store, StoreError
 
 log = logging.getLogger("desktop_chat.transfers")
 

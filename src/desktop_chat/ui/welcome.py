@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.errors import ChatError, ErrorKind
-from desktop_chat.core.secrets import KeychainStatus
+from desktop_chat.core.config.secrets import KeychainStatus
+from desktop_chat.core.llm.errors import ChatError, ErrorKind
 from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.settings_fields import (
     Tasks,
@@ -37,7 +37,7 @@ from desktop_chat.ui.settings_fields import (
 )
 
 if TYPE_CHECKING:
-    from desktop_chat.core.discovery import Found
+    from desktop_chat.core.llm.discovery import Found
 
 log = logging.getLogger("desktop_chat.welcome")
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop_chat.core.errors import ErrorKind
+from desktop_chat.core.llm.errors import ErrorKind
 
 # OpenAI refuses images over 20 MB per image; other vision servers are stricter, never looser.
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024

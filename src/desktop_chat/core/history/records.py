@@ -12,8 +12,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop_chat.core.models import Attachment, Message, ReplyState, Role, Usage
-from desktop_chat.core.providers import ConversationSettings, GenerationParams, ReasoningEffort
+from desktop_chat.core.config.providers import (
+    ConversationSettings,
+    GenerationParams,
+    ReasoningEffort,
+)
+from desktop_chat.core.model.message import Attachment, Message, ReplyState, Role, Usage
 
 # The key of `conversations.extra` that holds the per-conversation overrides.
 SETTINGS_KEY = "overrides"

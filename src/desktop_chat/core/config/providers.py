@@ -3,7 +3,7 @@
 A profile is plain data. Presets give a new profile its defaults (base URL, whether a key is
 needed, which environment variable may hold it, extra headers); the user can change any of
 it. The key itself is never part of a profile: `key_ref` names its entry in the keychain
-(`core/secrets.py`). `Endpoint.for_profile(profile, key)` is what the client is built from.
+(`core/config/secrets.py`). `Endpoint.for_profile(profile, key)` is what the client is built from.
 """
 
 from __future__ import annotations

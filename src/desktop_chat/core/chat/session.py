@@ -1,7 +1,7 @@
 """One conversation and the turn in flight: build the request, consume the stream.
 
 The request is built from the conversation's overrides (model, system prompt, params) over the
-app-wide values, and trimmed to the context window (core/context.py). When the server sends
+app-wide values, and trimmed to the context window (core/chat/context.py). When the server sends
 no usage, an offline estimate fills it (flagged `estimated`).
 
 The consumer appends text to the `Reply` (no per-delta work beyond a list append) and gives
@@ -17,9 +17,12 @@ import logging
 import time
 from collections.abc import Sequence
 
-from desktop_chat.core.client import ChatClient, ChatRequest
-from desktop_chat.core.context import reserve_for, trim
-from desktop_chat.core.events import (
+from desktop_chat.core.chat.context import reserve_for, trim
+from desktop_chat.core.chat.usage import ConversationTotals, estimate_usage, totals
+from desktop_chat.core.config.providers import ConversationSettings, GenerationParams, Profile
+from desktop_chat.core.history.store import Store, StoreError
+from desktop_chat.core.llm.client import ChatClient, ChatRequest
+from desktop_chat.core.llm.events import (
     Failed,
     Finished,
     ReasoningDelta,
@@ -28,7 +31,7 @@ from desktop_chat.core.events import (
     TextDelta,
     UsageReport,
 )
-from desktop_chat.core.models import (
+from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
     Message,
@@ -38,9 +41,6 @@ from desktop_chat.core.models import (
     Usage,
     check_attachments,
 )
-from desktop_chat.core.providers import ConversationSettings, GenerationParams, Profile
-from desktop_chat.core.store import Store, StoreError
-from desktop_chat.core.usage import ConversationTotals, estimate_usage, totals
 
 log = logging.getLogger("desktop_chat.session")
 

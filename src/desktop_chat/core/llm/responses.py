@@ -14,9 +14,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from desktop_chat.core import errors
-from desktop_chat.core.errors import ChatError
-from desktop_chat.core.events import (
+from desktop_chat.core.config.providers import GenerationParams
+from desktop_chat.core.llm import errors
+from desktop_chat.core.llm.errors import ChatError
+from desktop_chat.core.llm.events import (
     Failed,
     Finished,
     ReasoningDelta,
@@ -24,7 +25,6 @@ from desktop_chat.core.events import (
     TextDelta,
     UsageReport,
 )
-from desktop_chat.core.providers import GenerationParams
 
 log = logging.getLogger("desktop_chat.responses")
 

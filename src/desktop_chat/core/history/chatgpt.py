@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from desktop_chat.core.imports import (
+from desktop_chat.core.history.imports import (
     ImportResult,
     ParsedConversation,
     ParsedMessage,
@@ -26,8 +26,8 @@ from desktop_chat.core.imports import (
     tree_order,
     write_all,
 )
-from desktop_chat.core.models import ReplyState, Role
-from desktop_chat.core.store import Store
+from desktop_chat.core.history.store import Store
+from desktop_chat.core.model.message import ReplyState, Role
 
 log = logging.getLogger("desktop_chat.store")
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_chat.core.engine_process import (
+from desktop_chat.core.engine.process import (
     EngineError,
     EngineOutput,
     answers_models,

@@ -28,18 +28,21 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from desktop_chat.core import search
-from desktop_chat.core.db import (
+from desktop_chat.core.config.providers import ConversationSettings
+from desktop_chat.core.history import search
+from desktop_chat.core.history.db import (
     check_in_conversation,
     insert_message,
     newest_leaf,
     path_rows,
     path_start,
 )
-from desktop_chat.core.message_extras import attachment_rows, insert_attachments, set_estimated
-from desktop_chat.core.models import Attachment, ReplyState, Role, Usage
-from desktop_chat.core.providers import ConversationSettings
-from desktop_chat.core.records import (
+from desktop_chat.core.history.message_extras import (
+    attachment_rows,
+    insert_attachments,
+    set_estimated,
+)
+from desktop_chat.core.history.records import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
     SETTINGS_KEY,
@@ -59,7 +62,8 @@ from desktop_chat.core.records import (
     usage_columns,
     usage_from_row,
 )
-from desktop_chat.core.store_base import StoreBase
+from desktop_chat.core.history.store_base import StoreBase
+from desktop_chat.core.model.message import Attachment, ReplyState, Role, Usage
 
 __all__ = ["HISTORY_FILE", "INTERRUPTED_ERROR", "Store", "StoreError"]
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop_chat.core.message_extras import HistoryWriter
-from desktop_chat.core.models import Attachment, ReplyState, Role, Usage
-from desktop_chat.core.records import StoreError
-from desktop_chat.core.store import Store
+from desktop_chat.core.history.message_extras import HistoryWriter
+from desktop_chat.core.history.records import StoreError
+from desktop_chat.core.history.store import Store
+from desktop_chat.core.model.message import Attachment, ReplyState, Role, Usage
 
 log = logging.getLogger("desktop_chat.store")
 

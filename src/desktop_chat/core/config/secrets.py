@@ -26,7 +26,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 from keyring.errors import KeyringLocked, PasswordDeleteError
 
-from desktop_chat.core.providers import Profile
+from desktop_chat.core.config.providers import Profile
 
 log = logging.getLogger("desktop_chat.secrets")
 

@@ -1,7 +1,7 @@
 """Typed settings with defaults in one place, stored as JSON in the data dir.
 
 API keys are never part of the settings: a profile names its key (`Profile.key_ref`) and
-`core/secrets.py` finds it. The file is read strictly with pydantic over the same dataclasses
+`core/config/secrets.py` finds it. The file is read strictly with pydantic over the same dataclasses
 the app uses: wrong types mean a damaged file (moved aside); out-of-range values are replaced
 by their defaults. Run overrides (command line, environment) are kept apart from the file.
 """
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter
 
-from desktop_chat.core.providers import (
+from desktop_chat.core.config.providers import (
     OPENAI,
     PRESETS,
     GenerationParams,

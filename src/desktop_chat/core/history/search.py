@@ -10,8 +10,13 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from desktop_chat.core.records import HIGHLIGHT_END, HIGHLIGHT_START, SearchHit, lenient_text
-from desktop_chat.core.schema import FTS_TABLE
+from desktop_chat.core.history.records import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    SearchHit,
+    lenient_text,
+)
+from desktop_chat.core.history.schema import FTS_TABLE
 
 SNIPPET_CHARS = 80
 _WORD = re.compile(r"\w+")

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from desktop_chat.core.models import ReplyState, Role, Usage
-from desktop_chat.core.records import MESSAGE_COLUMNS, StoreError, usage_columns
+from desktop_chat.core.history.records import MESSAGE_COLUMNS, StoreError, usage_columns
+from desktop_chat.core.model.message import ReplyState, Role, Usage
 
 PATH_CAP = 1_000_000  # bounds a walk along a (damaged) parent chain that loops
 

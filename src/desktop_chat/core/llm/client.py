@@ -1,7 +1,7 @@
-"""The only module that talks to the `openai` SDK (`Endpoint` lives in core/providers.py).
+"""The only module that talks to the `openai` SDK (`Endpoint` lives in core/config/providers.py).
 
 `ChatClient.stream(request)` turns one request (Chat Completions, or the Responses API via
-core/responses.py) into an async iterator of typed events, maps every SDK/HTTP failure onto a
+core/llm/responses.py) into an async iterator of typed events, maps every SDK/HTTP failure onto a
 `ChatError` with user-facing text, retries rate limits visibly, and closes the HTTP response
 when the consumer stops early. `list_models()` reads the server's /models for the picker and
 for "Test connection".
@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 import openai
 
-from desktop_chat.core import errors, responses
-from desktop_chat.core.errors import ChatError
-from desktop_chat.core.events import (
+from desktop_chat.core.config.providers import ApiFlavour, Endpoint, GenerationParams
+from desktop_chat.core.llm import errors, responses
+from desktop_chat.core.llm.errors import ChatError
+from desktop_chat.core.llm.events import (
     Failed,
     Finished,
     ReasoningDelta,
@@ -32,7 +33,6 @@ from desktop_chat.core.events import (
     TextDelta,
     UsageReport,
 )
-from desktop_chat.core.providers import ApiFlavour, Endpoint, GenerationParams
 
 log = logging.getLogger("desktop_chat.client")
 

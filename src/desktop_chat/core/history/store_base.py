@@ -1,5 +1,5 @@
-"""The plumbing under `Store` (core/store.py): opening and upgrading the file, the one locked
-connection, damaged-row bookkeeping and the import writer. Split from store.py so that one
+"""The plumbing under `Store` (core/history/store.py): opening and upgrading the file, the one
+locked connection, damaged-row bookkeeping and the import writer. Split from store.py so that one
 reads as the list of things a user can do with the history.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from desktop_chat.core import schema
-from desktop_chat.core.db import connect, enable_wal, transaction
-from desktop_chat.core.message_extras import HistoryWriter
-from desktop_chat.core.records import StoreError
+from desktop_chat.core.history import schema
+from desktop_chat.core.history.db import connect, enable_wal, transaction
+from desktop_chat.core.history.message_extras import HistoryWriter
+from desktop_chat.core.history.records import StoreError
 
 log = logging.getLogger("desktop_chat.store")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desktop_chat.core.errors import ChatError
+from desktop_chat.core.llm.errors import ChatError
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from desktop_chat.core.chatgpt import import_chatgpt
-from desktop_chat.core.imports import (
+from desktop_chat.core.history.chatgpt import import_chatgpt
+from desktop_chat.core.history.imports import (
     ImportResult,
     ParsedConversation,
     ParsedMessage,
@@ -38,7 +38,9 @@ from desktop_chat.core.imports import (
     tree_order,
     write_all,
 )
-from desktop_chat.core.models import (
+from desktop_chat.core.history.records import StoredMessage
+from desktop_chat.core.history.store import Store
+from desktop_chat.core.model.message import (
     IMAGE_TYPES,
     Attachment,
     ReplyState,
@@ -47,8 +49,6 @@ from desktop_chat.core.models import (
     check_size,
     sniff_image,
 )
-from desktop_chat.core.records import StoredMessage
-from desktop_chat.core.store import Store
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "ImportResult", "TransferError", "export_json",

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from desktop_chat.core.models import Usage
-from desktop_chat.core.providers import Profile
+from desktop_chat.core.config.providers import Profile
+from desktop_chat.core.model.message import Usage
 
 # What OpenAI charges for one 1024 x 1024 image at high detail (85 + 4 tiles x 170). Images are
 # not decoded here, so every image counts this much.

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from desktop_chat.core.client import ChatClient, RetryPolicy
-from desktop_chat.core.errors import ChatError
-from desktop_chat.core.providers import LOCAL_PRESETS, Endpoint, Preset
+from desktop_chat.core.config.providers import LOCAL_PRESETS, Endpoint, Preset
+from desktop_chat.core.llm.client import ChatClient, RetryPolicy
+from desktop_chat.core.llm.errors import ChatError
 
 log = logging.getLogger("desktop_chat.discovery")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from desktop_chat.core.usage import REPLY_PRIMING, estimate_message_tokens
+from desktop_chat.core.chat.usage import REPLY_PRIMING, estimate_message_tokens
 
 # Room kept for the reply when no max_tokens is set: a typical answer, at most a quarter of a
 # small window.
@@ -48,7 +48,7 @@ def turns(messages: Sequence[Message]) -> list[list[int]]:
 def trim(messages: Sequence[Message], context_window: int, reserve_tokens: int = 0,
          ) -> tuple[list[Message], int]:
     """(messages to send, number of whole turns left out). `context_window` <= 0 means
-    unknown: nothing is left out. Counts are estimates (core/usage.py); walking back from
+    unknown: nothing is left out. Counts are estimates (core/chat/usage.py); walking back from
     the newest turn stops once the budget is spent, so a long history costs no more than
     the window it must fit."""
     if context_window <= 0:

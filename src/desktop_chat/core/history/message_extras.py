@@ -8,8 +8,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from desktop_chat.core.db import BulkWriter
-from desktop_chat.core.models import Attachment, Usage
+from desktop_chat.core.history.db import BulkWriter
+from desktop_chat.core.model.message import Attachment, Usage
 
 # Ids per `IN (...)` query: far below sqlite's variable limit on any build.
 _CHUNK = 500
