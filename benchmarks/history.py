@@ -48,7 +48,7 @@ from desktop_chat.app import (  # noqa: E402
     settle_startup_objects,
 )
 from desktop_chat.core.history.store import Store  # noqa: E402
-from desktop_chat.core.model.message import Role  # noqa: E402
+from desktop_chat.core.model.message import Message, Role  # noqa: E402
 from desktop_chat.ui.main_window import MainWindow  # noqa: E402
 
 TARGET_OPEN_MS, TARGET_SEARCH_MS, TARGET_RATIO = 300.0, 100.0, 0.90
@@ -95,8 +95,9 @@ def build_history(path: Path) -> tuple[int, int, int, str]:
                     text = paragraph(rng, 30)
                     if n == 0 and k == 1:
                         text += f" The word {RARE_WORD} appears only here."
-                    parent = w.add_message(cid, parent, Role.ASSISTANT if k % 2 else Role.USER,
-                                           text, created_at=at + k)
+                    parent = w.add_message(cid, Message.of(
+                        Role.ASSISTANT if k % 2 else Role.USER, text, parent_id=parent,
+                        created_at=at + k))
                 w.set_active_leaf(cid, parent)
                 small_ids.append(cid)
             small_tail = text[-30:]
@@ -106,8 +107,9 @@ def build_history(path: Path) -> tuple[int, int, int, str]:
             for i in range(BIG_MESSAGES):
                 text = big_message(rng, i) + (f"\n\n{LAST_MARK}" if i == BIG_MESSAGES - 1 else "")
                 chars += len(text)
-                parent = w.add_message(big, parent, Role.ASSISTANT if i % 2 else Role.USER,
-                                       text, created_at=now - 86400 + i)
+                parent = w.add_message(big, Message.of(
+                    Role.ASSISTANT if i % 2 else Role.USER, text, parent_id=parent,
+                    created_at=now - 86400 + i))
             w.set_active_leaf(big, parent)
     finally:
         store.close()

@@ -280,7 +280,7 @@ async def _smoke(window: MainWindow, prompt: str) -> int:
     reply = await finished
     window.close()
     await close_window_services(window)
-    print(reply.text if reply.text else f"FAILED: {reply.error}", flush=True)
+    print(reply.content if reply.content else f"FAILED: {reply.error}", flush=True)
     return 0 if reply.state is ReplyState.COMPLETE else 1
 
 

@@ -32,6 +32,7 @@ from desktop_chat.core.model.message import (
     sniff_image,
 )
 from tests.conftest import TEST_KEY
+from tests.support.history import add
 from tests.support.openai_server import LoopbackServer, Scenario
 
 
@@ -97,10 +98,10 @@ def test_data_url_is_the_base64_of_the_bytes() -> None:
 
 def test_a_message_with_images_becomes_content_parts() -> None:
     conversation = Conversation([
-        Message(Role.USER, "What is in these?", attachments=[CAT, DOG]),
-        Message(Role.ASSISTANT, "A cat and a dog."),
-        Message(Role.USER, "", attachments=[CAT]),
-        Message(Role.USER, "plain"),
+        Message.of(Role.USER, "What is in these?", attachments=[CAT, DOG]),
+        Message.of(Role.ASSISTANT, "A cat and a dog."),
+        Message.of(Role.USER, "", attachments=[CAT]),
+        Message.of(Role.USER, "plain"),
     ])
     assert conversation.request_messages("Be brief.") == [
         {"role": "system", "content": "Be brief."},
@@ -139,8 +140,7 @@ def test_the_server_receives_the_image_parts_and_the_history_keeps_them(
     assert session.messages[0].attachments == [CAT]
     assert session.conversation_id is not None
     path = store.active_path(session.conversation_id)
-    assert path[0].attachments == (CAT,) and path[1].attachments == ()
-    assert path[0].to_message().attachments == [CAT]
+    assert path[0].attachments == [CAT] and path[1].attachments == []
 
 
 def test_an_image_only_prompt_gets_a_title_from_the_image(server: LoopbackServer) -> None:
@@ -173,8 +173,8 @@ def test_a_failed_request_hands_the_images_back(server: LoopbackServer, store: S
             await session.client.aclose()
 
     asyncio.run(go())
-    assert reply.state is ReplyState.FAILED
-    assert reply.prompt_attachments == (CAT, DOG)  # for the composer, with the text
+    assert reply.reply.state is ReplyState.FAILED
+    assert reply.prompt.attachments == [CAT, DOG]  # for the composer, with the text
     assert session.messages == [] and store.list_conversations(limit=None) == []
 
 
@@ -196,7 +196,7 @@ def test_editing_keeps_the_images_unless_replaced(server: LoopbackServer, store:
     assert [p["image_url"]["url"] for p in sent[2] if p["type"] == "image_url"] == [DOG.data_url]
     assert session.conversation_id is not None
     prompts = [m for m in store.all_messages(session.conversation_id) if m.role is Role.USER]
-    assert [m.attachments for m in prompts] == [(CAT,), (CAT,), (DOG,)]
+    assert [m.attachments for m in prompts] == [[CAT], [CAT], [DOG]]
 
 
 # -- the history -------------------------------------------------------------------------------
@@ -204,11 +204,11 @@ def test_editing_keeps_the_images_unless_replaced(server: LoopbackServer, store:
 
 def test_attachments_keep_their_order_and_go_with_their_message(store: Store) -> None:
     c = store.create_conversation("Pictures")
-    first = store.add_message(c, None, Role.USER, "two images", attachments=[DOG, CAT])
-    second = store.add_message(c, first, Role.USER, "none")
+    first = add(store, c, None, Role.USER, "two images", attachments=[DOG, CAT])
+    second = add(store, c, first, Role.USER, "none")
     message = store.message(first)
-    assert message is not None and message.attachments == (DOG, CAT)
-    assert [m.attachments for m in store.active_path(c)] == [(DOG, CAT), ()]
+    assert message is not None and message.attachments == [DOG, CAT]
+    assert [m.attachments for m in store.active_path(c)] == [[DOG, CAT], []]
     store.delete_message(first)  # removes the branch below it and every image with it
     count = store._conn.execute("SELECT count(*) FROM attachments").fetchone()[0]
     assert count == 0 and store.message(second) is None
@@ -216,10 +216,10 @@ def test_attachments_keep_their_order_and_go_with_their_message(store: Store) ->
 
 def test_a_damaged_attachment_row_is_skipped_not_the_message(store: Store) -> None:
     c = store.create_conversation("Pictures")
-    m = store.add_message(c, None, Role.USER, "look", attachments=[CAT, DOG])
+    m = add(store, c, None, Role.USER, "look", attachments=[CAT, DOG])
     store._conn.execute("UPDATE attachments SET data = 'text, not bytes' WHERE position = 1")
     [message] = store.active_path(c)
-    assert (message.content, message.attachments) == ("look", (CAT,))
+    assert (message.content, message.attachments) == ("look", [CAT])
     assert store.skipped_rows == 1 and m == message.id
 
 
@@ -229,7 +229,7 @@ def test_a_damaged_attachment_row_is_skipped_not_the_message(store: Store) -> No
 def test_json_export_carries_images_and_imports_them_back(store: Store, fresh: Store,
                                                           tmp_path: Path) -> None:
     c = store.create_conversation("Pictures")
-    store.add_message(c, None, Role.USER, "look", attachments=[CAT, DOG])
+    add(store, c, None, Role.USER, "look", attachments=[CAT, DOG])
     data = export_json(store)
     [message] = data["conversations"][0]["messages"]
     assert message["attachments"] == [
@@ -240,12 +240,12 @@ def test_json_export_carries_images_and_imports_them_back(store: Store, fresh: S
     path.write_text(json.dumps(data), "utf-8")
     assert import_file(fresh, path).messages == 1
     [imported] = fresh.active_path(fresh.list_conversations()[0].id)
-    assert imported.attachments == (CAT, DOG)
+    assert imported.attachments == [CAT, DOG]
 
 
 def test_markdown_names_each_image(store: Store) -> None:
     c = store.create_conversation("Pictures")
-    store.add_message(c, None, Role.USER, "look", attachments=[CAT, Attachment("image/jpeg",
+    add(store, c, None, Role.USER, "look", attachments=[CAT, Attachment("image/jpeg",
                                                                                JPEG)])
     text = export_markdown(store, c)
     assert "look\n\n*Image attached: cat.png (PNG, 1 KB)*\n\n*Image attached: (JPEG, 1 KB)*" in text

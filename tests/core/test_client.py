@@ -24,8 +24,8 @@ from desktop_chat.core.llm.events import (
     Retrying,
     StreamEvent,
     TextDelta,
-    UsageReport,
 )
+from desktop_chat.core.model.message import Usage
 from tests.conftest import TEST_KEY
 from tests.support.client_run import failure, free_port, texts
 from tests.support.openai_server import LoopbackServer, Scenario
@@ -104,7 +104,7 @@ def test_normal_stream_event_sequence(server: LoopbackServer, make_client: MakeC
         TextDelta("Hello"),
         TextDelta(""),
         TextDelta(" world"),
-        UsageReport(prompt_tokens=7, completion_tokens=2, total_tokens=9),
+        Usage(prompt_tokens=7, completion_tokens=2, total_tokens=9),
         Finished("stop"),
     ]
 

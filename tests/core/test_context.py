@@ -10,6 +10,7 @@ import pytest
 
 from desktop_chat.core.chat.context import DEFAULT_RESERVE, reserve_for, trim, trim_notice, turns
 from desktop_chat.core.chat.session import ChatSession
+from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import (
     IMAGE_TOKENS,
     REPLY_PRIMING,
@@ -18,7 +19,7 @@ from desktop_chat.core.chat.usage import (
 )
 from desktop_chat.core.config.providers import GenerationParams
 from desktop_chat.core.llm.client import ChatClient, Endpoint
-from desktop_chat.core.model.message import Conversation, Message, Reply, Role
+from desktop_chat.core.model.message import Conversation, Message, Role
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
 
@@ -137,7 +138,8 @@ def test_the_session_sends_the_trimmed_request_and_says_so(server: LoopbackServe
                                                            max_tokens: int | None) -> None:
     past: list[Message] = []
     for n in range(6):
-        past += [Message(Role.USER, f"q{n} {WORDS}"), Message(Role.ASSISTANT, f"a{n} {WORDS}")]
+        past += [Message.of(Role.USER, f"q{n} {WORDS}"),
+                 Message.of(Role.ASSISTANT, f"a{n} {WORDS}")]
     conversation = Conversation(list(past), title="Long")
     full = [*conversation.request_messages("Be brief."), user("the question")]
     window = size(full) - 1 + reserve_for(size(full), max_tokens)  # just too small
@@ -146,35 +148,40 @@ def test_the_session_sends_the_trimmed_request_and_says_so(server: LoopbackServe
                           "Be brief.", conversation, context_window=window,
                           params=GenerationParams(max_tokens=max_tokens))
 
-    async def go() -> Reply:
+    async def go() -> Turn:
         try:
-            return await session.run(session.start("the question"))
+            turn = session.start("the question")
+            await session.run(turn)
+            return turn
         finally:
             await session.client.aclose()
 
-    reply = asyncio.run(go())
-    assert reply.trimmed_turns >= 1
+    turn = asyncio.run(go())
+    assert turn.trimmed_turns >= 1
     body = server.requests[0].body
     assert body is not None
     sent = body["messages"]
     assert sent[0] == system() and sent[-1] == user("the question")
-    assert len(sent) == len(full) - 2 * reply.trimmed_turns
-    assert sent[1]["content"].startswith(f"q{reply.trimmed_turns} ")
+    assert len(sent) == len(full) - 2 * turn.trimmed_turns
+    assert sent[1]["content"].startswith(f"q{turn.trimmed_turns} ")
     assert len(session.messages) == 14  # the history itself keeps everything
 
 
 def test_without_a_window_the_session_sends_everything(server: LoopbackServer) -> None:
-    conversation = Conversation([Message(Role.USER, WORDS * 30), Message(Role.ASSISTANT, "x")])
+    conversation = Conversation([Message.of(Role.USER, WORDS * 30),
+                                 Message.of(Role.ASSISTANT, "x")])
     server.push(Scenario(deltas=["ok"]))
     session = ChatSession(ChatClient(Endpoint(server.base_url, TEST_KEY, 2.0, 2.0)), "m",
                           conversation=conversation)
 
-    async def go() -> Reply:
+    async def go() -> Turn:
         try:
-            return await session.run(session.start("next"))
+            turn = session.start("next")
+            await session.run(turn)
+            return turn
         finally:
             await session.client.aclose()
 
-    reply = asyncio.run(go())
+    turn = asyncio.run(go())
     body = server.requests[0].body
-    assert reply.trimmed_turns == 0 and body is not None and len(body["messages"]) == 3
+    assert turn.trimmed_turns == 0 and body is not None and len(body["messages"]) == 3

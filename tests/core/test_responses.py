@@ -17,8 +17,8 @@ from desktop_chat.core.llm.events import (
     Retrying,
     StreamEvent,
     TextDelta,
-    UsageReport,
 )
+from desktop_chat.core.model.message import Usage
 from tests.conftest import TEST_KEY
 from tests.support.client_run import HI, failure, stream_all, texts
 from tests.support.openai_server import LoopbackServer, Scenario
@@ -47,7 +47,7 @@ def test_text_reasoning_and_usage(server: LoopbackServer) -> None:
     assert events == [
         ReasoningDelta("Weigh"), ReasoningDelta("ing"),
         TextDelta("Hel"), TextDelta("lo"), TextDelta("!"),
-        UsageReport(prompt_tokens=11, completion_tokens=4, total_tokens=15),
+        Usage(prompt_tokens=11, completion_tokens=4, total_tokens=15),
         Finished("stop"),
     ]
 
@@ -108,7 +108,7 @@ def test_params_use_the_responses_names(server: LoopbackServer) -> None:
                          [("length", "length"), ("content_filter", "content_filter")])
 def test_incomplete_response(server: LoopbackServer, reason: str, finished: str) -> None:
     events = events_for(server, Scenario(deltas=["cut"], finish_reason=reason, usage=USAGE))
-    assert events == [TextDelta("cut"), UsageReport(11, 4, 15), Finished(finished)]
+    assert events == [TextDelta("cut"), Usage(11, 4, 15), Finished(finished)]
 
 
 def test_in_stream_error_event(server: LoopbackServer) -> None:

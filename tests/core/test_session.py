@@ -12,12 +12,13 @@ from typing import Any, TypeVar
 import pytest
 
 from desktop_chat.core.chat.session import ChatSession, title_from_prompt
+from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.config.providers import ConversationSettings, GenerationParams
 from desktop_chat.core.history.store import Store
 from desktop_chat.core.llm.client import ChatClient, ChatRequest, Endpoint
 from desktop_chat.core.llm.errors import ErrorKind
 from desktop_chat.core.llm.events import Finished, StreamEvent, TextDelta
-from desktop_chat.core.model.message import Conversation, Message, Reply, ReplyState, Role, Usage
+from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role, Usage
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
 
@@ -48,9 +49,11 @@ def make_session(server: LoopbackServer) -> MakeSession:
     return make
 
 
-async def one_turn(session: ChatSession, prompt: str = PROMPT) -> Reply:
+async def one_turn(session: ChatSession, prompt: str = PROMPT) -> Turn:
     try:
-        return await session.run(session.start(prompt))
+        turn = session.start(prompt)
+        await session.run(turn)
+        return turn
     finally:
         await session.client.aclose()
 
@@ -68,16 +71,16 @@ def test_turn_appends_user_and_assistant_messages(
     server.push(Scenario(reasoning=["thinking"], deltas=RECEIVED,
                          usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}))
     session = make_session()
-    reply = run(one_turn(session))
-    assert reply.state is ReplyState.COMPLETE
-    assert reply.text == "".join(RECEIVED)
-    assert reply.reasoning == "thinking"
-    assert reply.finish_reason == "stop"
-    assert reply.usage == Usage(5, 3, 8)
-    assert reply.error is None and reply.error_kind is None
+    turn = run(one_turn(session))
+    assert turn.reply.state is ReplyState.COMPLETE
+    assert turn.reply.content == "".join(RECEIVED)
+    assert turn.reply.reasoning == "thinking"
+    assert turn.reply.finish_reason == "stop"
+    assert turn.reply.usage == Usage(5, 3, 8)
+    assert turn.reply.error is None and turn.error_kind is None
     user, assistant = session.conversation.messages
     assert (user.role, user.content) == (Role.USER, PROMPT)
-    assert assistant == Message(
+    assert assistant == Message.of(
         Role.ASSISTANT, "".join(RECEIVED), reasoning="thinking", state=ReplyState.COMPLETE,
         model="test-model", usage=Usage(5, 3, 8), error=None, finish_reason="stop",
     )
@@ -115,9 +118,9 @@ def test_reply_text_is_the_exact_concatenation(
     deltas = ["# Title\n", "", "Grüße 🌍 ", "  spaced  ", "\r\n", "```py\n", "x = 1\n", "```",
               "\n\n| a | b |", "\u200b", "end"]
     server.push(Scenario(deltas=deltas))
-    reply = run(one_turn(make_session()))
-    assert reply.text == "".join(deltas)
-    assert reply.to_message().content == "".join(deltas)
+    turn = run(one_turn(make_session()))
+    assert turn.reply.content == "".join(deltas)
+    assert turn.reply.content == "".join(deltas)
 
 
 def test_retry_notice_is_shown_while_waiting_and_cleared_after(
@@ -125,25 +128,26 @@ def test_retry_notice_is_shown_while_waiting_and_cleared_after(
 ) -> None:
     server.push(Scenario(status=429, headers={"Retry-After": "3"}), Scenario(deltas=["ok"]))
     notices: list[str | None] = []
-    reply_box: list[Reply] = []
+    reply_box: list[Turn] = []
 
     async def sleep(delay: float) -> None:
         notices.append(reply_box[0].notice)
 
-    async def go() -> Reply:
+    async def go() -> Turn:
         endpoint = Endpoint(server.base_url, TEST_KEY, 2.0, 1.0)
         session = ChatSession(ChatClient(endpoint, sleep=sleep), "test-model")
         reply_box.append(session.start(PROMPT))
         try:
-            return await session.run(reply_box[0])
+            await session.run(reply_box[0])
+            return reply_box[0]
         finally:
             await session.client.aclose()
 
-    reply = run(go())
+    turn = run(go())
     assert notices == ["Rate limited by the server — retrying in 3 s…"]
-    assert reply.notice is None
-    assert reply.state is ReplyState.COMPLETE
-    assert reply.text == "ok"
+    assert turn.notice is None
+    assert turn.reply.state is ReplyState.COMPLETE
+    assert turn.reply.content == "ok"
 
 
 # -- outcomes ----------------------------------------------------------------------------------
@@ -154,11 +158,12 @@ def test_failed_reply_withdraws_the_prompt_and_resets_the_title(
 ) -> None:
     server.push(Scenario(status=500))
     session = make_session()
-    reply = run(one_turn(session))
-    assert reply.state is ReplyState.FAILED
-    assert reply.error_kind is ErrorKind.SERVER
-    assert reply.error is not None and reply.error.startswith("The server failed with HTTP 500")
-    assert not reply.has_text
+    turn = run(one_turn(session))
+    assert turn.reply.state is ReplyState.FAILED
+    assert turn.error_kind is ErrorKind.SERVER
+    error = turn.reply.error
+    assert error is not None and error.startswith("The server failed with HTTP 500")
+    assert not turn.reply.has_text
     assert session.conversation.messages == []
     assert session.conversation.title == ""
 
@@ -166,13 +171,13 @@ def test_failed_reply_withdraws_the_prompt_and_resets_the_title(
 def test_failed_reply_keeps_earlier_history_and_title(
     server: LoopbackServer, make_session: MakeSession
 ) -> None:
-    history = [Message(Role.USER, "earlier"), Message(Role.ASSISTANT, "answer")]
+    history = [Message.of(Role.USER, "earlier"), Message.of(Role.ASSISTANT, "answer")]
     conversation = Conversation(list(history), title="Earlier chat")
     server.push(Scenario(status=401))
     session = make_session(conversation=conversation)
-    reply = run(one_turn(session))
-    assert reply.state is ReplyState.FAILED
-    assert reply.error_kind is ErrorKind.AUTH
+    turn = run(one_turn(session))
+    assert turn.reply.state is ReplyState.FAILED
+    assert turn.error_kind is ErrorKind.AUTH
     assert session.conversation.messages == history
     assert session.conversation.title == "Earlier chat"
 
@@ -182,9 +187,9 @@ def test_stream_with_no_text_and_no_finish_is_failed(
 ) -> None:
     server.push(Scenario(deltas=[], finish_reason=None))
     session = make_session()
-    reply = run(one_turn(session))
-    assert reply.state is ReplyState.FAILED
-    assert reply.error_kind is ErrorKind.INTERRUPTED
+    turn = run(one_turn(session))
+    assert turn.reply.state is ReplyState.FAILED
+    assert turn.error_kind is ErrorKind.INTERRUPTED
     assert session.conversation.messages == []
 
 
@@ -205,15 +210,15 @@ def test_interrupted_reply_keeps_partial_text(
 ) -> None:
     server.push(scenario)
     session = make_session()
-    reply = run(one_turn(session))
-    assert reply.state is ReplyState.INTERRUPTED
-    assert reply.error_kind is kind
-    assert reply.text == "".join(RECEIVED)
+    turn = run(one_turn(session))
+    assert turn.reply.state is ReplyState.INTERRUPTED
+    assert turn.error_kind is kind
+    assert turn.reply.content == "".join(RECEIVED)
     user, assistant = session.conversation.messages
     assert user.content == PROMPT
     assert assistant.content == "".join(RECEIVED)
     assert assistant.state is ReplyState.INTERRUPTED
-    assert assistant.error == reply.error
+    assert assistant.error == turn.reply.error
     assert assistant.error is not None and assistant.error.endswith(
         "" if kind is ErrorKind.STREAM_ERROR else "The text received so far is kept.")
     assert session.conversation.title == PROMPT
@@ -224,15 +229,15 @@ def test_cancel_stops_keeps_partial_text_and_closes_the_response(
 ) -> None:
     server.push(Scenario(deltas=[f"tok{i} " for i in range(200)], pace=0.05))
     session = make_session(read_timeout_s=5.0)
-    reply = session.start(PROMPT)
+    turn = session.start(PROMPT)
 
     async def go() -> bool:
-        task = asyncio.create_task(session.run(reply))
+        task = asyncio.create_task(session.run(turn))
         try:
             deadline = time.monotonic() + 5
-            while not reply.has_text and time.monotonic() < deadline:
+            while not turn.reply.has_text and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
-            assert reply.has_text, "no text arrived"
+            assert turn.reply.has_text, "no text arrived"
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -242,13 +247,13 @@ def test_cancel_stops_keeps_partial_text_and_closes_the_response(
 
     closed = run(go())
     assert closed, "the HTTP response stayed open after the reply was stopped"
-    assert reply.state is ReplyState.STOPPED
-    assert reply.text.startswith("tok0 ")
-    assert len(reply.text) < len("".join(f"tok{i} " for i in range(200)))
+    assert turn.reply.state is ReplyState.STOPPED
+    assert turn.reply.content.startswith("tok0 ")
+    assert len(turn.reply.content) < len("".join(f"tok{i} " for i in range(200)))
     user, assistant = session.conversation.messages
     assert user.content == PROMPT
     assert assistant.state is ReplyState.STOPPED
-    assert assistant.content == reply.text
+    assert assistant.content == turn.reply.content
 
 
 def test_cancel_before_any_text_keeps_the_prompt(
@@ -256,10 +261,10 @@ def test_cancel_before_any_text_keeps_the_prompt(
 ) -> None:
     server.push(Scenario(stall_before_headers=True))
     session = make_session(read_timeout_s=5.0)
-    reply = session.start(PROMPT)
+    turn = session.start(PROMPT)
 
     async def go() -> None:
-        task = asyncio.create_task(session.run(reply))
+        task = asyncio.create_task(session.run(turn))
         try:
             deadline = time.monotonic() + 5
             while not server.requests and time.monotonic() < deadline:
@@ -271,7 +276,7 @@ def test_cancel_before_any_text_keeps_the_prompt(
             await session.client.aclose()
 
     run(go())
-    assert reply.state is ReplyState.STOPPED
+    assert turn.reply.state is ReplyState.STOPPED
     user, assistant = session.conversation.messages
     assert user.content == PROMPT
     assert (assistant.state, assistant.content) == (ReplyState.STOPPED, "")
@@ -285,8 +290,8 @@ def test_cancel_before_any_text_keeps_the_prompt(
 class Ticker:
     """Counts how often a concurrent task gets the loop while a reply is streaming."""
 
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
         self.ticks = 0
         self.max_gap_s = 0.0
         self.done = False
@@ -296,7 +301,7 @@ class Ticker:
         while not self.done:
             await asyncio.sleep(0)
             now = time.perf_counter()
-            if self.reply.has_text and self.reply.state is ReplyState.STREAMING:
+            if self.turn.reply.has_text and self.turn.reply.state is ReplyState.STREAMING:
                 self.ticks += 1
                 self.max_gap_s = max(self.max_gap_s, now - last)
             last = now
@@ -307,28 +312,28 @@ def test_consumer_yields_to_the_loop_on_a_fast_stream(
 ) -> None:
     server.push(Scenario(deltas=["x"] * 20_000))
     session = make_session(read_timeout_s=10.0)
-    reply = session.start(PROMPT)
-    ticker = Ticker(reply)
+    turn = session.start(PROMPT)
+    ticker = Ticker(turn)
 
     async def go() -> None:
         task = asyncio.create_task(ticker.run())
         try:
-            await one_turn_with(session, reply)
+            await one_turn_with(session, turn)
         finally:
             ticker.done = True
             await task
 
     run(go())
-    assert reply.state is ReplyState.COMPLETE
-    assert reply.text == "x" * 20_000
+    assert turn.reply.state is ReplyState.COMPLETE
+    assert turn.reply.content == "x" * 20_000
     # A count, not a timing threshold. The SDK also yields whenever the socket runs dry, so this
     # alone would not catch a consumer that never yields; the in-memory test below does.
     assert ticker.ticks >= 20, f"ran {ticker.ticks} times; max gap {ticker.max_gap_s:.3f} s"
 
 
-async def one_turn_with(session: ChatSession, reply: Reply) -> Reply:
+async def one_turn_with(session: ChatSession, turn: Turn) -> Turn:
     try:
-        return await session.run(reply)
+        return await session.run(turn)
     finally:
         await session.client.aclose()
 
@@ -349,21 +354,21 @@ class InMemoryClient:
 def test_consumer_yields_even_when_the_stream_never_waits() -> None:
     client: Any = InMemoryClient(200_000)
     session = ChatSession(client, "test-model")
-    reply = session.start(PROMPT)
-    ticker = Ticker(reply)
+    turn = session.start(PROMPT)
+    ticker = Ticker(turn)
 
     async def go() -> None:
         task = asyncio.create_task(ticker.run())
         await asyncio.sleep(0)  # the ticker is running before the reply starts
         try:
-            await session.run(reply)
+            await session.run(turn)
         finally:
             ticker.done = True
             await task
 
     run(go())
-    assert reply.state is ReplyState.COMPLETE
-    assert len(reply.text) == 200_000
+    assert turn.reply.state is ReplyState.COMPLETE
+    assert len(turn.reply.content) == 200_000
     assert ticker.ticks >= 1, "the session never gave the loop back while consuming"
 
 
@@ -372,11 +377,11 @@ def test_consumer_yields_even_when_the_stream_never_waits() -> None:
 
 def test_request_messages_with_system_prompt_skip_empty_assistant_messages() -> None:
     conversation = Conversation([
-        Message(Role.USER, "first"),
-        Message(Role.ASSISTANT, "", state=ReplyState.STOPPED),
-        Message(Role.USER, "second"),
-        Message(Role.ASSISTANT, "an answer", reasoning="not sent"),
-        Message(Role.USER, ""),
+        Message.of(Role.USER, "first"),
+        Message.of(Role.ASSISTANT, "", state=ReplyState.STOPPED),
+        Message.of(Role.USER, "second"),
+        Message.of(Role.ASSISTANT, "an answer", reasoning="not sent"),
+        Message.of(Role.USER, ""),
     ])
     assert conversation.request_messages("You are terse.") == [
         {"role": "system", "content": "You are terse."},
@@ -422,45 +427,56 @@ def test_title_from_prompt_limit_is_exact() -> None:
     assert title_from_prompt("ab cd ef", limit=5) == "ab…"
 
 
-# -- Reply -------------------------------------------------------------------------------------
+# -- Turn -------------------------------------------------------------------------------------
 
 
 def test_take_pending_returns_what_arrived_since_the_last_call() -> None:
-    reply = Reply("m", "prompt")
-    assert reply.take_pending() == ("", "")
-    reply.add_reasoning("think ")
-    reply.add_reasoning("hard")
-    reply.add_text("Hel")
-    reply.add_text("lo")
-    assert reply.take_pending() == ("Hello", "think hard")
-    assert reply.take_pending() == ("", "")
-    reply.add_text(" world")
-    assert reply.text == "Hello world"  # reading the text does not consume pending text
-    assert reply.take_pending() == (" world", "")
-    assert reply.text == "Hello world"  # taking pending text does not change the reply
-    assert reply.reasoning == "think hard"
+    turn = Turn(Message.of(Role.USER, "prompt"), "m")
+    assert turn.take_pending() == ("", "")
+    turn.add_reasoning("think ")
+    turn.add_reasoning("hard")
+    turn.add_text("Hel")
+    turn.add_text("lo")
+    assert turn.take_pending() == ("Hello", "think hard")
+    assert turn.take_pending() == ("", "")
+    turn.add_text(" world")
+    assert turn.reply.content == "Hello world"  # reading the text does not consume pending text
+    assert turn.take_pending() == (" world", "")
+    assert turn.reply.content == "Hello world"  # taking pending text does not change the reply
+    assert turn.reply.reasoning == "think hard"
 
 
 def test_reply_text_stays_exact_across_reads() -> None:
-    reply = Reply("m")
-    assert reply.text == "" and not reply.has_text
+    turn = Turn(Message.of(Role.USER, "prompt"), "m")
+    assert turn.reply.content == "" and not turn.reply.has_text
     pieces = ["a", "", "b", "\n", "🌍", "c"]
     expected = ""
     for piece in pieces:
-        reply.add_text(piece)
+        turn.add_text(piece)
         expected += piece
-        assert reply.text == expected
-    reply.add_text("")
-    assert reply.text == expected
-    assert reply.has_text
+        assert turn.reply.content == expected
+    turn.add_text("")
+    assert turn.reply.content == expected
+    assert turn.reply.has_text
 
 
 def test_reply_with_only_empty_deltas_has_no_text() -> None:
-    reply = Reply("m")
-    reply.add_text("")
-    reply.add_reasoning("thought")
-    assert not reply.has_text
-    assert reply.text == ""
+    turn = Turn(Message.of(Role.USER, "prompt"), "m")
+    turn.add_text("")
+    turn.add_reasoning("thought")
+    assert not turn.reply.has_text
+    assert turn.reply.content == ""
+
+
+def test_the_reply_streams_into_parts_of_one_message() -> None:
+    turn = Turn(Message.of(Role.USER, "prompt", id=7), "m")
+    turn.add_reasoning("think")
+    turn.add_text("Hel")
+    turn.add_text("lo")
+    reply = turn.reply
+    assert reply == Message.of(Role.ASSISTANT, "Hello", reasoning="think", model="m",
+                               state=ReplyState.STREAMING, parent_id=7)
+    assert [type(p).__name__ for p in reply.parts] == ["Reasoning", "Text"]
 
 
 # -- per-conversation overrides and params -----------------------------------------------------
@@ -476,9 +492,9 @@ def test_params_and_overrides_shape_the_request(server: LoopbackServer) -> None:
                                        params=GenerationParams(temperature=0.1, max_tokens=64)))
     assert session.effective_params == GenerationParams(temperature=0.1, top_p=0.9,
                                                         max_tokens=64)
-    reply = run(one_turn(session))
+    turn = run(one_turn(session))
     body = server.requests[0].body
-    assert body is not None and reply.model == "override-model"
+    assert body is not None and turn.reply.model == "override-model"
     assert body["model"] == "override-model"
     assert body["messages"][0] == {"role": "system", "content": "Be a pirate."}
     assert (body["temperature"], body["top_p"]) == (0.1, 0.9)

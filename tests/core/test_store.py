@@ -23,6 +23,7 @@ from desktop_chat.core.history.records import HIGHLIGHT_END, HIGHLIGHT_START
 from desktop_chat.core.history.store import INTERRUPTED_ERROR, Store, StoreError
 from desktop_chat.core.model.message import Attachment, ReplyState, Role, Usage
 from tests.conftest import DATA
+from tests.support.history import add, begin_reply, finish, progress
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,7 @@ def chat(store: Store, *texts: str, title: str = "Chat") -> tuple[int, list[int]
     ids: list[int] = []
     for i, text in enumerate(texts):
         role = Role.USER if i % 2 == 0 else Role.ASSISTANT
-        ids.append(store.add_message(conversation, ids[-1] if ids else None, role, text))
+        ids.append(add(store, conversation, ids[-1] if ids else None, role, text))
     return conversation, ids
 
 
@@ -108,10 +109,10 @@ def test_v1_history_is_migrated_and_backed_up_first(db_path: Path) -> None:
         assert store.conversation(1).uid  # every old conversation got an identity
         assert store.search("fridge")[0].message_id == 4  # the old text is indexed
         assert store.mark_interrupted_on_start() == 1
-        assert all(m.attachments == () for m in path)  # v3: no images yet, and none lost
-        q = store.add_message(1, path[-1].id, Role.USER, "a photo of my starter",
+        assert all(m.attachments == [] for m in path)  # v3: no images yet, and none lost
+        q = add(store, 1, path[-1].id, Role.USER, "a photo of my starter",
                               attachments=[PHOTO])
-        assert store.message(q).attachments == (PHOTO,)
+        assert store.message(q).attachments == [PHOTO]
     [backup] = schema.backups(db_path)
     assert backup.name.startswith("history.sqlite3.v1-")
     with raw(backup) as conn:  # the copy is the untouched v1 database
@@ -147,8 +148,8 @@ def test_v2_history_is_migrated_to_v3_and_backed_up_first(db_path: Path) -> None
         assert path[1].usage == Usage(9, 30, 39)  # not estimated: the server said so
         assert store.conversation(1).extra == {"scroll": 0.25}
         assert store.search("fridge")[0].message_id == 4
-        reply = store.begin_reply(1, path[-1].id, "m")
-        store.finish_reply(reply, ReplyState.COMPLETE, "ok", usage=Usage(1, 2, 3, True))
+        reply = begin_reply(store, 1, path[-1].id, "m")
+        finish(store, reply, ReplyState.COMPLETE, "ok", usage=Usage(1, 2, 3, True))
         assert store.message(reply).usage == Usage(1, 2, 3, estimated=True)
     [backup] = schema.backups(db_path)
     assert backup.name.startswith("history.sqlite3.v2-")
@@ -243,7 +244,7 @@ def test_conversations_are_listed_newest_activity_first(store: Store) -> None:
     first, _ = chat(store, "one", title="First")
     second, _ = chat(store, "two", "2", title="Second")
     assert [s.title for s in store.list_conversations()] == ["Second", "First"]
-    store.add_message(first, None, Role.USER, "again")
+    add(store, first, None, Role.USER, "again")
     summaries = store.list_conversations()
     assert [(s.id, s.message_count) for s in summaries] == [(first, 2), (second, 2)]
     assert [s.id for s in store.list_conversations(limit=1, offset=1)] == [second]
@@ -309,11 +310,11 @@ def test_damaged_overrides_read_as_none_and_are_counted(store: Store,
 def test_reply_lifecycle(store: Store) -> None:
     conversation, [prompt] = chat(store, "Hi")
     before = store.conversation(conversation).updated_at
-    reply = store.begin_reply(conversation, prompt, "gpt-x")
+    reply = begin_reply(store, conversation, prompt, "gpt-x")
     assert store.message(reply).state is ReplyState.STREAMING
-    store.update_reply_text(reply, "Hel", "thinking")
+    progress(store, reply, "Hel", "thinking")
     assert (store.message(reply).content, store.message(reply).reasoning) == ("Hel", "thinking")
-    store.finish_reply(reply, ReplyState.COMPLETE, "Hello!", "thinking done",
+    finish(store, reply, ReplyState.COMPLETE, "Hello!", "thinking done",
                        Usage(3, 2, 5), "stop")
     done = store.message(reply)
     assert (done.state, done.content, done.usage, done.finish_reason, done.model) == (
@@ -321,15 +322,15 @@ def test_reply_lifecycle(store: Store) -> None:
     assert store.conversation(conversation).updated_at >= before
     assert store.conversation(conversation).model == "gpt-x"
     with pytest.raises(ValueError):
-        store.finish_reply(reply, ReplyState.STREAMING, "")
+        finish(store, reply, ReplyState.STREAMING, "")
 
 
 def test_saving_partial_text_is_one_row_update(store: Store) -> None:
     conversation, [prompt] = chat(store, "Hi")
-    reply = store.begin_reply(conversation, prompt, "m")
+    reply = begin_reply(store, conversation, prompt, "m")
     statements: list[str] = []
     store._conn.set_trace_callback(statements.append)
-    store.update_reply_text(reply, "some text")
+    progress(store, reply, "some text")
     store._conn.set_trace_callback(None)
     # sqlite traces a statement again for each trigger program it runs: count distinct ones
     writes = {s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")}
@@ -339,11 +340,11 @@ def test_saving_partial_text_is_one_row_update(store: Store) -> None:
 
 def test_saving_a_long_reply_every_second_is_cheap(store: Store) -> None:
     conversation, [prompt] = chat(store, "Write a lot")
-    reply = store.begin_reply(conversation, prompt, "m")
+    reply = begin_reply(store, conversation, prompt, "m")
     text = ("word " * 20_000)[:100_000]
     started = time.perf_counter()
     for _ in range(20):
-        store.update_reply_text(reply, text)
+        progress(store, reply, text)
     per_call_ms = (time.perf_counter() - started) / 20 * 1000
     print(f"\nupdate_reply_text with 100 kB of text: {per_call_ms:.2f} ms per call")
     assert store.message(reply).content == text
@@ -351,8 +352,8 @@ def test_saving_a_long_reply_every_second_is_cheap(store: Store) -> None:
 
 def test_replies_left_streaming_become_interrupted_with_their_text(store: Store) -> None:
     conversation, [prompt] = chat(store, "Hi")
-    reply = store.begin_reply(conversation, prompt, "m")
-    store.update_reply_text(reply, "partial")
+    reply = begin_reply(store, conversation, prompt, "m")
+    progress(store, reply, "partial")
     assert store.mark_interrupted_on_start() == 1
     message = store.message(reply)
     assert (message.state, message.content, message.error) == (
@@ -365,14 +366,15 @@ CRASHING_WRITER = """
     from pathlib import Path
     from desktop_chat.core.model.message import Role
     from desktop_chat.core.history.store import Store
+    from tests.support.history import add, begin_reply, progress
     store = Store(Path(sys.argv[1]))
     conversation = store.create_conversation("Crash")
-    prompt = store.add_message(conversation, None, Role.USER, "Tell me a story")
-    reply = store.begin_reply(conversation, prompt, "m")
+    prompt = add(store, conversation, None, Role.USER, "Tell me a story")
+    reply = begin_reply(store, conversation, prompt, "m")
     text = ""
     for i in range(5):
         text += f"chunk {i}, "
-        store.update_reply_text(reply, text, "plotting")
+        progress(store, reply, text, "plotting")
     print(reply, text, sep="\\n", flush=True)
     time.sleep(60)
 """
@@ -400,10 +402,10 @@ def test_a_killed_process_loses_no_saved_text(db_path: Path) -> None:
 
 def test_regenerate_and_edit_make_siblings_and_the_path_follows_the_choice(store: Store) -> None:
     conversation, [q, a] = chat(store, "Question", "Answer")
-    regenerated = store.begin_reply(conversation, q, "m")
-    store.finish_reply(regenerated, ReplyState.COMPLETE, "Better answer")
-    edited = store.add_message(conversation, None, Role.USER, "Question, edited")
-    reply_to_edit = store.add_message(conversation, edited, Role.ASSISTANT, "Edited answer")
+    regenerated = begin_reply(store, conversation, q, "m")
+    finish(store, regenerated, ReplyState.COMPLETE, "Better answer")
+    edited = add(store, conversation, None, Role.USER, "Question, edited")
+    reply_to_edit = add(store, conversation, edited, Role.ASSISTANT, "Edited answer")
     assert store.siblings(a) == store.siblings(regenerated) == [a, regenerated]
     assert store.siblings(q) == [q, edited]
     path = store.active_path(conversation)
@@ -422,7 +424,7 @@ def test_links_never_cross_conversations(store: Store) -> None:
     _, [m1] = chat(store, "one")
     second, _ = chat(store, "two")
     with pytest.raises(StoreError):
-        store.add_message(second, m1, Role.ASSISTANT, "wrong place")
+        add(store, second, m1, Role.ASSISTANT, "wrong place")
     with pytest.raises(StoreError):
         store.set_active_leaf(second, m1)
     assert len(store.all_messages(second)) == 1
@@ -500,9 +502,9 @@ def test_search_falls_back_to_like_without_fts5(db_path: Path,
 
 def test_search_index_stays_consistent(store: Store) -> None:
     conversation, [q] = chat(store, "alpha")
-    reply = store.begin_reply(conversation, q, "m")
+    reply = begin_reply(store, conversation, q, "m")
     for text in ("beta", "beta gamma", "beta gamma delta"):
-        store.update_reply_text(reply, text)
+        progress(store, reply, text)
     store.delete_conversation(conversation)
     store.purge_deleted()
     other, _ = chat(store, "epsilon")
@@ -551,7 +553,7 @@ def test_two_stores_on_one_file_write_concurrently(db_path: Path) -> None:
         try:
             parent = None
             for i in range(150):
-                parent = store.add_message(conversation, parent, Role.USER, f"line {i}")
+                parent = add(store, conversation, parent, Role.USER, f"line {i}")
         except BaseException as exc:
             errors.append(exc)
 
@@ -576,7 +578,7 @@ def test_one_store_can_be_shared_by_threads(store: Store) -> None:
     def write(n: int) -> None:
         try:
             for i in range(50):
-                store.add_message(conversation, None, Role.USER, f"{n}-{i}")
+                add(store, conversation, None, Role.USER, f"{n}-{i}")
                 store.list_conversations()
         except BaseException as exc:
             errors.append(exc)
@@ -594,6 +596,7 @@ PROCESS_WRITER = """
     from pathlib import Path
     from desktop_chat.core.model.message import Role
     from desktop_chat.core.history.store import Store
+    from tests.support.history import add, begin_reply, progress
     go = Path(sys.argv[2])
     while not go.exists():
         time.sleep(0.005)
@@ -601,9 +604,9 @@ PROCESS_WRITER = """
         conversation = store.create_conversation(sys.argv[3])
         parent = None
         for i in range(150):
-            parent = store.add_message(conversation, parent, Role.USER, f"{sys.argv[3]} {i}")
+            parent = add(store, conversation, parent, Role.USER, f"{sys.argv[3]} {i}")
             if i % 50 == 0:
-                store.update_reply_text(parent, f"{sys.argv[3]} {i} edited")
+                progress(store, parent, f"{sys.argv[3]} {i} edited")
 """
 
 

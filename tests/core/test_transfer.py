@@ -26,6 +26,7 @@ from desktop_chat.core.history.transfer import (
 )
 from desktop_chat.core.model.message import ReplyState, Role, Usage
 from tests.conftest import DATA
+from tests.support.history import add, begin_reply, finish, progress
 
 CHATGPT_FIXTURE = DATA / "chatgpt_export_small.json"
 
@@ -35,22 +36,22 @@ def fill(store: Store) -> dict[str, int]:
     ids: dict[str, int] = {}
     c = ids["branches"] = store.create_conversation("Branches", "gpt-x",
                                                     extra={"system_prompt": "Be brief."})
-    q = ids["q"] = store.add_message(c, None, Role.USER, "What is **WAL**?")
-    a = ids["complete"] = store.begin_reply(c, q, "gpt-x")
-    store.finish_reply(a, ReplyState.COMPLETE, "Write-ahead logging.", "They ask about WAL.",
+    q = ids["q"] = add(store, c, None, Role.USER, "What is **WAL**?")
+    a = ids["complete"] = begin_reply(store, c, q, "gpt-x")
+    finish(store, a, ReplyState.COMPLETE, "Write-ahead logging.", "They ask about WAL.",
                        Usage(12, 4, 16), "stop")
-    again = ids["stopped"] = store.begin_reply(c, q, "gpt-y")
-    store.finish_reply(again, ReplyState.STOPPED, "WAL is a jour")
-    edited = store.add_message(c, None, Role.USER, "What is WAL mode in SQLite?")
-    failed = store.begin_reply(c, edited, "gpt-x")
-    store.finish_reply(failed, ReplyState.FAILED, "", error="The server said no (HTTP 500).")
+    again = ids["stopped"] = begin_reply(store, c, q, "gpt-y")
+    finish(store, again, ReplyState.STOPPED, "WAL is a jour")
+    edited = add(store, c, None, Role.USER, "What is WAL mode in SQLite?")
+    failed = begin_reply(store, c, edited, "gpt-x")
+    finish(store, failed, ReplyState.FAILED, "", error="The server said no (HTTP 500).")
     store.set_active_leaf(c, again)
     other = ids["unicode"] = store.create_conversation("Ünïcödé ✓ and `code`")
-    p = store.add_message(other, None, Role.SYSTEM, "You are terse.")
-    p = store.add_message(other, p, Role.USER, "Print hi in Rust 🦀")
-    r = store.begin_reply(other, p, "local")
-    store.update_reply_text(r, '```rust\nfn main() { println!("hi"); }\n```')
-    store.finish_reply(r, ReplyState.INTERRUPTED, '```rust\nfn main() { println!("hi"); }\n```',
+    p = add(store, other, None, Role.SYSTEM, "You are terse.")
+    p = add(store, other, p, Role.USER, "Print hi in Rust 🦀")
+    r = begin_reply(store, other, p, "local")
+    progress(store, r, '```rust\nfn main() { println!("hi"); }\n```')
+    finish(store, r, ReplyState.INTERRUPTED, '```rust\nfn main() { println!("hi"); }\n```',
                        error="Connection lost.")
     ids["empty"] = store.create_conversation("Nothing yet")
     return ids
@@ -144,8 +145,8 @@ def test_importing_the_same_export_twice_changes_nothing(store: Store) -> None:
 
 def test_a_reply_exported_mid_stream_imports_as_interrupted(store: Store, fresh: Store) -> None:
     c = store.create_conversation("Streaming")
-    reply = store.begin_reply(c, store.add_message(c, None, Role.USER, "Go"), "m")
-    store.update_reply_text(reply, "half")
+    reply = begin_reply(store, c, add(store, c, None, Role.USER, "Go"), "m")
+    progress(store, reply, "half")
     import_json(fresh, export_json(store))
     message = fresh.active_path(fresh.list_conversations()[0].id)[-1]
     assert (message.state, message.content) == (ReplyState.INTERRUPTED, "half")

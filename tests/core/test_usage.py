@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from desktop_chat.core.chat import usage
 from desktop_chat.core.chat.session import ChatSession
+from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import (
     IMAGE_TOKENS,
     MESSAGE_OVERHEAD,
@@ -30,8 +31,9 @@ from desktop_chat.core.config.providers import Profile
 from desktop_chat.core.history.store import Store
 from desktop_chat.core.history.transfer import export_json, import_json
 from desktop_chat.core.llm.client import ChatClient, Endpoint
-from desktop_chat.core.model.message import Attachment, Reply, ReplyState, Role, Usage
+from desktop_chat.core.model.message import Attachment, ReplyState, Role, Usage
 from tests.conftest import TEST_KEY
+from tests.support import history
 from tests.support.openai_server import LoopbackServer, Scenario
 
 PRICED = Profile("p", "Priced", input_price=2.5, output_price=10.0)  # USD per million
@@ -156,9 +158,13 @@ def make_session(server: LoopbackServer, store: Store | None = None) -> ChatSess
                        store=store)
 
 
-async def turns(session: ChatSession, *prompts: str) -> list[Reply]:
+async def turns(session: ChatSession, *prompts: str) -> list[Turn]:
     try:
-        return [await session.run(session.start(p)) for p in prompts]
+        started = []
+        for prompt in prompts:
+            started.append(session.start(prompt))
+            await session.run(started[-1])
+        return started
     finally:
         await session.client.aclose()
 
@@ -167,9 +173,9 @@ def test_a_reply_without_server_usage_gets_a_flagged_estimate(server: LoopbackSe
                                                               store: Store) -> None:
     server.push(Scenario(deltas=["Hello", ", world!"], usage=None))
     session = make_session(server, store)
-    [reply] = asyncio.run(turns(session, "Say hello"))
+    [turn] = asyncio.run(turns(session, "Say hello"))
     expected = estimate_usage([{"role": "user", "content": "Say hello"}], "Hello, world!")
-    assert reply.usage == expected and expected.estimated
+    assert turn.reply.usage == expected and expected.estimated
     assert session.messages[-1].usage == expected
     assert session.conversation_id is not None
     assert store.active_path(session.conversation_id)[-1].usage == expected  # flag kept
@@ -179,14 +185,14 @@ def test_a_reply_without_server_usage_gets_a_flagged_estimate(server: LoopbackSe
 def test_server_usage_is_used_as_is(server: LoopbackServer) -> None:
     server.push(Scenario(deltas=["ok"], usage={"prompt_tokens": 7, "completion_tokens": 1,
                                                "total_tokens": 8}))
-    [reply] = asyncio.run(turns(make_session(server), "hi"))
-    assert reply.usage == Usage(7, 1, 8) and not reply.usage.estimated
+    [turn] = asyncio.run(turns(make_session(server), "hi"))
+    assert turn.reply.usage == Usage(7, 1, 8) and not turn.reply.usage.estimated
 
 
 def test_a_reply_that_failed_before_any_text_gets_no_estimate(server: LoopbackServer) -> None:
     server.push(Scenario(status=500))
-    [reply] = asyncio.run(turns(make_session(server), "hi"))
-    assert reply.state is ReplyState.FAILED and reply.usage is None
+    [turn] = asyncio.run(turns(make_session(server), "hi"))
+    assert turn.reply.state is ReplyState.FAILED and turn.reply.usage is None
 
 
 def test_conversation_totals_count_every_branch(server: LoopbackServer, store: Store) -> None:
@@ -198,7 +204,7 @@ def test_conversation_totals_count_every_branch(server: LoopbackServer, store: S
     async def go() -> None:
         try:
             await session.run(session.start("one"))
-            await session.run(session.start_regenerate())  # replaces the shown reply
+            await session.run(session.start_regenerate())  # replaces the shown turn
             await session.run(session.start("two"))
         finally:
             await session.client.aclose()
@@ -218,8 +224,8 @@ def test_conversation_totals_count_every_branch(server: LoopbackServer, store: S
 
 def test_estimated_usage_survives_export_and_import(store: Store, tmp_path: Path) -> None:
     c = store.create_conversation("Estimated")
-    q = store.add_message(c, None, Role.USER, "hi")
-    store.add_message(c, q, Role.ASSISTANT, "hello", usage=Usage(5, 2, 7, estimated=True))
+    q = history.add(store, c, None, Role.USER, "hi")
+    history.add(store, c, q, Role.ASSISTANT, "hello", usage=Usage(5, 2, 7, estimated=True))
     data = export_json(store)
     assert data["conversations"][0]["messages"][1]["usage"]["estimated"] is True
     with Store(tmp_path / "other.sqlite3") as other:
@@ -233,12 +239,14 @@ def test_attachments_count_in_the_estimate(server: LoopbackServer) -> None:
     session = make_session(server)
     image = Attachment("image/png", b"\x89PNG\r\n\x1a\n" + bytes(100), "x.png")
 
-    async def go() -> Reply:
+    async def go() -> Turn:
         try:
-            return await session.run(session.start("what?", [image]))
+            turn = session.start("what?", [image])
+            await session.run(turn)
+            return turn
         finally:
             await session.client.aclose()
 
-    reply = asyncio.run(go())
-    assert reply.usage is not None and reply.usage.prompt_tokens is not None
-    assert reply.usage.prompt_tokens >= IMAGE_TOKENS
+    turn = asyncio.run(go())
+    assert turn.reply.usage is not None and turn.reply.usage.prompt_tokens is not None
+    assert turn.reply.usage.prompt_tokens >= IMAGE_TOKENS

@@ -96,7 +96,7 @@ app = QApplication([])
 loop = create_event_loop(app)
 window = create_main_window(["--data-dir", tempfile.mkdtemp(), "--base-url",
                              "http://127.0.0.1:9/v1"])
-window.controller.session.conversation.messages.append(Message(Role.ASSISTANT, "copied"))
+window.controller.session.conversation.messages.append(Message.of(Role.ASSISTANT, "copied"))
 assert window.copy_last_reply()
 window.close()
 loop.run_until_complete(window.controller.aclose())

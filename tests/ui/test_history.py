@@ -12,6 +12,7 @@ from PySide6.QtTest import QTest
 from desktop_chat.app import HISTORY_FILE
 from desktop_chat.core.history.store import Store
 from desktop_chat.core.model.message import ReplyState, Role
+from tests.support.history import add, begin_reply, progress
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver, wait_until
 from tests.ui.test_rendering import click_anchor
@@ -140,7 +141,7 @@ def test_long_conversation_opens_with_latest_and_loads_earlier(
         parent = None
         for i in range(120):
             role = Role.USER if i % 2 == 0 else Role.ASSISTANT
-            parent = store.add_message(cid, parent, role, f"message number {i}")
+            parent = add(store, cid, parent, role, f"message number {i}")
     chat = make_window()
     click_row(chat, 0)
     wait_until(chat.loop, lambda: "message number 119" in chat.transcript_text())
@@ -163,9 +164,9 @@ def test_interrupted_reply_from_a_crash_shows_as_interrupted(
     data.mkdir()
     with Store(data / HISTORY_FILE) as store:
         cid = store.create_conversation("Crashed")
-        prompt = store.add_message(cid, None, Role.USER, "question")
-        reply = store.begin_reply(cid, prompt, "m")
-        store.update_reply_text(reply, "half an answ")
+        prompt = add(store, cid, None, Role.USER, "question")
+        reply = begin_reply(store, cid, prompt, "m")
+        progress(store, reply, "half an answ")
     chat = make_window()  # a start after a crash
     click_row(chat, 0)
     wait_until(chat.loop, lambda: "half an answ" in chat.transcript_text())

@@ -199,7 +199,7 @@ def test_a_streamed_reply_is_laid_out_like_a_one_shot_render(qapp, step: int) ->
     view.begin_reply("m", 0)
     for i in range(0, len(text), step):
         view.append_reply_text(text[i:i + step])
-    view.end_reply(Message(Role.ASSISTANT, text), 0)
+    view.end_reply(Message.of(Role.ASSISTANT, text), 0)
     one_shot = QTextDocument()
     one_shot.setHtml(markdown.render(text, Theme(dark=False)).html)
     streamed = _layout(view.document())[1:-1]  # without the label and the action row

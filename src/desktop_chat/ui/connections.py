@@ -122,11 +122,11 @@ class Connections(QObject):
         if profile is None or not profile.is_offline:
             self._stop_engine()
         if profile is None:
-            self.controller.blocked_reason = "Choose how to connect first (see the panel above)."
+            self.controller.block("Choose how to connect first (see the panel above).")
             self.configured.emit(None)
             return
         if profile.is_offline:
-            self.controller.blocked_reason = "The offline engine is still starting…"
+            self.controller.block("The offline engine is still starting…")
             self.configured.emit(profile)
             self._engine_task = self._spawn(self._start_engine(profile))
             return
@@ -145,7 +145,7 @@ class Connections(QObject):
 
     def _configure(self, client: ChatClient, profile: Profile, model: str) -> None:
         s = self.settings
-        self.controller.blocked_reason = None
+        self.controller.block(None)
         self.controller.configure(
             client, profile, model, system_prompt=s.system_prompt, params=s.params,
             remember_model=lambda m, pid=profile.id: self.settings_file.update_profile(
@@ -308,7 +308,7 @@ class Connections(QObject):
                 return  # a newer start replaced this one: only that one reports
             self.demo_in_use = False
             self.progress.emit("")
-            self.controller.blocked_reason = exc.message
+            self.controller.block(exc.message)
             self.error.emit(exc.message)
             return
         self.progress.emit("")
@@ -333,7 +333,7 @@ class Connections(QObject):
         message = ("The offline engine stopped unexpectedly. If the computer ran out of memory, "
                    "close other programs or pick a smaller model; to restart it, open Settings "
                    "and press OK.")
-        self.controller.blocked_reason = message
+        self.controller.block(message)
         self.configured.emit(self.profile)
         self.error.emit(message)
 

@@ -1,8 +1,10 @@
-"""QObject adapter over core: slots in (send, stop), signals out.
+"""QObject adapter over core: slots in (send, regenerate, continue, edit, stop, conversation
+actions), signals out. It owns the send rules: `block(reason)` refuses every way of starting a
+reply, and each refusal or history failure is reported (`error`) with nothing lost.
 
-The consumer task fills a `Reply` without touching Qt; a frame timer (at most one tick per
-~16 ms, only while a reply streams) hands the text that arrived since the last frame to the
-view in one signal.
+The consumer task streams into the turn's reply `Message` without touching Qt; a frame timer
+(at most one tick per ~16 ms, only while a reply streams) hands the text that arrived since
+the last frame to the view in one signal.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_chat.core.chat.pacing import FRAME_MS, FramePacer
 from desktop_chat.core.chat.session import ChatSession
+from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import ConversationTotals
 from desktop_chat.core.config.providers import ConversationSettings, GenerationParams, Profile
-from desktop_chat.core.history.store import ConversationSummary, SearchHit, Store
+from desktop_chat.core.history.store import ConversationSummary, SearchHit, Store, StoreError
 from desktop_chat.core.llm.client import ChatClient
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
-    Reply,
     ReplyState,
     Role,
     check_size,
@@ -35,16 +37,19 @@ from desktop_chat.core.model.message import (
 log = logging.getLogger("desktop_chat.controller")
 
 MAX_LISTED = 500
+CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
 
 
 class ChatController(QObject):
+    prompt_sent = Signal(object, int)  # the user's Message and its index in the conversation
     reply_started = Signal(str)  # model
     text_arrived = Signal(str)
     reasoning_arrived = Signal(str)
     notice_changed = Signal(str)  # transient status ("retrying in 2 s"), "" when cleared
-    reply_finished = Signal(object)  # the Reply, in its final state
-    prompt_returned = Signal(str)  # a prompt that could not be sent, for the composer
-    attachments_returned = Signal(list)  # ...and its images
+    reply_finished = Signal(object)  # the reply Message, in its final state
+    context_trimmed = Signal(int)  # earlier turns left out of the last request to fit
+    prompt_returned = Signal(object)  # a prompt Message that could not be sent, for the composer
+    error = Signal(str)  # something the user asked for was refused or failed; say why
     streaming_changed = Signal(bool)
     conversations_changed = Signal()
     conversation_opened = Signal(object)  # Conversation
@@ -68,11 +73,12 @@ class ChatController(QObject):
         self.profile: Profile | None = None
         self.store = store
         self._remember_model = remember_model
-        self.blocked_reason: str | None = None  # why nothing can be sent right now
+        self._blocked: str | None = None
         self._retired: list[ChatClient] = []
         self._closing: set[asyncio.Task[None]] = set()
         self.session = self._new_session()
-        self._reply: Reply | None = None
+        self._turn: Turn | None = None
+        self._opening: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._notice = ""
         self._pacer = FramePacer()
@@ -85,6 +91,25 @@ class ChatController(QObject):
     @property
     def is_streaming(self) -> bool:
         return self._task is not None
+
+    @property
+    def blocked_reason(self) -> str | None:
+        """Why no reply can be started right now (None: one can)."""
+        return self._blocked
+
+    def block(self, reason: str | None) -> None:
+        """Refuse to start replies (send, regenerate, continue, edit) while `reason` holds,
+        e.g. the offline engine is starting; None lifts it."""
+        self._blocked = reason
+
+    def _can_start(self) -> bool:
+        """The send rule every way of starting a reply obeys; says why when it refuses."""
+        if self.is_streaming:
+            return False
+        if self._blocked:
+            self.error.emit(self._blocked)
+            return False
+        return True
 
     @property
     def model(self) -> str:
@@ -161,15 +186,32 @@ class ChatController(QObject):
     # -- replies --------------------------------------------------------------------------
 
     def send(self, prompt: str, attachments: list[Attachment] | tuple[()] = ()) -> bool:
-        """Start a reply to `prompt`; False (and nothing changes) if one is streaming.
-        Raises ValueError (user text) for attachments that cannot be sent."""
-        if self.is_streaming or not (prompt.strip() or attachments):
+        """Start a reply to `prompt`. False when nothing was sent (streaming, blocked, an
+        image that cannot be sent, the history could not save it): then nothing changed and
+        `error` said why, so the composer keeps what was typed."""
+        if not (prompt.strip() or attachments) or not self._can_start():
             return False
         first = self.session.conversation_id is None
-        self._begin(self.session.start(prompt, attachments))
+        if not self._start(lambda: self.session.start(prompt, attachments)):
+            return False
         if first:
             self.conversations_changed.emit()  # a new conversation, titled from the prompt
         return True
+
+    def continue_reply(self) -> bool:
+        """Ask for the rest of a stopped or interrupted reply (kept as context)."""
+        return self.send(CONTINUE_PROMPT)
+
+    def regenerate(self) -> bool:
+        """Answer the last prompt again; the previous answer stays as a sibling."""
+        if not self.session.messages or not self._can_start():
+            return False
+        return self._start(self.session.start_regenerate, reopen=True)
+
+    def edit_and_resend(self, index: int, prompt: str) -> bool:
+        if not prompt.strip() or not self._can_start():
+            return False
+        return self._start(lambda: self.session.start_edit(index, prompt), reopen=True)
 
     def load_image(self, path: str) -> Attachment:
         """An image file to attach (read and checked here, not in a widget). Raises ValueError
@@ -182,37 +224,36 @@ class ChatController(QObject):
             raise ValueError(f"Could not read '{file.name}': {exc.strerror or exc}.") from exc
         return Attachment.image(data, file.name)
 
-    def regenerate(self) -> bool:
-        """Answer the last prompt again; the previous answer stays as a sibling."""
-        if self.is_streaming or not self.session.messages:
-            return False
-        self._begin(self.session.start_regenerate(), reopen=True)
-        return True
-
-    def edit_and_resend(self, index: int, prompt: str) -> bool:
-        if self.is_streaming or not prompt.strip():
-            return False
-        self._begin(self.session.start_edit(index, prompt), reopen=True)
-        return True
-
     def stop(self) -> None:
         if self._task is not None:
             log.info("stop requested")
             self._task.cancel()
 
-    def _begin(self, reply: Reply, *, reopen: bool = False) -> None:
-        self._reply = reply
+    def _start(self, start: Callable[[], Turn], *, reopen: bool = False) -> bool:
+        """Run one of the session's `start…` and stream its turn; a refusal (ValueError:
+        an image; StoreError: the history) is reported and changes nothing."""
+        try:
+            turn = start()
+        except (ValueError, StoreError) as exc:
+            log.warning("reply not started: %s", exc)
+            self.error.emit(str(exc) if isinstance(exc, ValueError) else
+                            f"{exc} Your message was not sent; it is still in the message box.")
+            return False
+        self._turn = turn
         if reopen:  # the path changed above the new reply: show it as it now is
             self.conversation_opened.emit(self.session.conversation)
+        else:
+            self.prompt_sent.emit(turn.prompt, len(self.session.messages) - 1)
         # A full collection stalls the loop for ~30-50 ms; a reply's own objects are freed by
         # reference counting, so cyclic collection waits until the reply has ended.
         gc.disable()
-        self._task = self._loop.create_task(self._run(reply))
-        self.reply_started.emit(reply.model)
+        self._task = self._loop.create_task(self._run(turn))
+        self.reply_started.emit(turn.model)
         self.streaming_changed.emit(True)
         self._pacer.restart()
         self._frame.setInterval(FRAME_MS)
         self._frame.start()
+        return True
 
     # -- conversations --------------------------------------------------------------------
 
@@ -228,13 +269,19 @@ class ChatController(QObject):
         """Open a stored conversation (at `message_id`'s branch); the path loads off-thread."""
         if self.is_streaming or self.store is None:
             return
-        self._loop.create_task(self._open(conversation_id, message_id))
+        if self._opening is not None:
+            self._opening.cancel()  # the newest choice wins
+        self._opening = self._loop.create_task(self._open(conversation_id, message_id))
 
     def switch_branch(self, message_id: int, step: int) -> None:
         """Show the previous (-1) or next (+1) alternative of a message."""
         if self.is_streaming or self.store is None or self.conversation_id is None:
             return
-        siblings = self.store.siblings(message_id)
+        try:
+            siblings = self.store.siblings(message_id)
+        except StoreError as exc:
+            self.error.emit(str(exc))
+            return
         index = siblings.index(message_id) + step if message_id in siblings else -1
         if 0 <= index < len(siblings):
             self.open_chat(self.conversation_id, siblings[index])
@@ -242,52 +289,91 @@ class ChatController(QObject):
     async def _open(self, conversation_id: int, message_id: int | None) -> None:
         store = self.store
         assert store is not None
-        if message_id is not None:
-            store.set_active_leaf(conversation_id, message_id)
-        stored = store.conversation(conversation_id)
-        path = await asyncio.to_thread(store.active_path, conversation_id)
+        try:
+            if message_id is not None:
+                store.set_active_leaf(conversation_id, message_id)
+            stored = store.conversation(conversation_id)
+            path = await asyncio.to_thread(store.active_path, conversation_id)
+        except StoreError as exc:
+            log.warning("could not open conversation %d: %s", conversation_id, exc)
+            self.error.emit(f"This conversation could not be opened: {exc}")
+            return
+        finally:
+            if self._opening is asyncio.current_task():
+                self._opening = None
         if stored is None or self.is_streaming:
             return
-        conversation = Conversation([m.to_message() for m in path], stored.title)
+        conversation = Conversation(path, stored.title)
         self.session = self._new_session(conversation, conversation_id)
         self.conversation_opened.emit(conversation)
 
     def conversations(self) -> list[ConversationSummary]:
         if self.store is None:
             return []
-        return [c for c in self.store.list_conversations(MAX_LISTED) if c.message_count]
+        try:
+            listed = self.store.list_conversations(MAX_LISTED)
+        except StoreError as exc:
+            self.error.emit(str(exc))
+            return []
+        return [c for c in listed if c.message_count]
 
-    def rename(self, conversation_id: int, title: str) -> None:
-        if self.store is not None and title.strip():
-            self.store.rename_conversation(conversation_id, title.strip())
-            if conversation_id == self.conversation_id:
-                self.session.conversation.title = title.strip()
-            self.conversations_changed.emit()
+    def rename(self, conversation_id: int, title: str) -> bool:
+        """False (and `error` says why) when the history could not save the new title: the
+        old one stays, in the list and in the open conversation."""
+        title = title.strip()
+        if self.store is None or not title:
+            return False
+        try:
+            self.store.rename_conversation(conversation_id, title)
+        except StoreError as exc:
+            self.error.emit(f"The conversation could not be renamed: {exc}")
+            self.conversations_changed.emit()  # the list shows the title that was kept
+            return False
+        if conversation_id == self.conversation_id:
+            self.session.conversation.title = title
+        self.conversations_changed.emit()
+        return True
 
-    def delete(self, conversation_id: int) -> None:
-        """Hidden at once, removed for good only later: `restore` undoes it."""
+    def delete(self, conversation_id: int) -> bool:
+        """Hidden at once, removed for good only later: `restore` undoes it. False (and
+        `error` says why) when it could not be deleted: then it is still there, still open
+        if it was."""
         if self.store is None or (self.is_streaming and conversation_id == self.conversation_id):
-            return
-        self.store.delete_conversation(conversation_id)
+            return False
+        try:
+            self.store.delete_conversation(conversation_id)
+        except StoreError as exc:
+            self.error.emit(f"The conversation could not be deleted: {exc}")
+            return False
         if conversation_id == self.conversation_id:
             self.session = self._new_session()
             self.conversation_opened.emit(self.session.conversation)
         self.conversations_changed.emit()
+        return True
 
-    def restore(self, conversation_id: int) -> None:
-        if self.store is not None:
+    def restore(self, conversation_id: int) -> bool:
+        if self.store is None:
+            return False
+        try:
             self.store.restore_conversation(conversation_id)
-            self.conversations_changed.emit()
+        except StoreError as exc:
+            self.error.emit(f"The conversation could not be restored: {exc}")
+            return False
+        self.conversations_changed.emit()
+        return True
 
     def history_changed(self) -> None:
         """Conversations were added from outside the chat (an import): list them again."""
         self.conversations_changed.emit()
 
     def search(self, query: str) -> list[SearchHit]:
+        """Any failure is logged by the store and finds nothing."""
         return self.store.search(query, limit=100) if self.store and query.strip() else []
 
     async def aclose(self) -> None:
         """Stop a reply in flight (keeping its text) and release the HTTP client."""
+        if self._opening is not None:
+            self._opening.cancel()
         task = self._task
         if task is not None:
             task.cancel()
@@ -305,18 +391,18 @@ class ChatController(QObject):
 
     # -- the reply in flight --------------------------------------------------------------
 
-    async def _run(self, reply: Reply) -> None:
+    async def _run(self, turn: Turn) -> None:
         try:
-            await self.session.run(reply)
+            await self.session.run(turn)
         except asyncio.CancelledError:
             pass  # the session marked the reply stopped and kept its text
         finally:
-            self._finish(reply)
+            self._finish(turn)
 
     def _paint_frame(self) -> None:
-        if self._reply is None:
+        if self._turn is None:
             return
-        text, reasoning = self._reply.take_pending()
+        text, reasoning = self._turn.take_pending()
         started = time.perf_counter()
         if reasoning:
             self.reasoning_arrived.emit(reasoning)
@@ -324,24 +410,25 @@ class ChatController(QObject):
             self.text_arrived.emit(text)
         spent_ms = (time.perf_counter() - started) * 1000
         self._frame.setInterval(self._pacer.next_interval_ms(spent_ms))
-        notice = self._reply.notice or ""
+        notice = self._turn.notice or ""
         if notice != self._notice:
             self._notice = notice
             self.notice_changed.emit(notice)
 
-    def _finish(self, reply: Reply) -> None:
+    def _finish(self, turn: Turn) -> None:
         self._paint_frame()  # whatever arrived after the last frame
         self._frame.stop()
         gc.enable()
-        self._reply = None
+        self._turn = None
         self._task = None
-        log.info("reply %s: %d chars, finish=%s", reply.state.value, len(reply.text),
+        reply = turn.reply
+        log.info("reply %s: %d chars, finish=%s", reply.state.value, len(reply.content),
                  reply.finish_reason)
         self.reply_finished.emit(reply)
+        if turn.trimmed_turns and not reply.error:
+            self.context_trimmed.emit(turn.trimmed_turns)
         self._close_retired()
-        if reply.state is ReplyState.FAILED and reply.new_prompt:
-            self.prompt_returned.emit(reply.prompt)
-            if reply.prompt_attachments:
-                self.attachments_returned.emit(list(reply.prompt_attachments))
+        if reply.state is ReplyState.FAILED and turn.new_prompt:
+            self.prompt_returned.emit(turn.prompt)
         self.streaming_changed.emit(False)
         self.conversations_changed.emit()  # newest first: this one moved to the top

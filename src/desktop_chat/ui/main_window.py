@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Reply, ReplyState, check_attachments
+from desktop_chat.core.model.message import Conversation, Message, ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.composer import Composer
@@ -42,7 +42,6 @@ from desktop_chat.ui.transcript import Transcript
 from desktop_chat.ui.transfers import Transfers
 
 UNDO_MS = 10_000
-CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
 STATE_TEXT = {
     ReplyState.COMPLETE: "Ready",
     ReplyState.STOPPED: "Stopped",
@@ -185,20 +184,22 @@ class MainWindow(QMainWindow):
         self.copying = CopyActions(self, self.controller, self.transcript)
         self.transcript.copy_reply_requested.connect(self.copying.copy_reply)
         self.transcript.regenerate_requested.connect(c.regenerate)
-        self.transcript.continue_requested.connect(self._continue)
+        self.transcript.continue_requested.connect(c.continue_reply)
         self.transcript.edit_requested.connect(self._start_edit)
         self.transcript.branch_requested.connect(c.switch_branch)
         self.modelPicker.model_chosen.connect(self._model_picked)
         self.composer.image_pasted.connect(
             lambda image: self.attachmentStrip.add(image_to_attachment(image)))
         self.composer.files_dropped.connect(self._attach_files)
-        c.attachments_returned.connect(self.attachmentStrip.set_attachments)
+        c.prompt_sent.connect(self._show_prompt)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
         c.reasoning_arrived.connect(self.transcript.append_reasoning)
         c.notice_changed.connect(self._show_notice)
         c.reply_finished.connect(self._reply_finished)
-        c.prompt_returned.connect(self.composer.give_back)
+        c.context_trimmed.connect(self._show_trimmed)
+        c.prompt_returned.connect(self._give_back)
+        c.error.connect(self.show_error)
         c.streaming_changed.connect(self._set_streaming)
         c.conversations_changed.connect(self._refresh_conversations)
         c.conversation_opened.connect(self._show_conversation)
@@ -225,30 +226,31 @@ class MainWindow(QMainWindow):
     # -- actions --------------------------------------------------------------------------
 
     def send(self) -> None:
+        """Send what the composer holds; it is cleared only once the controller took it."""
         prompt = self.composer.toPlainText()
         attachments = self.attachmentStrip.attachments
         if not (prompt.strip() or attachments) or self.controller.is_streaming:
             return
-        if self.controller.blocked_reason:
-            self.show_error(self.controller.blocked_reason)  # the typed text stays
-            return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
         self._hide_error()
         if self._editing is not None:
-            index, self._editing = self._editing, None
+            sent = self.controller.edit_and_resend(self._editing, prompt)
+        else:
+            sent = self.controller.send(prompt, attachments)
+        if sent:
+            self._editing = None
+            self.attachmentStrip.take()
             self.composer.clear()
-            self.controller.edit_and_resend(index, prompt)
-            return
-        try:
-            check_attachments(attachments)
-        except ValueError as exc:  # an image that cannot be sent: say why, keep everything
-            self.show_error(str(exc))
-            return
-        self.transcript.add_user_message(prompt, len(self.controller.session.messages),
-                                         attachments=attachments)
-        self.attachmentStrip.take()
-        self.composer.clear()
-        self.controller.send(prompt, attachments)
+
+    def _show_prompt(self, message: Message, index: int) -> None:
+        self.transcript.add_user_message(message.content, index,
+                                         attachments=message.attachments)
+
+    def _give_back(self, prompt: Message) -> None:
+        """A prompt that could not be sent returns to the composer, with its images."""
+        self.composer.give_back(prompt.content)
+        if prompt.attachments:
+            self.attachmentStrip.set_attachments(prompt.attachments)
 
     def _attach_files(self, paths: list[str]) -> None:
         for path in paths:
@@ -257,26 +259,20 @@ class MainWindow(QMainWindow):
             except ValueError as exc:
                 self.show_error(str(exc))
 
-    def _continue(self) -> None:
-        """Ask for the rest of a stopped or interrupted reply (kept as context)."""
-        if self.controller.is_streaming:
-            return
-        self.transcript.add_user_message(CONTINUE_PROMPT, len(self.controller.session.messages))
-        self.controller.send(CONTINUE_PROMPT)
-
     def delete_conversation(self, conversation_id: int) -> None:
-        self.controller.delete(conversation_id)
+        if not self.controller.delete(conversation_id):
+            return  # the controller said why; nothing changed
         self._deleted = conversation_id
         self.undoButton.show()
         self.statusBar().showMessage("Conversation deleted.", UNDO_MS)
         QTimer.singleShot(UNDO_MS, self._forget_undo)
 
     def _undo_delete(self) -> None:
-        if self._deleted is not None:
-            self.controller.restore(self._deleted)
-            self.controller.open_chat(self._deleted)
+        deleted, self._deleted = self._deleted, None
         self._forget_undo()
-        self.statusBar().showMessage("Conversation restored.", 3000)
+        if deleted is not None and self.controller.restore(deleted):
+            self.controller.open_chat(deleted)
+            self.statusBar().showMessage("Conversation restored.", 3000)
 
     def _forget_undo(self) -> None:
         self._deleted = None
@@ -330,23 +326,24 @@ class MainWindow(QMainWindow):
         if streaming:
             self.stateLabel.setText("Generating…")
 
-    def _reply_finished(self, reply: Reply) -> None:
+    def _reply_finished(self, reply: Message) -> None:
         state = STATE_TEXT.get(reply.state, "")
         self.stateLabel.setText(state)
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
         else:
-            messages = self.controller.session.messages
-            self.transcript.end_reply(messages[-1], len(messages) - 1)
+            self.transcript.end_reply(reply, len(self.controller.session.messages) - 1)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
             self.transcript, f"Reply {state.lower()}: {reply.error or ''}" if reply.error
             else "Reply finished"))
         if reply.error:
             self.show_error(reply.error)
-        elif notice := trim_notice(reply.trimmed_turns):
-            self.statusBar().showMessage(notice, 10_000)
         self.status.show_usage(reply.usage, self.controller.usage_totals(),
                                self.controller.profile)
+
+    def _show_trimmed(self, turns: int) -> None:
+        if notice := trim_notice(turns):
+            self.statusBar().showMessage(notice, 10_000)
 
     def _show_notice(self, notice: str) -> None:
         self.stateLabel.setText(notice or "Generating…")

@@ -7,7 +7,7 @@ are always kept (they say how to behave), and so is the latest exchange (the que
 asked), even if that alone does not fit: the server then says so, which beats sending nothing.
 
 The history itself is never changed: only the request leaves turns out, and the reply records
-how many (`Reply.trimmed_turns`) so the window can say so.
+how many (`Turn.trimmed_turns`) so the window can say so.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ The request is built from the conversation's overrides (model, system prompt, pa
 app-wide values, and trimmed to the context window (core/chat/context.py). When the server sends
 no usage, an offline estimate fills it (flagged `estimated`).
 
-The consumer appends text to the `Reply` (no per-delta work beyond a list append) and gives
-the event loop back every few milliseconds: `async for` over a buffered HTTP response does
-not yield on its own, and a GUI sharing the loop would freeze.
+The consumer appends text to the turn's reply `Message` (no per-delta work beyond a list
+append) and gives the event loop back every few milliseconds: `async for` over a buffered HTTP
+response does not yield on its own, and a GUI sharing the loop would freeze.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 from desktop_chat.core.chat.context import reserve_for, trim
+from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import ConversationTotals, estimate_usage, totals
 from desktop_chat.core.config.providers import ConversationSettings, GenerationParams, Profile
 from desktop_chat.core.history.store import Store, StoreError
@@ -29,13 +30,11 @@ from desktop_chat.core.llm.events import (
     Retrying,
     StreamEvent,
     TextDelta,
-    UsageReport,
 )
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
     Message,
-    Reply,
     ReplyState,
     Role,
     Usage,
@@ -124,13 +123,15 @@ class ChatSession:
 
     # -- turns -----------------------------------------------------------------------------
 
-    def start(self, prompt: str, attachments: Sequence[Attachment] = ()) -> Reply:
-        """Add the user's message (with its images) after the last one; `run` fills the
-        returned reply. Raises ValueError (user text) for an image that cannot be sent."""
+    def start(self, prompt: str, attachments: Sequence[Attachment] = ()) -> Turn:
+        """Add the user's message (with its images) after the last one; `run` streams the
+        turn's reply. Raises ValueError (user text) for an image that cannot be sent, and
+        StoreError (user text) when the history cannot save the prompt: then nothing
+        changed, in memory or on disk."""
         return self._start_after(len(self.messages), prompt, attachments)
 
     def start_edit(self, index: int, prompt: str,
-                   attachments: Sequence[Attachment] | None = None) -> Reply:
+                   attachments: Sequence[Attachment] | None = None) -> Turn:
         """Send an edited version of the user message at `index`: a sibling branch; the
         original and what followed it stay in the history. `attachments=None` keeps the
         original's images."""
@@ -140,53 +141,63 @@ class ChatSession:
             attachments = self.messages[index].attachments
         return self._start_after(index, prompt, attachments)
 
-    def start_regenerate(self) -> Reply:
+    def start_regenerate(self) -> Turn:
         """A new reply to the last prompt, as a sibling of the last reply."""
-        while self.messages and self.messages[-1].role is Role.ASSISTANT:
-            self.messages.pop()
-        if not self.messages:
+        end = len(self.messages)
+        while end and self.messages[end - 1].role is Role.ASSISTANT:
+            end -= 1
+        if not end:
             raise ValueError("there is no prompt to answer")
-        prompt = self.messages[-1]
-        model = self.effective_model
-        reply = Reply(model, prompt.content)
-        reply.new_prompt, reply.prompt_id = False, prompt.id
-        reply.prompt_attachments = tuple(prompt.attachments)
+        turn = Turn(self.messages[end - 1], self.effective_model, new_prompt=False)
         if self.store is not None and self.conversation_id is not None:
-            reply.message_id = self.store.begin_reply(self.conversation_id, prompt.id, model)
-        return reply
+            self.store.add_message(self.conversation_id, turn.reply)  # may raise StoreError
+        del self.messages[end:]
+        return turn
 
-    def _start_after(self, index: int, prompt: str, attachments: Sequence[Attachment]) -> Reply:
+    def _start_after(self, index: int, prompt: str, attachments: Sequence[Attachment]) -> Turn:
         check_attachments(attachments)  # before anything changes
-        del self.messages[index:]
-        parent = self.messages[-1].id if self.messages else None
-        message = Message(Role.USER, prompt, parent_id=parent, attachments=list(attachments))
-        if not self.conversation.title:
-            self.conversation.title = title_from_prompt(prompt) or (
-                title_from_prompt(attachments[0].name or "Image") if attachments else "")
-        model = self.effective_model
-        reply = Reply(model, prompt)
-        reply.prompt_attachments = tuple(attachments)
+        parent = self.messages[index - 1].id if index else None
+        message = Message.of(Role.USER, prompt, attachments=attachments, parent_id=parent)
+        title = self.conversation.title or title_from_prompt(prompt) or (
+            title_from_prompt(attachments[0].name or "Image") if attachments else "")
+        turn = Turn(message, self.effective_model)
         if self.store is not None:
-            if self.conversation_id is None:
-                self.conversation_id = self.store.create_conversation(
-                    self.conversation.title, model)
-                if not self.overrides.is_empty:
-                    self.store.set_conversation_settings(self.conversation_id, self.overrides)
-            message.id = self.store.add_message(self.conversation_id, parent, Role.USER, prompt,
-                                                attachments=attachments)
-            siblings = self.store.siblings(message.id)  # > 1 after an edit
-            message.sibling_index, message.sibling_count = len(siblings) - 1, len(siblings)
-            reply.message_id = self.store.begin_reply(self.conversation_id, message.id, model)
-        reply.prompt_id = message.id
+            self._store_prompt(turn, title)
+        del self.messages[index:]
         self.messages.append(message)
-        return reply
+        self.conversation.title = title
+        return turn
 
-    async def run(self, reply: Reply) -> Reply:
-        """Stream the reply. Cancelling the task stops it and keeps what arrived."""
-        request = self.build_request(reply)
+    def _store_prompt(self, turn: Turn, title: str) -> None:
+        """Save the prompt and the empty reply below it; on a StoreError, undo what was
+        written (a conversation created for it goes again) and re-raise."""
+        assert self.store is not None
+        created = self.conversation_id is None
+        if created:
+            self.conversation_id = self.store.create_conversation(title, turn.model)
+        try:
+            if created and not self.overrides.is_empty:
+                self.store.set_conversation_settings(self.conversation_id, self.overrides)
+            prompt_id = self.store.add_message(self.conversation_id, turn.prompt)
+            siblings = self.store.siblings(prompt_id)  # > 1 after an edit
+            turn.prompt.sibling_index, turn.prompt.sibling_count = len(siblings) - 1, len(
+                siblings)
+            turn.reply.parent_id = prompt_id
+            self.store.add_message(self.conversation_id, turn.reply)
+        except StoreError:
+            self._forget(turn.prompt.id)
+            turn.prompt.id = turn.reply.parent_id = None
+            if created:
+                self._discard_conversation()
+            raise
+
+    async def run(self, turn: Turn) -> Message:
+        """Stream the turn's reply. Cancelling the task stops it and keeps what arrived."""
+        reply = turn.reply
+        request = self.build_request(turn)
         autosave = asyncio.ensure_future(self._autosave(reply))
         try:
-            await self._consume(request, reply)
+            await self._consume(request, turn)
         except asyncio.CancelledError:
             reply.state = ReplyState.STOPPED
             raise
@@ -197,76 +208,71 @@ class ChatSession:
         finally:
             autosave.cancel()
             _estimate_usage(request, reply)
-            self._settle(reply)
+            self._settle(turn)
         return reply
 
-    def build_request(self, reply: Reply) -> ChatRequest:
-        """The request for `reply`: overrides applied, trimmed to the context window (the
-        number of turns left out is recorded on the reply)."""
+    def build_request(self, turn: Turn) -> ChatRequest:
+        """The request for `turn`: overrides applied, trimmed to the context window (the
+        number of turns left out is recorded on the turn)."""
         params = self.effective_params
         messages = self.conversation.request_messages(self.effective_system_prompt)
         reserve = reserve_for(self.context_window, params.max_tokens)
-        messages, reply.trimmed_turns = trim(messages, self.context_window, reserve)
-        if reply.trimmed_turns:
+        messages, turn.trimmed_turns = trim(messages, self.context_window, reserve)
+        if turn.trimmed_turns:
             log.info("left %d earlier turn(s) out to fit a %d-token context",
-                     reply.trimmed_turns, self.context_window)
-        return ChatRequest(model=reply.model, messages=[dict(m) for m in messages],
+                     turn.trimmed_turns, self.context_window)
+        return ChatRequest(model=turn.model, messages=[dict(m) for m in messages],
                            params=params)
 
-    async def _consume(self, request: ChatRequest, reply: Reply) -> None:
+    async def _consume(self, request: ChatRequest, turn: Turn) -> None:
         last_yield = time.perf_counter()
         # aclosing: a stop while we are between events must still close the HTTP response now
         async with contextlib.aclosing(self.client.stream(request)) as events:
             async for event in events:
-                _apply(event, reply)
+                _apply(event, turn)
                 if time.perf_counter() - last_yield >= YIELD_EVERY_S:
                     await asyncio.sleep(0)
                     last_yield = time.perf_counter()
+        reply = turn.reply
         if reply.state is ReplyState.STREAMING:  # the client always ends with an outcome
             reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
 
-    async def _autosave(self, reply: Reply) -> None:
+    async def _autosave(self, reply: Message) -> None:
         """Write the growing reply once a second (a timer, so a stalled stream still has
         everything it received on disk)."""
-        if self.store is None or reply.message_id is None:
+        if self.store is None or reply.id is None:
             return
         saved = (0, 0)
         while True:
             await asyncio.sleep(AUTOSAVE_S)
-            now = (len(reply.text), len(reply.reasoning))
+            now = (len(reply.content), len(reply.reasoning))
             if now != saved:
                 try:
-                    self.store.update_reply_text(reply.message_id, reply.text, reply.reasoning)
+                    self.store.save_progress(reply)
                     saved = now
                 except StoreError as exc:
                     log.warning("could not save the partial reply (will retry): %s", exc)
 
-    def _settle(self, reply: Reply) -> None:
+    def _settle(self, turn: Turn) -> None:
         """Record the outcome in the conversation and the store."""
-        reply.notice = None
-        if reply.state is ReplyState.FAILED and reply.new_prompt:
+        turn.notice = None
+        reply = turn.reply
+        if reply.state is ReplyState.FAILED and turn.new_prompt:
             # Nothing arrived: withdraw the prompt, the window hands it back to the composer.
-            last = self.messages[-1] if self.messages else None
-            if last is not None and last.role is Role.USER and last.content == reply.prompt:
+            if self.messages and self.messages[-1] is turn.prompt:
                 self.messages.pop()
-            self._forget(reply.prompt_id)
+            self._forget(turn.prompt.id)
             if not self.messages:
                 self.conversation.title = ""
-                if self.store is not None and self.conversation_id is not None:
-                    self.store.discard_conversation(self.conversation_id)
-                    self.conversation_id = None
+                self._discard_conversation()
             return
-        message = reply.to_message()
-        message.id, message.parent_id = reply.message_id, reply.prompt_id
-        self.messages.append(message)
-        if self.store is not None and reply.message_id is not None:
+        self.messages.append(reply)
+        if self.store is not None and reply.id is not None:
             try:
-                self.store.finish_reply(reply.message_id, reply.state, reply.text,
-                                        reply.reasoning, reply.usage, reply.finish_reason,
-                                        reply.error)
-                siblings = self.store.siblings(reply.message_id)
-                message.sibling_index = siblings.index(reply.message_id)
-                message.sibling_count = len(siblings)
+                self.store.finish_reply(reply)
+                siblings = self.store.siblings(reply.id)
+                reply.sibling_index = siblings.index(reply.id)
+                reply.sibling_count = len(siblings)
             except (StoreError, ValueError) as exc:
                 log.error("could not save the reply: %s", exc)
 
@@ -277,29 +283,38 @@ class ChatSession:
             except StoreError as exc:
                 log.error("could not withdraw the failed prompt: %s", exc)
 
+    def _discard_conversation(self) -> None:
+        if self.store is not None and self.conversation_id is not None:
+            try:
+                self.store.discard_conversation(self.conversation_id)
+            except StoreError as exc:
+                log.error("could not remove the empty conversation: %s", exc)
+            self.conversation_id = None
 
-def _estimate_usage(request: ChatRequest, reply: Reply) -> None:
+
+def _estimate_usage(request: ChatRequest, reply: Message) -> None:
     """Servers that send no usage (llama.cpp ignores include_usage) get an offline estimate,
     flagged as such, for whatever was generated."""
     if reply.usage is None and (reply.has_text or reply.reasoning):
-        reply.usage = estimate_usage(request.messages, reply.text, reply.reasoning)
+        reply.usage = estimate_usage(request.messages, reply.content, reply.reasoning)
 
 
-def _apply(event: StreamEvent, reply: Reply) -> None:
+def _apply(event: StreamEvent, turn: Turn) -> None:
+    reply = turn.reply
     if isinstance(event, TextDelta):
-        reply.add_text(event.text)
+        turn.add_text(event.text)
     elif isinstance(event, ReasoningDelta):
-        reply.add_reasoning(event.text)
-    elif isinstance(event, UsageReport):
-        reply.usage = Usage(event.prompt_tokens, event.completion_tokens, event.total_tokens)
+        turn.add_reasoning(event.text)
+    elif isinstance(event, Usage):
+        reply.usage = event
     elif isinstance(event, Retrying):
-        reply.notice = f"{event.reason} — retrying in {event.delay_s:.0f} s…"
+        turn.notice = f"{event.reason} — retrying in {event.delay_s:.0f} s…"
     elif isinstance(event, Finished):
         reply.finish_reason = event.reason
         reply.state = ReplyState.COMPLETE
     elif isinstance(event, Failed):
         reply.error = event.error.message
-        reply.error_kind = event.error.kind
+        turn.error_kind = event.error.kind
         reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
 
 

@@ -17,8 +17,7 @@ from typing import Any
 from desktop_chat.core.history.imports import (
     ImportResult,
     ParsedConversation,
-    ParsedMessage,
-    Progress,
+        Progress,
     TransferError,
     enumerate_items,
     optional_str,
@@ -27,7 +26,7 @@ from desktop_chat.core.history.imports import (
     write_all,
 )
 from desktop_chat.core.history.store import Store
-from desktop_chat.core.model.message import ReplyState, Role
+from desktop_chat.core.model.message import Message, ReplyState, Role
 
 log = logging.getLogger("desktop_chat.store")
 
@@ -83,13 +82,13 @@ def _add_messages(conversation: ParsedConversation, mapping: dict[str, dict[str,
     parents = {key: _parent(key, node, mapping) for key, node in mapping.items()}
     for key in tree_order(_sorted_siblings(parents, mapping), where):
         parent_anchor = anchor.get(parents[key])  # parents come first: already anchored
-        message = _message(key, mapping[key], parent_anchor, conversation.created_at)
+        message = _message(mapping[key], conversation.created_at)
         if message is None:
             anchor[key] = parent_anchor
             conversation.skipped_messages += mapping[key].get("message") is not None
             continue
         anchor[key] = key
-        conversation.messages.append(message)
+        conversation.add(key, parent_anchor, message)
     if isinstance(current_node, str) and current_node in anchor:
         conversation.active_leaf = anchor[current_node]
 
@@ -121,8 +120,7 @@ def _created(node: dict[str, Any]) -> float:
     return timestamp(message.get("create_time"), 0.0) if isinstance(message, dict) else 0.0
 
 
-def _message(key: str, node: dict[str, Any], parent: str | None,
-             conversation_created: float) -> ParsedMessage | None:
+def _message(node: dict[str, Any], conversation_created: float) -> Message | None:
     message = node.get("message")
     if not isinstance(message, dict) or _hidden(message):
         return None
@@ -134,8 +132,8 @@ def _message(key: str, node: dict[str, Any], parent: str | None,
     metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
     created = timestamp(message.get("create_time"), conversation_created)
     finish = _finish_type(metadata)
-    return ParsedMessage(
-        key=key, parent=parent, role=role, content=content, created_at=created,
+    return Message.of(
+        role, content, created_at=created,
         updated_at=timestamp(message.get("update_time"), created),
         model=optional_str(metadata.get("model_slug")) if role is Role.ASSISTANT else None,
         finish_reason=_FINISH.get(finish, finish) if finish else None,

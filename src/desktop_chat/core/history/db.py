@@ -1,7 +1,5 @@
-"""SQL shared by `Store` and `BulkWriter`: connections, transactions, inserts, tree walks.
-
-Kept apart from store.py so the Store reads as the list of things a user can do, and so an
-import writes rows exactly the way the app does.
+"""SQL shared by `Store` and the import writer (`BulkWriter`): connections, transactions, the
+one way a message is written, tree walks. An import writes rows exactly the way the app does.
 """
 
 from __future__ import annotations
@@ -10,14 +8,15 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from desktop_chat.core.history.records import MESSAGE_COLUMNS, StoreError, usage_columns
-from desktop_chat.core.model.message import ReplyState, Role, Usage
+from desktop_chat.core.model.message import Message
 
 PATH_CAP = 1_000_000  # bounds a walk along a (damaged) parent chain that loops
+_CHUNK = 500  # ids per `IN (...)` query: far below sqlite's variable limit on any build
 
 _PATH_SQL = f"""
 WITH RECURSIVE up(id, depth) AS (
@@ -83,18 +82,42 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def insert_message(conn: sqlite3.Connection, conversation_id: int, parent_id: int | None,
-                   role: Role, content: str, *, state: ReplyState, model: str | None,
-                   reasoning: str, usage: Usage | None, finish_reason: str | None,
-                   error: str | None, created_at: float, updated_at: float) -> int:
+def insert_message(conn: sqlite3.Connection, conversation_id: int, message: Message) -> int:
+    """Write `message` under its `parent_id`, with its own timestamps: its text and reasoning
+    in its row, its images as rows of `attachments` (in the caller's transaction, so never
+    one without the other). Returns the new row's id."""
+    usage = message.usage
     cursor = conn.execute(
         "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, state, "
         "model, finish_reason, error, prompt_tokens, completion_tokens, total_tokens, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (conversation_id, parent_id, role.value, content, reasoning, state.value, model,
-         finish_reason, error, *usage_columns(usage), created_at, updated_at),
+        "usage_estimated, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (conversation_id, message.parent_id, message.role.value, message.content,
+         message.reasoning, message.state.value, message.model, message.finish_reason,
+         message.error, *usage_columns(usage), int(usage is not None and usage.estimated),
+         message.created_at, message.updated_at or message.created_at),
     )
-    return int(cursor.lastrowid or 0)
+    message_id = int(cursor.lastrowid or 0)
+    conn.executemany(
+        "INSERT INTO attachments (message_id, position, mime, name, data) VALUES (?, ?, ?, ?, ?)",
+        [(message_id, position, a.mime, a.name, a.data)
+         for position, a in enumerate(message.attachments)],
+    )
+    return message_id
+
+
+def attachment_rows(conn: sqlite3.Connection, message_ids: Sequence[int],
+                    ) -> list[sqlite3.Row]:
+    """The attachments of these messages, by message then position."""
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(message_ids), _CHUNK):
+        chunk = message_ids[start:start + _CHUNK]
+        rows += conn.execute(
+            "SELECT id, message_id, position, mime, name, data FROM attachments WHERE "
+            f"message_id IN ({', '.join('?' * len(chunk))}) ORDER BY message_id, position",
+            chunk,
+        ).fetchall()
+    return rows
 
 
 def check_in_conversation(conn: sqlite3.Connection, conversation_id: int,
@@ -159,17 +182,9 @@ class BulkWriter:
         )
         return int(cursor.lastrowid or 0)
 
-    def add_message(self, conversation_id: int, parent_id: int | None, role: Role,
-                    content: str, *, created_at: float, updated_at: float | None = None,
-                    state: ReplyState = ReplyState.COMPLETE, model: str | None = None,
-                    reasoning: str = "", usage: Usage | None = None,
-                    finish_reason: str | None = None, error: str | None = None) -> int:
-        return insert_message(
-            self._conn, conversation_id, parent_id, role, content, state=state, model=model,
-            reasoning=reasoning, usage=usage, finish_reason=finish_reason, error=error,
-            created_at=created_at,
-            updated_at=created_at if updated_at is None else updated_at,
-        )
+    def add_message(self, conversation_id: int, message: Message) -> int:
+        """`message.parent_id` is a database id already written by this writer."""
+        return insert_message(self._conn, conversation_id, message)
 
     def set_active_leaf(self, conversation_id: int, message_id: int | None) -> None:
         self._conn.execute("UPDATE conversations SET active_leaf_id = ? WHERE id = ?",

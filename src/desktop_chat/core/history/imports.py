@@ -1,13 +1,15 @@
 """What every import shares: a parsed, validated form of a conversation and one way to write
 many of them in a single transaction.
 
-Importers first turn a file into `ParsedConversation`s (pure Python, raising `TransferError`
-for anything malformed) and only then write; a write error, a malformed conversation late in
-the file or a cancel (the progress callback raising) rolls the whole import back.
+Importers first turn a file into `ParsedConversation`s of `Message`s (pure Python, raising
+`TransferError` for anything malformed) and only then write; a write error, a malformed
+conversation late in the file or a cancel (the progress callback raising) rolls the whole
+import back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -16,10 +18,10 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop_chat.core.history.message_extras import HistoryWriter
+from desktop_chat.core.history.db import BulkWriter
 from desktop_chat.core.history.records import StoreError
 from desktop_chat.core.history.store import Store
-from desktop_chat.core.model.message import Attachment, ReplyState, Role, Usage
+from desktop_chat.core.model.message import Message
 
 log = logging.getLogger("desktop_chat.store")
 
@@ -47,34 +49,34 @@ class ImportResult:
 
 
 @dataclass(slots=True)
-class ParsedMessage:
-    key: Hashable  # the id in the file; mapped to a new database id on write
-    parent: Hashable | None  # key of a message earlier in the list, or None
-    role: Role
-    content: str
-    created_at: float
-    updated_at: float | None = None
-    reasoning: str = ""
-    state: ReplyState = ReplyState.COMPLETE
-    model: str | None = None
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    error: str | None = None
-    attachments: list[Attachment] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class ParsedConversation:
+    """A conversation read from a file, checked, not yet written. Its messages are ordinary
+    `Message`s whose `id` and `parent_id` are numbers local to this conversation (1, 2, …,
+    given by `add`); writing maps them to database ids."""
+
     title: str
     created_at: float
     updated_at: float
-    messages: list[ParsedMessage]  # parents before children
+    messages: list[Message] = field(default_factory=list)  # parents before children
     uid: str = field(default_factory=lambda: uuid.uuid4().hex)
     model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    active_leaf: Hashable | None = None
+    active_leaf: Hashable | None = None  # the file's key of the message shown last
     skipped_messages: int = 0
     keep_if_empty: bool = False  # our own export keeps a chat with no messages yet
+    _local: dict[Hashable, int] = field(default_factory=dict, repr=False)
+
+    def add(self, key: Hashable, parent: Hashable | None, message: Message) -> None:
+        """Add `message`, known in the file as `key`, below the message added as `parent`
+        (None: a root)."""
+        message.id = self._local[key] = len(self._local) + 1
+        message.parent_id = None if parent is None else self._local[parent]
+        self.messages.append(message)
+
+    @property
+    def active_leaf_id(self) -> int | None:
+        """The local id of the active leaf, if it was kept."""
+        return self._local.get(self.active_leaf) if self.active_leaf is not None else None
 
 
 def tree_order(parents: dict[Hashable, Hashable | None], where: str) -> list[Hashable]:
@@ -118,7 +120,7 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
         progress(done, total)
 
 
-def _write_one(writer: HistoryWriter, conversation: ParsedConversation,
+def _write_one(writer: BulkWriter, conversation: ParsedConversation,
                result: ImportResult) -> None:
     if writer.has_conversation(conversation.uid):
         result.already_present += 1
@@ -131,19 +133,13 @@ def _write_one(writer: HistoryWriter, conversation: ParsedConversation,
         uid=conversation.uid, title=conversation.title, created_at=conversation.created_at,
         updated_at=conversation.updated_at, model=conversation.model, extra=conversation.extra,
     )
-    ids: dict[Hashable, int] = {}
+    ids: dict[int | None, int | None] = {None: None}  # local id -> database id
     for message in conversation.messages:
-        message_id = ids[message.key] = writer.add_message(
-            conversation_id, None if message.parent is None else ids[message.parent],
-            message.role, message.content, created_at=message.created_at,
-            updated_at=message.updated_at, state=message.state, model=message.model,
-            reasoning=message.reasoning, usage=message.usage,
-            finish_reason=message.finish_reason, error=message.error,
-        )
-        writer.add_attachments(message_id, message.attachments)
-        writer.set_estimated(message_id, message.usage)
-    newest = ids[conversation.messages[-1].key] if conversation.messages else None
-    writer.set_active_leaf(conversation_id, ids.get(conversation.active_leaf, newest))
+        stored = dataclasses.replace(message, parent_id=ids[message.parent_id])
+        ids[message.id] = writer.add_message(conversation_id, stored)
+    newest = ids[conversation.messages[-1].id] if conversation.messages else None
+    leaf = conversation.active_leaf_id
+    writer.set_active_leaf(conversation_id, newest if leaf is None else ids[leaf])
     result.conversations += 1
     result.messages += len(conversation.messages)
 

@@ -1,4 +1,5 @@
-"""What the store hands out, and the checks that turn a database row into one.
+"""What the store hands out besides `Message`s (conversations, sidebar lines, search hits),
+and the checks that turn a database row into one of them or into a `Message`.
 
 Rows are validated on the way out, not trusted: a history file may have been written by a
 buggy build, edited by hand or partly damaged. A row that does not make sense raises
@@ -38,38 +39,6 @@ class StoreError(Exception):
 
 class DamagedRow(ValueError):
     """A row that cannot be read as what it claims to be."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: int
-    conversation_id: int
-    parent_id: int | None
-    role: Role
-    content: str
-    reasoning: str = ""
-    state: ReplyState = ReplyState.COMPLETE
-    model: str | None = None
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    error: str | None = None
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    # Position among messages with the same parent, for the "2 / 3" navigator. Filled by
-    # active_path/recent_messages; 0 of 1 elsewhere.
-    sibling_index: int = 0
-    sibling_count: int = 1
-    attachments: tuple[Attachment, ...] = ()
-
-    def to_message(self) -> Message:
-        """The in-memory message the session sends back to the model."""
-        return Message(
-            role=self.role, content=self.content, reasoning=self.reasoning, state=self.state,
-            model=self.model, usage=self.usage, error=self.error,
-            finish_reason=self.finish_reason, id=self.id, parent_id=self.parent_id,
-            sibling_index=self.sibling_index, sibling_count=self.sibling_count,
-            attachments=list(self.attachments),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +84,20 @@ HIGHLIGHT_END = "\x03"
 
 
 def message_from_row(row: sqlite3.Row, sibling_index: int = 0, sibling_count: int = 1,
-                     ) -> StoredMessage:
+                     ) -> Message:
+    """The message of a `messages` row (its images are rows of `attachments`, added by the
+    store)."""
     try:
         role, state = Role(row["role"]), ReplyState(row["state"])
     except ValueError as exc:
         raise DamagedRow(f"message {row['id']}: {exc}") from None
     created = _number(row, "created_at")
-    return StoredMessage(
-        id=_integer(row, "id"),
-        conversation_id=_integer(row, "conversation_id"),
-        parent_id=_optional_integer(row, "parent_id"),
-        role=role,
-        content=_text(row, "content"),
+    return Message.of(
+        role,
+        _text(row, "content"),
         reasoning=_text(row, "reasoning", allow_null=True),
+        id=_integer(row, "id"),
+        parent_id=_optional_integer(row, "parent_id"),
         state=state,
         model=_optional_text(row, "model"),
         usage=usage_from_row(row),

@@ -18,29 +18,31 @@ GUI's writes wait for it (up to `busy_timeout_s`).
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import logging
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 from desktop_chat.core.config.providers import ConversationSettings
-from desktop_chat.core.history import search
+from desktop_chat.core.history import schema, search
 from desktop_chat.core.history.db import (
+    BulkWriter,
+    attachment_rows,
     check_in_conversation,
+    connect,
+    enable_wal,
     insert_message,
     newest_leaf,
     path_rows,
     path_start,
-)
-from desktop_chat.core.history.message_extras import (
-    attachment_rows,
-    insert_attachments,
-    set_estimated,
+    transaction,
 )
 from desktop_chat.core.history.records import (
     CONVERSATION_COLUMNS,
@@ -50,7 +52,6 @@ from desktop_chat.core.history.records import (
     DamagedRow,
     SearchHit,
     StoredConversation,
-    StoredMessage,
     StoreError,
     attachment_from_row,
     conversation_from_row,
@@ -62,8 +63,7 @@ from desktop_chat.core.history.records import (
     usage_columns,
     usage_from_row,
 )
-from desktop_chat.core.history.store_base import StoreBase
-from desktop_chat.core.model.message import Attachment, ReplyState, Role, Usage
+from desktop_chat.core.model.message import Attachment, Message, ReplyState, Usage
 
 __all__ = ["HISTORY_FILE", "INTERRUPTED_ERROR", "Store", "StoreError"]
 
@@ -73,9 +73,98 @@ HISTORY_FILE = "history.sqlite3"
 INTERRUPTED_ERROR = "The reply was interrupted: the app closed before it finished."
 
 
-class Store(StoreBase):
+class Store:
     """The history in one file. Opening creates or upgrades it (raising `StoreError` with a
     message for the user when it cannot); every method may be called from any thread."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.RLock()
+        self._damaged: set[tuple[str, object]] = set()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = connect(self.path, busy_timeout_s)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"The history at {self.path} could not be opened: {exc}") from exc
+        try:
+            self._prepare()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        try:
+            version = schema.user_version(self._conn)
+            if version > schema.SCHEMA_VERSION:
+                raise StoreError(
+                    f"This history was written by a newer version of desktop-chat (schema "
+                    f"{version}; this version knows up to {schema.SCHEMA_VERSION}). Update "
+                    f"desktop-chat to open it. The file was not changed: {self.path}"
+                )
+            if enable_wal(self._conn, self.busy_timeout_s) != "wal":
+                log.warning("%s: WAL is not available here; writes will wait more", self.path)
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            schema.migrate(self._conn, self.path)
+            self.full_text_search = schema.has_search_index(self._conn)
+            if not self.full_text_search:
+                with self._write() as conn:
+                    self.full_text_search = schema.ensure_search_index(conn)
+        except (sqlite3.Error, OSError) as exc:  # OSError: the backup before a migration
+            raise StoreError(
+                f"The history at {self.path} could not be opened ({exc}). It may be damaged "
+                "or not a desktop-chat history file."
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with transaction(self._conn):
+                    yield self._conn
+            except sqlite3.Error as exc:
+                raise StoreError(f"The history could not be saved: {exc}") from exc
+
+    def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _skip(self, kind: str, row_id: object, exc: Exception) -> None:
+        if (kind, row_id) not in self._damaged:
+            self._damaged.add((kind, row_id))
+            log.warning("skipped damaged %s row: %s", kind, exc)
+
+    @property
+    def skipped_rows(self) -> int:
+        """How many damaged rows were skipped (or shown without their settings) so far."""
+        return len(self._damaged)
+
+    def damage_notice(self) -> str | None:
+        """A line for the window when damaged rows were skipped, else None."""
+        count = self.skipped_rows
+        return (f"{count} damaged {'entry' if count == 1 else 'entries'} in the history could "
+                "not be shown. Details are in the log file.") if count else None
+
+    @contextlib.contextmanager
+    def bulk_writer(self) -> Iterator[BulkWriter]:
+        """One transaction on a connection of its own, for imports in a worker thread:
+        everything written inside is committed together, or nothing if the block raises."""
+        conn = connect(self.path, self.busy_timeout_s)
+        try:
+            with transaction(conn):
+                yield BulkWriter(conn)
+        finally:
+            conn.close()
 
     # -- conversations -----------------------------------------------------------------------
 
@@ -188,59 +277,47 @@ class Store(StoreBase):
 
     # -- messages ----------------------------------------------------------------------------
 
-    def add_message(self, conversation_id: int, parent_id: int | None, role: Role,
-                    content: str, *, state: ReplyState = ReplyState.COMPLETE,
-                    model: str | None = None, reasoning: str = "", usage: Usage | None = None,
-                    finish_reason: str | None = None, error: str | None = None,
-                    attachments: Sequence[Attachment] = ()) -> int:
-        """Append under `parent_id` (None: a first message) and make it the active leaf.
-        A second child of the same parent is a new branch (edit & resend, regenerate).
-        Attachments are written in the same transaction: never a message without them."""
+    def add_message(self, conversation_id: int, message: Message) -> int:
+        """Append `message` under its `parent_id` (None: a first message) and make it the
+        active leaf; a second child of the same parent is a new branch (edit & resend,
+        regenerate). Sets the message's id and timestamps and returns the id. A reply to be
+        streamed into is added in state streaming, then `save_progress` / `finish_reply`."""
         now = time.time()
         with self._write() as conn:
-            check_in_conversation(conn, conversation_id, parent_id)
-            message_id = insert_message(
-                conn, conversation_id, parent_id, role, content, state=state, model=model,
-                reasoning=reasoning, usage=usage, finish_reason=finish_reason, error=error,
-                created_at=now, updated_at=now,
-            )
-            insert_attachments(conn, message_id, attachments)
-            set_estimated(conn, message_id, usage)
+            check_in_conversation(conn, conversation_id, message.parent_id)
+            message.created_at = message.updated_at = now
+            message.id = insert_message(conn, conversation_id, message)
             conn.execute(
                 "UPDATE conversations SET active_leaf_id = ?, updated_at = ?, "
                 "model = coalesce(?, model) WHERE id = ?",
-                (message_id, now, model, conversation_id),
+                (message.id, now, message.model, conversation_id),
             )
-            return message_id
+            return message.id
 
-    def begin_reply(self, conversation_id: int, parent_id: int | None, model: str) -> int:
-        """An empty assistant message in state streaming, to be filled as the reply grows."""
-        return self.add_message(conversation_id, parent_id, Role.ASSISTANT, "",
-                                state=ReplyState.STREAMING, model=model)
-
-    def update_reply_text(self, message_id: int, content: str, reasoning: str = "") -> None:
+    def save_progress(self, reply: Message) -> None:
         """Save what has arrived so far: one single-row UPDATE (plus its search index entry),
         cheap enough for the GUI thread about once a second."""
         with self._write() as conn:
             conn.execute("UPDATE messages SET content = ?, reasoning = ?, updated_at = ? "
-                         "WHERE id = ?", (content, reasoning, time.time(), message_id))
+                         "WHERE id = ?", (reply.content, reply.reasoning, time.time(), reply.id))
 
-    def finish_reply(self, message_id: int, state: ReplyState, content: str,
-                     reasoning: str = "", usage: Usage | None = None,
-                     finish_reason: str | None = None, error: str | None = None) -> None:
-        if state is ReplyState.STREAMING:
+    def finish_reply(self, reply: Message) -> None:
+        """Save the reply in its final state: text, reasoning, usage, outcome."""
+        if reply.state is ReplyState.STREAMING:
             raise ValueError("finish_reply needs the outcome, not 'streaming'")
-        now = time.time()
+        now = reply.updated_at = time.time()
+        usage = reply.usage
         with self._write() as conn:
             conn.execute(
                 "UPDATE messages SET state = ?, content = ?, reasoning = ?, finish_reason = ?, "
                 "error = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, "
                 "usage_estimated = ?, updated_at = ? WHERE id = ?",
-                (state.value, content, reasoning, finish_reason, error, *usage_columns(usage),
-                 int(usage is not None and usage.estimated), now, message_id),
+                (reply.state.value, reply.content, reply.reasoning, reply.finish_reason,
+                 reply.error, *usage_columns(usage), int(usage is not None and usage.estimated),
+                 now, reply.id),
             )
             conn.execute("UPDATE conversations SET updated_at = ? WHERE id = "
-                         "(SELECT conversation_id FROM messages WHERE id = ?)", (now, message_id))
+                         "(SELECT conversation_id FROM messages WHERE id = ?)", (now, reply.id))
 
     def delete_message(self, message_id: int) -> None:
         """Remove a message and everything below it (e.g. a prompt whose request failed
@@ -272,13 +349,12 @@ class Store(StoreBase):
             log.info("marked %d reply(ies) cut off by a crash as interrupted", count)
         return count
 
-    def message(self, message_id: int) -> StoredMessage | None:
+    def message(self, message_id: int) -> Message | None:
         rows = self._rows(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
         found = self._messages(rows)
         return found[0] if found else None
 
-    def _messages(self, rows: list[sqlite3.Row], siblings: bool = False,
-                  ) -> list[StoredMessage]:
+    def _messages(self, rows: list[sqlite3.Row], siblings: bool = False) -> list[Message]:
         out = []
         for row in rows:
             try:
@@ -286,20 +362,22 @@ class Store(StoreBase):
                 out.append(message_from_row(row, *position))
             except DamagedRow as exc:
                 self._skip("message", row["id"], exc)
-        return self._with_attachments(out)
+        self._add_attachments(out)
+        return out
 
-    def _with_attachments(self, messages: list[StoredMessage]) -> list[StoredMessage]:
-        """Attach the images; a damaged one is skipped (the message still shows)."""
+    def _add_attachments(self, messages: list[Message]) -> None:
+        """Add each message's images, in order; a damaged one is skipped (the message still
+        shows)."""
         with self._lock:
-            rows = attachment_rows(self._conn, [m.id for m in messages])
+            rows = attachment_rows(self._conn, [m.id for m in messages if m.id is not None])
         found: dict[int, list[Attachment]] = {}
         for row in rows:
             try:
                 found.setdefault(row["message_id"], []).append(attachment_from_row(row))
             except DamagedRow as exc:
                 self._skip("attachment", row["id"], exc)
-        return [dataclasses.replace(m, attachments=tuple(found[m.id])) if m.id in found
-                else m for m in messages]
+        for message in messages:
+            message.parts += found.get(message.id or 0, [])
 
     def conversation_usages(self, conversation_id: int) -> list[Usage]:
         """The usage of every reply in every branch (each was paid for), oldest first: sum
@@ -337,12 +415,12 @@ class Store(StoreBase):
                          (leaf, conversation_id))
             return leaf
 
-    def active_path(self, conversation_id: int) -> list[StoredMessage]:
+    def active_path(self, conversation_id: int) -> list[Message]:
         """The transcript: root to active leaf, with each message's sibling position."""
         return self.recent_messages(conversation_id, limit=None)
 
     def recent_messages(self, conversation_id: int, limit: int | None = 50,
-                        before: int | None = None) -> list[StoredMessage]:
+                        before: int | None = None) -> list[Message]:
         """Up to `limit` messages of the active path, oldest first, ending at the active
         leaf or, with `before`, just above that message: page backwards by passing the
         first message of the previous page. An empty list means the top was reached."""
@@ -351,7 +429,7 @@ class Store(StoreBase):
             rows = [] if start is None else path_rows(self._conn, conversation_id, start, limit)
         return self._messages(rows, siblings=True)
 
-    def all_messages(self, conversation_id: int) -> list[StoredMessage]:
+    def all_messages(self, conversation_id: int) -> list[Message]:
         """Every message of every branch, in the order they were added (parents first)."""
         rows = self._rows(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
                           "ORDER BY id", (conversation_id,))

@@ -29,7 +29,6 @@ from desktop_chat.core.history.chatgpt import import_chatgpt
 from desktop_chat.core.history.imports import (
     ImportResult,
     ParsedConversation,
-    ParsedMessage,
     Progress,
     TransferError,
     enumerate_items,
@@ -38,11 +37,11 @@ from desktop_chat.core.history.imports import (
     tree_order,
     write_all,
 )
-from desktop_chat.core.history.records import StoredMessage
 from desktop_chat.core.history.store import Store
 from desktop_chat.core.model.message import (
     IMAGE_TYPES,
     Attachment,
+    Message,
     ReplyState,
     Role,
     Usage,
@@ -120,7 +119,7 @@ def _conversation_json(store: Store, conversation_id: int) -> dict[str, Any] | N
     }
 
 
-def _message_json(message: StoredMessage, kept: set[int]) -> dict[str, Any]:
+def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
     usage = message.usage
     out = {
         "id": message.id,
@@ -174,12 +173,12 @@ def _parse_conversation(item: dict[str, Any], where: str) -> ParsedConversation:
     parsed = ParsedConversation(
         title=item.get("title", ""), created_at=created,
         updated_at=timestamp(item.get("updated_at"), created),
-        messages=[_parse_message(k, raw[k], created, where)
-                  for k in tree_order(parents, where)],
         model=optional_str(item.get("model")), extra=extra,
         active_leaf=leaf if isinstance(leaf := item.get("active_leaf"), int | str) else None,
         keep_if_empty=True,
     )
+    for key in tree_order(parents, where):
+        parsed.add(key, parents[key], _parse_message(key, raw[key], created, where))
     uid = optional_str(item.get("uid"))
     if uid:
         parsed.uid = uid
@@ -199,7 +198,7 @@ def _keyed_messages(messages: object, where: str) -> Iterator[tuple[int | str, d
 
 
 def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
-                   ) -> ParsedMessage:
+                   ) -> Message:
     try:
         role, state = Role(raw.get("role")), ReplyState(raw.get("state", "complete"))
     except ValueError as exc:
@@ -208,15 +207,15 @@ def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
     if not all(isinstance(text, str) for text in texts):
         raise TransferError(f"{where}, message {key}: its text is not a string.")
     created = timestamp(raw.get("created_at"), fallback)
-    return ParsedMessage(
-        key=key, parent=raw.get("parent"), role=role, content=texts[0], reasoning=texts[1],
+    return Message.of(
+        role, texts[0], reasoning=texts[1],
+        attachments=_attachments(raw.get("attachments", []), f"{where}, message {key}"),
         # nothing streams into an imported message any more
         state=ReplyState.INTERRUPTED if state is ReplyState.STREAMING else state,
         created_at=created, updated_at=timestamp(raw.get("updated_at"), created),
         model=optional_str(raw.get("model")), usage=_usage(raw.get("usage")),
         finish_reason=optional_str(raw.get("finish_reason")),
         error=optional_str(raw.get("error")),
-        attachments=_attachments(raw.get("attachments", []), f"{where}, message {key}"),
     )
 
 
@@ -274,7 +273,7 @@ def export_markdown(store: Store, conversation_id: int) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _message_markdown(message: StoredMessage) -> list[str]:
+def _message_markdown(message: Message) -> list[str]:
     who = _ROLE_LABELS[message.role]
     if message.role is Role.ASSISTANT and message.model:
         who += f" ({message.model})"

@@ -31,8 +31,8 @@ from desktop_chat.core.llm.events import (
     Retrying,
     StreamEvent,
     TextDelta,
-    UsageReport,
 )
+from desktop_chat.core.model.message import Usage
 
 log = logging.getLogger("desktop_chat.client")
 
@@ -194,7 +194,7 @@ class ChatClient:
     async def _events(self, sdk_stream: Any) -> AsyncIterator[StreamEvent]:
         """Chunks -> events. The response is closed however the iteration ends."""
         finish_reason: str | None = None
-        usage: UsageReport | None = None
+        usage: Usage | None = None
         received_any = False
         try:
             async for chunk in sdk_stream:
@@ -330,8 +330,8 @@ def _reasoning(extra: dict[str, Any]) -> str | None:
     return reasoning if isinstance(reasoning, str) and reasoning else None
 
 
-def _usage(usage: Any) -> UsageReport:
-    return UsageReport(
+def _usage(usage: Any) -> Usage:
+    return Usage(
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
         total_tokens=getattr(usage, "total_tokens", None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from desktop_chat.core.llm.errors import ChatError
+from desktop_chat.core.model.message import Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,13 +16,6 @@ class TextDelta:
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class UsageReport:
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,4 +37,5 @@ class Failed:
     error: ChatError
 
 
-StreamEvent = TextDelta | ReasoningDelta | UsageReport | Retrying | Finished | Failed
+# `Usage` is the server's usage report, as the message keeps it.
+StreamEvent = TextDelta | ReasoningDelta | Usage | Retrying | Finished | Failed

@@ -23,8 +23,8 @@ from desktop_chat.core.llm.events import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
-    UsageReport,
 )
+from desktop_chat.core.model.message import Usage
 
 log = logging.getLogger("desktop_chat.responses")
 
@@ -148,7 +148,7 @@ def _usage(response: Any) -> list[StreamEvent]:
     usage = _get(response, "usage")
     if usage is None:
         return []
-    return [UsageReport(
+    return [Usage(
         prompt_tokens=_get(usage, "input_tokens"),
         completion_tokens=_get(usage, "output_tokens"),
         total_tokens=_get(usage, "total_tokens"),

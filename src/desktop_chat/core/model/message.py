@@ -1,4 +1,5 @@
-"""The things a conversation is made of."""
+"""The things a conversation is made of: one `Message` record (content as typed parts), the
+conversation it belongs to, and the checks an attached image must pass."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from desktop_chat.core.llm.errors import ErrorKind
 
 # OpenAI refuses images over 20 MB per image; other vision servers are stricter, never looser.
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -37,7 +36,7 @@ class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
-    estimated: bool = False  # counted offline (core/usage.py), not reported by the server
+    estimated: bool = False  # counted offline (core/chat/usage.py), not reported by the server
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,35 +100,125 @@ def check_attachments(attachments: Sequence[Attachment]) -> None:
         check_size(attachment.size, label)
 
 
+class _GrowingText:
+    """Text that grows by appends, each O(1) (a streamed reply gets thousands); reading joins
+    the pieces once and keeps the result."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, text: str = "") -> None:
+        self._chunks: list[str] = [text] if text else []
+
+    def append(self, text: str) -> None:
+        self._chunks.append(text)
+
+    @property
+    def text(self) -> str:
+        if len(self._chunks) > 1:
+            self._chunks[:] = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.text == self.text  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r})"
+
+
+class Text(_GrowingText):
+    """What the user or the model wrote (markdown, for a reply), exactly as received."""
+
+
+class Reasoning(_GrowingText):
+    """A model's thinking before its answer: shown apart, stored, never sent back."""
+
+
+# A message's content, in order. Images are `Attachment`s. Tool calls and their results and
+# document references will be further part types: a store, an export or a request builder
+# that meets a part it does not know leaves it out rather than guessing.
+Part = Text | Reasoning | Attachment
+
+
 @dataclass(slots=True)
 class Message:
+    """One message, the same record from the stream to the store to the export: what the
+    session streams a reply into, what the store returns and writes, what imports produce
+    and exports read. Its content is `parts`; `content`, `reasoning` and `attachments` are
+    the views most code needs."""
+
     role: Role
-    content: str
-    reasoning: str = ""
+    parts: list[Part] = field(default_factory=list)
     state: ReplyState = ReplyState.COMPLETE
     model: str | None = None
     usage: Usage | None = None
     error: str | None = None  # the user-facing error text, when the reply did not complete
     finish_reason: str | None = None
-    id: int | None = None  # in the history store
+    id: int | None = None  # in the history store (in an import: a key local to the file)
     parent_id: int | None = None
     sibling_index: int = 0  # among the alternatives (regenerated / edited) at this point
     sibling_count: int = 1
-    attachments: list[Attachment] = field(default_factory=list)  # images, in order
+    created_at: float = 0.0  # epoch seconds; 0 until stored
+    updated_at: float = 0.0
+
+    @classmethod
+    def of(cls, role: Role, content: str = "", *, reasoning: str = "",
+           attachments: Sequence[Attachment] = (), **fields: Any) -> Message:
+        """A message from its text, reasoning and images (the parts in that order:
+        reasoning, text, images)."""
+        parts: list[Part] = [Reasoning(reasoning)] if reasoning else []
+        if content:
+            parts.append(Text(content))
+        parts += attachments
+        return cls(role, parts, **fields)
+
+    @property
+    def content(self) -> str:
+        """The text, exactly as written or received (all text parts joined)."""
+        return "".join(p.text for p in self.parts if type(p) is Text)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(p.text for p in self.parts if type(p) is Reasoning)
+
+    @property
+    def attachments(self) -> list[Attachment]:
+        """The images, in the order attached."""
+        return [p for p in self.parts if type(p) is Attachment]
+
+    @property
+    def has_text(self) -> bool:
+        return any(p.text for p in self.parts if type(p) is Text)
+
+    def append_text(self, text: str) -> None:
+        """Add a streamed piece of the answer."""
+        self._growing(Text).append(text)
+
+    def append_reasoning(self, text: str) -> None:
+        self._growing(Reasoning).append(text)
+
+    def _growing(self, kind: type[Text] | type[Reasoning]) -> _GrowingText:
+        last = self.parts[-1] if self.parts else None
+        if type(last) is kind:
+            return last  # type: ignore[return-value]
+        part = kind()
+        self.parts.append(part)
+        return part
 
     def counts_as_context(self) -> bool:
         """Whether the message is sent back to the model with the next prompt."""
-        return self.role is not Role.ASSISTANT or bool(self.content)
+        return self.role is not Role.ASSISTANT or self.has_text
 
     def request_message(self) -> dict[str, Any]:
         """The Chat Completions form; with images, content parts (text first, then images
         in the order attached; an empty text is left out rather than sent as a blank part)."""
-        if not self.attachments:
+        attachments = self.attachments
+        if not attachments:
             return {"role": self.role.value, "content": self.content}
-        parts: list[dict[str, Any]] = (
-            [{"type": "text", "text": self.content}] if self.content else [])
-        parts += [{"type": "image_url", "image_url": {"url": a.data_url}}
-                  for a in self.attachments]
+        content = self.content
+        parts: list[dict[str, Any]] = [{"type": "text", "text": content}] if content else []
+        parts += [{"type": "image_url", "image_url": {"url": a.data_url}} for a in attachments]
         return {"role": self.role.value, "content": parts}
 
 
@@ -144,74 +233,3 @@ class Conversation:
             [{"role": "system", "content": system_prompt}] if system_prompt else [])
         out += [m.request_message() for m in self.messages if m.counts_as_context()]
         return out
-
-
-class Reply:
-    """The assistant reply being received: text accumulates without per-delta work.
-
-    The view takes what arrived since its last paint with `take_pending()`, at most once
-    a frame; `text` is the full reply exactly as received (all content deltas joined).
-    """
-
-    def __init__(self, model: str, prompt: str = "") -> None:
-        self.model = model
-        self.prompt = prompt  # the user message this replies to
-        self.prompt_id: int | None = None  # store ids, when the conversation is stored
-        self.message_id: int | None = None
-        self.new_prompt = True  # False for a regenerated reply: its prompt stays on failure
-        self.state = ReplyState.STREAMING
-        self.notice: str | None = None  # transient status, e.g. a rate-limit retry
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.error: str | None = None
-        self.error_kind: ErrorKind | None = None
-        # Whole earlier turns left out of the request to fit the model's context window.
-        self.trimmed_turns = 0
-        # The prompt's images, handed back to the composer with the text if the request fails.
-        self.prompt_attachments: tuple[Attachment, ...] = ()
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._pending_text: list[str] = []
-        self._pending_reasoning: list[str] = []
-
-    def add_text(self, text: str) -> None:
-        self._text.append(text)
-        self._pending_text.append(text)
-
-    def add_reasoning(self, text: str) -> None:
-        self._reasoning.append(text)
-        self._pending_reasoning.append(text)
-
-    def take_pending(self) -> tuple[str, str]:
-        """(text, reasoning) that arrived since the last call."""
-        text = "".join(self._pending_text)
-        reasoning = "".join(self._pending_reasoning)
-        self._pending_text.clear()
-        self._pending_reasoning.clear()
-        return text, reasoning
-
-    @property
-    def text(self) -> str:
-        if len(self._text) > 1:  # keep later reads cheap
-            self._text[:] = ["".join(self._text)]
-        return self._text[0] if self._text else ""
-
-    @property
-    def reasoning(self) -> str:
-        return "".join(self._reasoning)
-
-    @property
-    def has_text(self) -> bool:
-        return any(self._text)
-
-    def to_message(self) -> Message:
-        return Message(
-            role=Role.ASSISTANT,
-            content=self.text,
-            reasoning=self.reasoning,
-            state=self.state,
-            model=self.model,
-            usage=self.usage,
-            error=self.error,
-            finish_reason=self.finish_reason,
-        )

@@ -1,0 +1,49 @@
+"""The turn in flight: the prompt being answered and the reply streaming into a `Message`.
+
+The consumer appends each delta to the reply (a list append) and to a pending buffer; the
+view takes what arrived since its last paint with `take_pending()`, at most once a frame.
+"""
+
+from __future__ import annotations
+
+from desktop_chat.core.llm.errors import ErrorKind
+from desktop_chat.core.model.message import Message, ReplyState, Role
+
+
+class Turn:
+    """`prompt` is the user message answered (already in the conversation); `reply` is the
+    assistant message being received. What only matters while the turn runs lives here, not
+    on the message: the transient notice, how the request failed, what was trimmed."""
+
+    def __init__(self, prompt: Message, model: str, *, new_prompt: bool = True) -> None:
+        self.prompt = prompt
+        self.reply = Message(Role.ASSISTANT, state=ReplyState.STREAMING, model=model,
+                             parent_id=prompt.id)
+        # False for a regenerated reply: its prompt stays in the conversation on failure.
+        self.new_prompt = new_prompt
+        self.notice: str | None = None  # transient status, e.g. a rate-limit retry
+        self.error_kind: ErrorKind | None = None
+        # Whole earlier turns left out of the request to fit the model's context window.
+        self.trimmed_turns = 0
+        self._pending_text: list[str] = []
+        self._pending_reasoning: list[str] = []
+
+    @property
+    def model(self) -> str:
+        return self.reply.model or ""
+
+    def add_text(self, text: str) -> None:
+        self.reply.append_text(text)
+        self._pending_text.append(text)
+
+    def add_reasoning(self, text: str) -> None:
+        self.reply.append_reasoning(text)
+        self._pending_reasoning.append(text)
+
+    def take_pending(self) -> tuple[str, str]:
+        """(text, reasoning) that arrived since the last call."""
+        text = "".join(self._pending_text)
+        reasoning = "".join(self._pending_reasoning)
+        self._pending_text.clear()
+        self._pending_reasoning.clear()
+        return text, reasoning
