@@ -2,8 +2,8 @@
 
 Model output is untrusted: raw HTML is escaped and shown as text, images become links (the
 view never fetches anything), and link targets are checked again on click (`safe_link`).
-In the view, every piece of UI chrome (code block labels and Copy buttons) is an anchor whose
-scheme starts with `dc-`, so a selection copy can leave it out.
+In the view, every piece of UI chrome (code block labels and Copy buttons) is one of the
+view's own links (`actions`), so a selection copy can leave it out.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
-CHROME_SCHEME = "dc-"
-COPY_CODE = "dc-copy:"
+from desktop_chat.core.render import actions
+from desktop_chat.core.render.actions import Action
+
 _REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TAG = re.compile(r"(<[^>]*>)")
@@ -181,7 +182,7 @@ def _render_code(
     return (
         f'<table width="100%" cellspacing="0" cellpadding="8" border="0" style="{_TABLE_GAP}" '
         f'bgcolor="{theme.code_background}">'
-        f'<tr><td><a href="{COPY_CODE}{index}" style="color:{theme.muted}; '
+        f'<tr><td><a href="{actions.link(Action.COPY_CODE, index)}" style="color:{theme.muted}; '
         f'text-decoration:none">{label} · Copy</a></td></tr>'
         f'<tr><td><pre style="white-space:pre-wrap; margin:0">{body}</pre></td></tr></table>\n'
     )
