@@ -1,5 +1,5 @@
 """The view's own links (`dc-…`): built and read back by one module; anything else, hostile
-or malformed, is no action."""
+or malformed, is no action; model output never becomes one."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from desktop_chat.core.render import actions
 from desktop_chat.core.render.actions import PREFIX, Action, Link, is_chrome, link, parse
+from desktop_chat.core.render.markdown import render, to_html
+from tests.core.test_markdown import urls
 
 NUMBERED = [a for a in Action if a.numbered]
 BARE = [a for a in Action if not a.numbered]
@@ -89,6 +91,24 @@ def test_disguised_dc_links_count_as_chrome(href: str) -> None:
     "xdc-edit:0", "mailto:dc-edit@example.com"])
 def test_other_hrefs_are_not_chrome(href: str) -> None:
     assert not is_chrome(href)
+
+
+@pytest.mark.parametrize("markdown", [
+    "[x](dc-regenerate:)", "[x](DC-regenerate:)", "[x](Dc-Continue:)", "<dc-regenerate:>",
+    "<DC-edit:0>", "[x][r]\n\n[r]: dc-edit:0", "![i](dc-copy:0)", "[x](%64c-regenerate:)",
+    "[x](dc-edit:%30)", "[x](<dc-prev:1>)", "[x](&#100;c-next:1)", "[x](dc\\-regenerate:)",
+    "[x]( dc-copyreply:0 )", "[x](dc-unknown:1)"])
+def test_model_output_never_makes_one_of_our_links(markdown: str) -> None:
+    """A reply cannot click Regenerate or Edit, or hide its text from copies: such a link
+    stays text, as a javascript: one does."""
+    for html in (render(markdown).html, to_html(markdown)):
+        assert not any(is_chrome(url) for url in urls(html)), html
+        assert "<a " not in html, html
+
+
+def test_model_links_elsewhere_are_kept() -> None:
+    html = render("[a](https://example.com/dc-edit:0) and [b](http://x.example/)").html
+    assert urls(html) == ["https://example.com/dc-edit:0", "http://x.example/"]
 
 
 def test_every_action_has_a_distinct_name() -> None:

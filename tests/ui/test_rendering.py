@@ -153,6 +153,21 @@ def test_other_schemes_are_refused(chat: ChatDriver) -> None:
     assert chat.window.findChild(QMessageBox, "linkDialog") is None
 
 
+def test_a_reply_cannot_use_the_views_own_links(chat: ChatDriver, server) -> None:
+    """A markdown link in a reply to one of the view's actions stays text: clicking it does
+    nothing, and a copy keeps it."""
+    stream(chat, server, "Click [here](dc-regenerate:) or <DC-edit:0> or [there](dc-copy:0).")
+    view = chat.window.transcript
+    for text in ("here", "DC-edit", "there"):
+        click_at(chat, view.document().find(text).selectionStart() + 1)
+    run_for(chat.loop, 0.2)
+    assert len(server.requests) == 1 and chat.window.composer.toPlainText() == ""
+    assert chat.window.statusBar().currentMessage() == ""
+    view.selectAll()
+    view.copy()
+    assert "[here](dc-regenerate:) or <DC-edit:0> or [there](dc-copy:0)." in chat.clipboard()
+
+
 def test_malformed_links_of_ours_do_nothing(chat: ChatDriver, server) -> None:
     stream(chat, server, "An answer.", reasoning=["thinking"])
     for href in ("dc-edit:abc", "dc-edit:", "dc-copy:", "dc-copy:x", "dc-copy:99",

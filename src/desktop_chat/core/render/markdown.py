@@ -3,7 +3,8 @@
 Model output is untrusted: raw HTML is escaped and shown as text, images become links (the
 view never fetches anything), and link targets are checked again on click (`safe_link`).
 In the view, every piece of UI chrome (code block labels and Copy buttons) is one of the
-view's own links (`actions`), so a selection copy can leave it out.
+view's own links (`actions`), so a selection copy can leave it out; a link in model output
+that is or could pass for one of them is not made a link at all.
 """
 
 from __future__ import annotations
@@ -73,9 +74,17 @@ class Rendered:
     code_blocks: list[CodeBlock] = field(default_factory=list)
 
 
+class _Parser(MarkdownIt):
+    def validateLink(self, url: str) -> bool:
+        """markdown-it's check (no javascript: and the like), and none of the view's own
+        links: a reply must not be able to click Regenerate or Edit. Such a link stays text,
+        as a javascript: one does."""
+        return super().validateLink(url) and not actions.is_chrome(url)
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False})
+    md = _Parser("commonmark", {"html": False, "linkify": False})
     # With html off these two rules only ever answer "no", once for every line and inline
     # position: without them parsing is ~5 % faster and the output is the same.
     md.enable(["table", "strikethrough"]).disable(["html_block", "html_inline"])
