@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from desktop_chat.core.render.actions import PREFIX, Action, link
 from desktop_chat.core.render.markdown import (
     ZWSP,
     IncrementalMarkdown,
@@ -120,8 +121,8 @@ def test_code_blocks_in_order_with_language() -> None:
 
 def test_view_render_has_copy_links_and_clipboard_render_has_none() -> None:
     view = render("```rust\nfn main() {}\n```", first_code_index=4)
-    assert 'href="dc-copy:4"' in view.html and "rust · Copy" in view.html
-    assert "dc-copy" not in render("```rust\nfn main() {}\n```", chrome=False).html
+    assert f'href="{link(Action.COPY_CODE, 4)}"' in view.html and "rust · Copy" in view.html
+    assert PREFIX not in render("```rust\nfn main() {}\n```", chrome=False).html
 
 
 def test_long_runs_get_break_points_outside_tags_and_entities() -> None:

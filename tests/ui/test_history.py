@@ -12,6 +12,7 @@ from PySide6.QtTest import QTest
 from desktop_chat.app import HISTORY_FILE
 from desktop_chat.core.history.store import Store
 from desktop_chat.core.model.message import ReplyState, Role
+from desktop_chat.core.render.actions import Action
 from tests.support.history import add, begin_reply, progress
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver, wait_until
@@ -54,13 +55,13 @@ def test_regenerate_keeps_both_and_the_navigator_switches(
     server.push(Scenario(deltas=["First version."]), Scenario(deltas=["Second version."]))
     chat.send("Write a line")
     chat.wait_for_reply()
-    click_anchor(chat, "dc-regenerate:")
+    click_anchor(chat, Action.REGENERATE)
     chat.wait_for_reply()
     text = chat.transcript_text()
     assert "Second version." in text and "First version." not in text
     assert "2 / 2" in text
     assert server.requests[-1].body["messages"] == [{"role": "user", "content": "Write a line"}]
-    click_anchor(chat, "dc-prev:")
+    click_anchor(chat, Action.PREVIOUS)
     wait_until(chat.loop, lambda: "First version." in chat.transcript_text())
     assert "1 / 2" in chat.transcript_text()
     chat.copy_last_reply()
@@ -71,7 +72,7 @@ def test_edit_and_resend_makes_a_branch(chat: ChatDriver, server: LoopbackServer
     server.push(Scenario(deltas=["About cats."]), Scenario(deltas=["About dogs."]))
     chat.send("Tell me about cats")
     chat.wait_for_reply()
-    click_anchor(chat, "dc-edit:0")
+    click_anchor(chat, Action.EDIT, 0)
     assert chat.window.composer.toPlainText() == "Tell me about cats"
     chat.window.composer.setPlainText("Tell me about dogs")
     chat.press_enter()
@@ -81,7 +82,7 @@ def test_edit_and_resend_makes_a_branch(chat: ChatDriver, server: LoopbackServer
     text = chat.transcript_text()
     assert "About dogs." in text and "About cats." not in text
     assert "2 / 2" in text  # on the edited prompt
-    click_anchor(chat, "dc-prev:")
+    click_anchor(chat, Action.PREVIOUS)
     wait_until(chat.loop, lambda: "About cats." in chat.transcript_text())
 
 
@@ -149,7 +150,7 @@ def test_long_conversation_opens_with_latest_and_loads_earlier(
     assert "Show 80 earlier messages" in text
     assert "message number 79\n" not in text and "message number 80" in text
     assert len(chat.window.controller.session.messages) == 120  # all of it is context
-    click_anchor(chat, "dc-earlier:")
+    click_anchor(chat, Action.EARLIER)
     assert "message number 0\n" in chat.transcript_text()
     view = chat.window.transcript  # kept at the message that was first, not at the end
     bar = view.verticalScrollBar()
@@ -181,13 +182,13 @@ def test_continue_and_retry_after_a_cut(chat: ChatDriver, server: LoopbackServer
     chat.send("Long answer please")
     chat.wait_for_reply()
     assert "→ Continue" in chat.transcript_text()
-    click_anchor(chat, "dc-continue:")
+    click_anchor(chat, Action.CONTINUE)
     chat.wait_for_reply()
     sent = server.requests[-1].body["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert sent[1]["content"].startswith("Part one")  # the partial reply is context
     assert "and the rest." in chat.transcript_text()
-    click_anchor(chat, "dc-regenerate:")  # now offered on the last (complete) reply
+    click_anchor(chat, Action.REGENERATE)  # now offered on the last (complete) reply
     chat.wait_for_reply()
     assert "A fresh full answer." in chat.transcript_text()
 

@@ -11,10 +11,11 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop_chat.core.model.message import Message, Role
 from desktop_chat.core.render import markdown
+from desktop_chat.core.render.actions import PREFIX, Action, parse
 from desktop_chat.core.render.markdown import Theme
 from desktop_chat.ui.transcript import Transcript
 from tests.support.openai_server import LoopbackServer, Scenario
-from tests.ui.conftest import ChatDriver
+from tests.ui.conftest import ChatDriver, run_for
 
 REPLY = (
     "Intro with **bold** and `code`.\n\n"
@@ -32,8 +33,17 @@ def stream(chat: ChatDriver, server: LoopbackServer, text: str, **scenario: obje
     chat.wait_for_reply()
 
 
-def click_anchor(chat: ChatDriver, href_prefix: str) -> None:
-    """Click, with the mouse, on the first anchor whose href starts with the prefix."""
+def click_anchor(chat: ChatDriver, target: Action | str, number: int | None = None) -> None:
+    """Click, with the mouse, on the first anchor to the action (with that number, if one is
+    given), or to the href `target`."""
+
+    def wanted(href: str) -> bool:
+        if isinstance(target, str):
+            return href == target
+        found = parse(href)
+        return (found is not None and found.action is target
+                and (number is None or found.number == number))
+
     view = chat.window.transcript
     doc = view.document()
     block = doc.begin()
@@ -41,18 +51,24 @@ def click_anchor(chat: ChatDriver, href_prefix: str) -> None:
         it = block.begin()
         while not it.atEnd():
             fragment = it.fragment()
-            if fragment.charFormat().anchorHref().startswith(href_prefix):
-                cursor = QTextCursor(doc)
-                cursor.setPosition(fragment.position() + 1)
-                view.setTextCursor(cursor)
-                view.ensureCursorVisible()
-                rect = view.cursorRect(cursor)
-                point = QPoint(rect.left(), rect.center().y())
-                QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+            if wanted(fragment.charFormat().anchorHref()):
+                click_at(chat, fragment.position() + 1)
                 return
             it += 1
         block = block.next()
-    raise AssertionError(f"no anchor {href_prefix!r} in the transcript")
+    raise AssertionError(f"no anchor {target!r} {number or ''} in the transcript")
+
+
+def click_at(chat: ChatDriver, position: int) -> None:
+    """A mouse click on the character before `position` in the transcript."""
+    view = chat.window.transcript
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(position)
+    view.setTextCursor(cursor)
+    view.ensureCursorVisible()
+    rect = view.cursorRect(cursor)
+    point = QPoint(rect.left(), rect.center().y())
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
 
 
 def test_markdown_is_rendered_not_shown_as_source(chat: ChatDriver, server) -> None:
@@ -68,7 +84,7 @@ def test_markdown_is_rendered_not_shown_as_source(chat: ChatDriver, server) -> N
 
 def test_code_block_copy_button(chat: ChatDriver, server) -> None:
     stream(chat, server, REPLY)
-    click_anchor(chat, "dc-copy:0")
+    click_anchor(chat, Action.COPY_CODE, 0)
     assert chat.clipboard() == "def f(x):\n    return x * 2\n"
 
 
@@ -84,7 +100,7 @@ def test_copy_reply_html_keeps_structure(chat: ChatDriver, server) -> None:
     chat.copy_last_reply()
     html = chat.clipboard("text/html")
     assert '<ol start="3">' in html and "<table" in html and "<strong>bold</strong>" in html
-    assert "dc-copy" not in html and "Copy" not in html  # no UI chrome
+    assert PREFIX not in html and "Copy" not in html  # no UI chrome
 
 
 def test_selection_copy_has_text_but_no_chrome(chat: ChatDriver, server) -> None:
@@ -97,7 +113,7 @@ def test_selection_copy_has_text_but_no_chrome(chat: ChatDriver, server) -> None
     assert "return x * 2" in plain
     for chrome in ("You", "Assistant ·", "python · Copy", "Thinking"):
         assert chrome not in plain, chrome
-    assert "dc-" not in html
+    assert PREFIX not in html
     assert "third" in plain and "fourth" in plain
 
 
@@ -116,7 +132,7 @@ def test_reasoning_collapses_when_done_and_expands_on_click(chat: ChatDriver, se
     doc = chat.window.transcript.document()
     step = doc.find("Step one.").block()
     assert not step.isVisible()
-    click_anchor(chat, "dc-toggle:")
+    click_anchor(chat, Action.TOGGLE)
     assert doc.find("Step one.").block().isVisible()
     assert doc.find("Step two.").block().isVisible()
 
@@ -134,6 +150,32 @@ def test_other_schemes_are_refused(chat: ChatDriver) -> None:
     for href in ("javascript:alert(1)", "file:///etc/passwd", "myapp://x", "data:text/html,x"):
         chat.window.transcript.anchorClicked.emit(QUrl(href))
         assert "only http and https links open" in chat.window.statusBar().currentMessage()
+    assert chat.window.findChild(QMessageBox, "linkDialog") is None
+
+
+def test_a_reply_cannot_use_the_views_own_links(chat: ChatDriver, server) -> None:
+    """A markdown link in a reply to one of the view's actions stays text: clicking it does
+    nothing, and a copy keeps it."""
+    stream(chat, server, "Click [here](dc-regenerate:) or <DC-edit:0> or [there](dc-copy:0).")
+    view = chat.window.transcript
+    for text in ("here", "DC-edit", "there"):
+        click_at(chat, view.document().find(text).selectionStart() + 1)
+    run_for(chat.loop, 0.2)
+    assert len(server.requests) == 1 and chat.window.composer.toPlainText() == ""
+    assert chat.window.statusBar().currentMessage() == ""
+    view.selectAll()
+    view.copy()
+    assert "[here](dc-regenerate:) or <DC-edit:0> or [there](dc-copy:0)." in chat.clipboard()
+
+
+def test_malformed_links_of_ours_do_nothing(chat: ChatDriver, server) -> None:
+    stream(chat, server, "An answer.", reasoning=["thinking"])
+    for href in ("dc-edit:abc", "dc-edit:", "dc-copy:", "dc-copy:x", "dc-copy:99",
+                 "dc-toggle:99", "dc-toggle:", "dc-regenerate:1", "dc-unknown:1", "dc-"):
+        chat.window.transcript.anchorClicked.emit(QUrl(href))
+    run_for(chat.loop, 0.2)
+    assert len(server.requests) == 1 and chat.window.composer.toPlainText() == ""
+    assert chat.window.statusBar().currentMessage() == ""
     assert chat.window.findChild(QMessageBox, "linkDialog") is None
 
 

@@ -8,9 +8,9 @@ from PySide6.QtGui import QImage, QPixmap, QTextCursor, QTextDocument, QTextImag
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from desktop_chat.core.model.message import Attachment
+from desktop_chat.core.render.actions import Action, link
 
 THUMB_PX = 64
-IMAGE = "dc-image:"  # chrome: left out when a selection of the transcript is copied
 SENT_THUMB_PX = 160
 
 
@@ -46,7 +46,7 @@ def insert_images(cursor: QTextCursor, attachments: list[Attachment], counter: i
                                  Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)
         counter += 1
-        name = f"{IMAGE}{counter}"
+        name = link(Action.IMAGE, counter)  # chrome: left out when a selection is copied
         cursor.document().addResource(QTextDocument.ResourceType.ImageResource, QUrl(name),
                                       image)
         fmt = QTextImageFormat()

@@ -17,14 +17,13 @@ from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor
 
 from desktop_chat.core.model.message import Message, ReplyState
 from desktop_chat.core.render import markdown
+from desktop_chat.core.render.actions import Action, link
 from desktop_chat.core.render.markdown import CodeBlock, IncrementalMarkdown, Theme
-
-TOGGLE = "dc-toggle:"
-NOTE = "dc-note:"
 
 
 def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharFormat:
-    """UI text inside the document: an anchor with a dc- scheme, left out of copies."""
+    """UI text inside the document: an anchor to one of the view's own links (`link`),
+    left out of copies."""
     fmt = QTextCharFormat()
     fmt.setAnchor(True)
     fmt.setAnchorHref(href)
@@ -106,7 +105,7 @@ class ReplyView:
             cursor.insertBlock(QTextBlockFormat())
             red = QColor("#e06c60" if self._theme.dark else "#c0392b")
             color = self._muted if message.state is ReplyState.STOPPED else red
-            cursor.insertText(note, chrome_format(NOTE, color))
+            cursor.insertText(note, chrome_format(link(Action.NOTE), color))
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -149,8 +148,8 @@ class ReplyView:
         cursor = QTextCursor(self._doc)
         cursor.setPosition(self._before_answer.position())
         cursor.insertBlock(QTextBlockFormat())
-        cursor.insertText("▾ Thinking", chrome_format(f"{TOGGLE}{self._section_id}",
-                                                      self._muted, bold=True))
+        toggle = link(Action.TOGGLE, self._section_id)
+        cursor.insertText("▾ Thinking", chrome_format(toggle, self._muted, bold=True))
         cursor.insertBlock(QTextBlockFormat())
         self._reasoning_first = cursor.block().blockNumber()
         fmt = QTextCharFormat()

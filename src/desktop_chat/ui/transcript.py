@@ -8,7 +8,7 @@ document is ever fetched: no images, no files, no network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import (
@@ -24,22 +24,16 @@ from PySide6.QtWidgets import QTextBrowser, QToolButton, QWidget
 
 from desktop_chat.core.model.message import Attachment, Message, ReplyState, Role
 from desktop_chat.core.render import markdown
-from desktop_chat.core.render.markdown import CHROME_SCHEME, COPY_CODE, ZWSP, CodeBlock, Theme
+from desktop_chat.core.render.actions import Action, is_chrome, link, parse
+from desktop_chat.core.render.markdown import ZWSP, CodeBlock, Theme
 from desktop_chat.ui.attachments import insert_images
 from desktop_chat.ui.follow import Follow
-from desktop_chat.ui.reply_view import TOGGLE, ReplyView, chrome_format
+from desktop_chat.ui.reply_view import ReplyView, chrome_format
 
 MESSAGE_SPACING = 14
 INITIAL_MESSAGES = 40  # rendered when a conversation opens; older ones on request
 EARLIER_STEP = 100
-EARLIER = "dc-earlier:"
-COPY_REPLY = "dc-copyreply:"
-REGENERATE = "dc-regenerate:"
-CONTINUE = "dc-continue:"
-EDIT = "dc-edit:"
-
-PREVIOUS = "dc-prev:"
-NEXT = "dc-next:"
+LIVE = frozenset({link(Action.REGENERATE), link(Action.CONTINUE)})  # only on the last reply
 
 
 class Transcript(QTextBrowser):
@@ -79,6 +73,20 @@ class Transcript(QTextBrowser):
         self.jumpButton.setText("↓ Latest")
         self.jumpButton.setAccessibleName("Jump to latest")
         self._follow = Follow(self, self.jumpButton)
+        # What a click on one of the view's own links does; the others (labels, notes,
+        # images) do nothing.
+        self._handlers: dict[Action, Callable[[int | None], object]] = {
+            Action.COPY_CODE: _numbered(self._copy_code),
+            Action.TOGGLE: _numbered(self.toggle_section),
+            Action.EARLIER: _bare(self.show_earlier),
+            Action.COPY_REPLY: _numbered(self.copy_reply_requested.emit),
+            Action.REGENERATE: _bare(self.regenerate_requested.emit),
+            Action.CONTINUE: _bare(self.continue_requested.emit),
+            Action.EDIT: _numbered(self.edit_requested.emit),
+            Action.PREVIOUS: _numbered(lambda message_id: self.branch_requested.emit(
+                message_id, -1)),
+            Action.NEXT: _numbered(lambda message_id: self.branch_requested.emit(message_id, 1)),
+        }
         self.anchorClicked.connect(self._anchor_clicked)
 
     # -- whole conversations -------------------------------------------------------------
@@ -92,9 +100,8 @@ class Transcript(QTextBrowser):
         self._messages, self._limit, self._label_positions = messages, limit, {}
         first = max(0, len(messages) - limit)
         if first:
-            cursor = self._end_cursor()
-            cursor.insertText(f"↑ Show {first} earlier messages",
-                              chrome_format(EARLIER, QColor(self.theme.muted), bold=True))
+            earlier = chrome_format(link(Action.EARLIER), QColor(self.theme.muted), bold=True)
+            self._end_cursor().insertText(f"↑ Show {first} earlier messages", earlier)
         self._first_shown = first
         for index in range(first, len(messages)):
             message = messages[index]
@@ -135,7 +142,7 @@ class Transcript(QTextBrowser):
         cursor.insertText(markdown.break_long_runs_text(text))
         images = list(attachments) or (message.attachments if message else [])
         self._images = insert_images(cursor, images, self._images)
-        actions = [(f"{EDIT}{index}", "✎ Edit"), *_navigator(message)]
+        actions = [(link(Action.EDIT, index), "✎ Edit"), *_navigator(message)]
         self._insert_actions(actions, QTextBlockFormat(body))
         self.scroll_to_bottom()
 
@@ -167,11 +174,11 @@ class Transcript(QTextBrowser):
         if reply.reasoning_blocks is not None:
             self._sections[len(self._sections)] = reply.reasoning_blocks
             self.toggle_section(len(self._sections) - 1)  # collapsed once the answer is in
-        actions = [(f"{COPY_REPLY}{index}", "Copy")]
+        actions = [(link(Action.COPY_REPLY, index), "Copy")]
         if last and message.state in (ReplyState.INTERRUPTED, ReplyState.STOPPED):
-            actions += [(REGENERATE, "↻ Retry"), (CONTINUE, "→ Continue")]
+            actions += [(link(Action.REGENERATE), "↻ Retry"), (link(Action.CONTINUE), "→ Continue")]
         elif last:
-            actions.append((REGENERATE, "↻ Regenerate"))
+            actions.append((link(Action.REGENERATE), "↻ Regenerate"))
         self._insert_actions(actions + _navigator(message), QTextBlockFormat())
         if self._follow.following:
             self.scroll_to_bottom()
@@ -202,6 +209,8 @@ class Transcript(QTextBrowser):
         return self._code_blocks + self._reply.finished_blocks + self._reply.tail_blocks
 
     def toggle_section(self, section: int) -> None:
+        if section not in self._sections:
+            return
         first, last = self._sections[section]
         doc = self.document()
         visible = not doc.findBlockByNumber(first).isVisible()
@@ -212,39 +221,26 @@ class Transcript(QTextBrowser):
         cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
         muted = QColor(self.theme.muted)
         label = "▾ Thinking" if visible else "▸ Thinking (click to show)"
-        cursor.insertText(label, chrome_format(f"{TOGGLE}{section}", muted, bold=True))
+        cursor.insertText(label, chrome_format(link(Action.TOGGLE, section), muted, bold=True))
         start = header.position()
         doc.markContentsDirty(start, doc.findBlockByNumber(last).position() - start + 1)
 
     def _anchor_clicked(self, url: QUrl) -> None:
         href = url.toString(QUrl.ComponentFormattingOption.FullyEncoded)
-        if href.startswith(COPY_CODE):
-            block = self.code_block(int(href.removeprefix(COPY_CODE) or -1))
-            if block is not None:
-                self.code_copy_requested.emit(block.code)
-        elif href.startswith(TOGGLE):
-            self.toggle_section(int(href.removeprefix(TOGGLE)))
-        elif href == EARLIER:
-            self.show_earlier()
-        elif href.startswith(CHROME_SCHEME):
-            self._action(href)  # labels, notes and images do nothing
+        if (action := parse(href)) is not None:
+            if (handler := self._handlers.get(action.action)) is not None:
+                handler(action.number)
+        elif is_chrome(href):
+            pass  # malformed or unknown: none of ours does anything else
         elif (safe := markdown.safe_link(href)) is not None:
             self.link_requested.emit(safe)
         else:
             self.link_refused.emit(href)
 
-    def _action(self, href: str) -> None:
-        name, _, arg = href.partition(":")
-        if f"{name}:" == COPY_REPLY:
-            self.copy_reply_requested.emit(int(arg))
-        elif href == REGENERATE:
-            self.regenerate_requested.emit()
-        elif href == CONTINUE:
-            self.continue_requested.emit()
-        elif f"{name}:" == EDIT:
-            self.edit_requested.emit(int(arg))
-        elif f"{name}:" in (PREVIOUS, NEXT):
-            self.branch_requested.emit(int(arg), -1 if f"{name}:" == PREVIOUS else 1)
+    def _copy_code(self, index: int) -> None:
+        block = self.code_block(index)
+        if block is not None:
+            self.code_copy_requested.emit(block.code)
 
     def _insert_actions(self, actions: list[tuple[str, str]], fmt: QTextBlockFormat) -> None:
         """A line of small links under a message (chrome: never copied)."""
@@ -254,10 +250,10 @@ class Transcript(QTextBrowser):
         first_live: int | None = None  # Regenerate / Retry / Continue: only on the last reply
         for n, (href, label) in enumerate(actions):
             if n:
-                cursor.insertText("   ", chrome_format("dc-label:", muted))
+                cursor.insertText("   ", chrome_format(link(Action.LABEL), muted))
             start = cursor.position()
             cursor.insertText(label, chrome_format(href, muted))
-            if href in (REGENERATE, CONTINUE):
+            if href in LIVE:
                 first_live = start if first_live is None else first_live
                 self._regenerate = (first_live, cursor.position())
 
@@ -281,7 +277,7 @@ class Transcript(QTextBrowser):
             it = block.begin()
             while not it.atEnd():
                 fragment = it.fragment()
-                if fragment.charFormat().anchorHref().startswith(CHROME_SCHEME):
+                if is_chrome(fragment.charFormat().anchorHref()):
                     chrome.append((fragment.position(), fragment.length()))
                 it += 1
             block = block.next()
@@ -326,7 +322,7 @@ class Transcript(QTextBrowser):
         else:
             cursor.insertBlock(heading)
         muted = QColor(self.theme.muted)
-        cursor.insertText(label, chrome_format("dc-label:", muted, bold=True))
+        cursor.insertText(label, chrome_format(link(Action.LABEL), muted, bold=True))
         return cursor
 
     def loadResource(self, _type: int, _name: QUrl) -> object:
@@ -338,4 +334,14 @@ def _navigator(message: Message | None) -> list[tuple[str, str]]:
     if message is None or message.id is None or message.sibling_count < 2:
         return []
     here = f"{message.sibling_index + 1} / {message.sibling_count}"
-    return [(f"{PREVIOUS}{message.id}", "‹"), ("dc-label:", here), (f"{NEXT}{message.id}", "›")]
+    return [(link(Action.PREVIOUS, message.id), "‹"), (link(Action.LABEL), here),
+            (link(Action.NEXT, message.id), "›")]
+
+
+def _numbered(handler: Callable[[int], object]) -> Callable[[int | None], object]:
+    """A handler of an action whose links carry a number (`parse` guarantees one)."""
+    return lambda number: None if number is None else handler(number)
+
+
+def _bare(handler: Callable[[], object]) -> Callable[[int | None], object]:
+    return lambda _number: handler()

@@ -2,8 +2,9 @@
 
 Model output is untrusted: raw HTML is escaped and shown as text, images become links (the
 view never fetches anything), and link targets are checked again on click (`safe_link`).
-In the view, every piece of UI chrome (code block labels and Copy buttons) is an anchor whose
-scheme starts with `dc-`, so a selection copy can leave it out.
+In the view, every piece of UI chrome (code block labels and Copy buttons) is one of the
+view's own links (`actions`), so a selection copy can leave it out; a link in model output
+that is or could pass for one of them is not made a link at all.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
-CHROME_SCHEME = "dc-"
-COPY_CODE = "dc-copy:"
+from desktop_chat.core.render import actions
+from desktop_chat.core.render.actions import Action
+
 _REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TAG = re.compile(r"(<[^>]*>)")
@@ -72,9 +74,17 @@ class Rendered:
     code_blocks: list[CodeBlock] = field(default_factory=list)
 
 
+class _Parser(MarkdownIt):
+    def validateLink(self, url: str) -> bool:
+        """markdown-it's check (no javascript: and the like), and none of the view's own
+        links: a reply must not be able to click Regenerate or Edit. Such a link stays text,
+        as a javascript: one does."""
+        return super().validateLink(url) and not actions.is_chrome(url)
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False})
+    md = _Parser("commonmark", {"html": False, "linkify": False})
     # With html off these two rules only ever answer "no", once for every line and inline
     # position: without them parsing is ~5 % faster and the output is the same.
     md.enable(["table", "strikethrough"]).disable(["html_block", "html_inline"])
@@ -181,7 +191,7 @@ def _render_code(
     return (
         f'<table width="100%" cellspacing="0" cellpadding="8" border="0" style="{_TABLE_GAP}" '
         f'bgcolor="{theme.code_background}">'
-        f'<tr><td><a href="{COPY_CODE}{index}" style="color:{theme.muted}; '
+        f'<tr><td><a href="{actions.link(Action.COPY_CODE, index)}" style="color:{theme.muted}; '
         f'text-decoration:none">{label} · Copy</a></td></tr>'
         f'<tr><td><pre style="white-space:pre-wrap; margin:0">{body}</pre></td></tr></table>\n'
     )
