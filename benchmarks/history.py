@@ -52,7 +52,7 @@ from desktop_chat.core.model.message import Message, Role  # noqa: E402
 from desktop_chat.ui.main_window import MainWindow  # noqa: E402
 
 TARGET_OPEN_MS, TARGET_SEARCH_MS, TARGET_RATIO = 300.0, 100.0, 0.90
-SMALL, BIG_MESSAGES = 1_000, 1_000
+SMALL, BIG_MESSAGES = 1_000, 1_000  # defaults of --small / --big
 RARE_WORD = "quetzalcoatlite"  # in one message of the oldest small conversation only
 LAST_MARK = "END-OF-THE-BIG-CONVERSATION"
 PROSE = ("the model streams tokens while the window keeps rendering markdown blocks and users "
@@ -78,7 +78,8 @@ def big_message(rng: random.Random, index: int) -> str:
     return "\n".join(parts)
 
 
-def build_history(path: Path) -> tuple[int, int, int, str]:
+def build_history(path: Path, small: int = SMALL, big_messages: int = BIG_MESSAGES,
+                  ) -> tuple[int, int, int, str]:
     """(big conversation id, newest small one's id, chars in the big one, the end of the
     small one's last message), written through the Store's bulk writer."""
     rng, now = random.Random(7), time.time()
@@ -86,8 +87,8 @@ def build_history(path: Path) -> tuple[int, int, int, str]:
     try:
         with store.bulk_writer() as w:
             small_ids = []
-            for n in range(SMALL):
-                at = now - (SMALL - n) * 3600.0  # one an hour, oldest first
+            for n in range(small):
+                at = now - (small - n) * 3600.0  # one an hour, oldest first
                 cid = w.add_conversation(uid=uuid.uuid4().hex, title=f"Small chat {n}",
                                          created_at=at, updated_at=at, model="test-model")
                 parent, text = None, ""
@@ -104,8 +105,8 @@ def build_history(path: Path) -> tuple[int, int, int, str]:
             big = w.add_conversation(uid=uuid.uuid4().hex, title="The big conversation",
                                      created_at=now - 86400, updated_at=now, model="test-model")
             parent, chars = None, 0
-            for i in range(BIG_MESSAGES):
-                text = big_message(rng, i) + (f"\n\n{LAST_MARK}" if i == BIG_MESSAGES - 1 else "")
+            for i in range(big_messages):
+                text = big_message(rng, i) + (f"\n\n{LAST_MARK}" if i == big_messages - 1 else "")
                 chars += len(text)
                 parent = w.add_message(big, Message.of(
                     Role.ASSISTANT if i % 2 else Role.USER, text, parent_id=parent,
@@ -209,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deltas", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", type=int, default=SMALL, help="small conversations")
+    parser.add_argument("--big", type=int, default=BIG_MESSAGES,
+                        help="messages in the big conversation")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["OPENAI_API_KEY"] = "sk-benchmark-dummy"
@@ -216,13 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         data_dir = Path(tmp)
         t0 = time.perf_counter()
-        ids = build_history(data_dir / HISTORY_FILE)
+        ids = build_history(data_dir / HISTORY_FILE, args.small, args.big)
         size = sum(p.stat().st_size for p in data_dir.glob(HISTORY_FILE + "*")) / 1e6
-        print(f"history: {SMALL} small conversations + 1 of {BIG_MESSAGES} messages "
+        print(f"history: {args.small} small conversations + 1 of {args.big} messages "
               f"({ids[2]:,} chars); built in {time.perf_counter() - t0:.1f} s; "
               f"{size:.1f} MB with WAL")
-        expected = expected_text(args.deltas)
-        server, url = start_server(args.deltas)
+        expected = expected_text(args.deltas, tokens=True)  # token-sized, as servers send
+        server, url = start_server(args.deltas, tokens=True)
         print(f"server: {url}; pinned apart: {pin_server_apart(server.pid)}\n", flush=True)
         app = QApplication([sys.argv[0]])
         configure_application(app)
