@@ -169,7 +169,7 @@ async def measure(window: MainWindow, ids: tuple[int, int, int, str], args: argp
     times, hits = [], []
     for _ in range(20):
         t0 = time.perf_counter()
-        hits = window.controller.search(RARE_WORD)
+        hits = window.library.search(RARE_WORD)
         times.append((time.perf_counter() - t0) * 1000)
     found = [h for h in hits if h.message_id is not None]
     ok = len(found) == 1 and found[0].title == "Small chat 0"

@@ -38,6 +38,7 @@ from desktop_chat.ui import single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
+from desktop_chat.ui.library import Library
 from desktop_chat.ui.main_window import MainWindow
 from desktop_chat.ui.transfers import Transfers
 
@@ -107,11 +108,15 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     if notice is None and client.endpoint.needs_key and client.endpoint.api_key is None:
         notice = errors.no_key(client.endpoint.base_url).message  # say so before the first send
     window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
+    library = Library(store, in_use=controller.is_replying_in)
+    library.renamed.connect(controller.conversation_renamed)
+    library.deleted.connect(controller.conversation_deleted)
     transfers = Transfers(loop, store)
-    window = MainWindow(controller, APP_DISPLAY_NAME, notice=notice, state=window_state,
-                        transfers=transfers, connections=connections)
+    window = MainWindow(controller, library, APP_DISPLAY_NAME, notice=notice,
+                        state=window_state, transfers=transfers, connections=connections)
     transfers.setParent(window)
     controller.setParent(window)
+    library.setParent(window)
     connections.setParent(window)
     if store is not None:
         window.destroyed.connect(store.close)

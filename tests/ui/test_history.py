@@ -204,7 +204,7 @@ def test_export_then_import_round_trip(
     assert chat.window.fileMenu.export_to(md_path, "markdown")
     assert "Export me" in md_path.read_text() and "**Bold** answer." in md_path.read_text()
     assert chat.window.fileMenu.export_to(json_path, "all")
-    chat.window.controller.delete(chat.window.controller.conversations()[0].id)
+    chat.window.library.delete(chat.window.library.conversations()[0].id)
     with Store(tmp_path / "data" / HISTORY_FILE) as store:
         store.purge_deleted()
     chat.window.fileMenu.import_from(json_path)

@@ -71,7 +71,7 @@ def test_a_prompt_the_history_cannot_save_stays_in_the_composer(
         assert "Please keep this text" not in chat.transcript_text()
     assert server.requests == []  # nothing was sent that the history does not have
     assert chat.window.controller.session.messages == []
-    assert chat.window.controller.conversations() == []  # no empty conversation left behind
+    assert chat.window.library.conversations() == []  # no empty conversation left behind
     # Once the history is writable again, Enter sends the same text.
     server.push(Scenario(deltas=["Kept and sent."]))
     chat.press_enter()

@@ -1,6 +1,7 @@
-"""QObject adapter over core: slots in (send, regenerate, continue, edit, stop, conversation
-actions), signals out. It owns the send rules: `block(reason)` refuses every way of starting a
-reply, and each refusal or history failure is reported (`error`) with nothing lost.
+"""QObject adapter over the chat: slots in (send, regenerate, continue, edit, stop, open a
+conversation or branch), signals out. It owns the send rules: `block(reason)` refuses every
+way of starting a reply, and each refusal or history failure is reported (`error`) with
+nothing lost. The conversation list is `Library`'s job (ui/library.py).
 
 The consumer task streams into the turn's reply `Message` without touching Qt; a frame timer
 (at most one tick per ~16 ms, only while a reply streams) hands the text that arrived since
@@ -24,7 +25,7 @@ from desktop_chat.core.chat.session import ChatSession
 from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import ConversationTotals
 from desktop_chat.core.config.providers import ConversationSettings, GenerationParams, Profile
-from desktop_chat.core.history.store import ConversationSummary, SearchHit, Store, StoreError
+from desktop_chat.core.history.store import Store, StoreError
 from desktop_chat.core.llm.client import ChatClient
 from desktop_chat.core.model.message import (
     Attachment,
@@ -36,7 +37,6 @@ from desktop_chat.core.model.message import (
 
 log = logging.getLogger("desktop_chat.controller")
 
-MAX_LISTED = 500
 CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
 
 
@@ -51,7 +51,7 @@ class ChatController(QObject):
     prompt_returned = Signal(object)  # a prompt Message that could not be sent, for the composer
     error = Signal(str)  # something the user asked for was refused or failed; say why
     streaming_changed = Signal(bool)
-    conversations_changed = Signal()
+    conversations_changed = Signal()  # a conversation started, or moved to the top
     conversation_opened = Signal(object)  # Conversation
 
     def __init__(
@@ -307,68 +307,18 @@ class ChatController(QObject):
         self.session = self._new_session(conversation, conversation_id)
         self.conversation_opened.emit(conversation)
 
-    def conversations(self) -> list[ConversationSummary]:
-        if self.store is None:
-            return []
-        try:
-            listed = self.store.list_conversations(MAX_LISTED)
-        except StoreError as exc:
-            self.error.emit(str(exc))
-            return []
-        return [c for c in listed if c.message_count]
-
-    def rename(self, conversation_id: int, title: str) -> bool:
-        """False (and `error` says why) when the history could not save the new title: the
-        old one stays, in the list and in the open conversation."""
-        title = title.strip()
-        if self.store is None or not title:
-            return False
-        try:
-            self.store.rename_conversation(conversation_id, title)
-        except StoreError as exc:
-            self.error.emit(f"The conversation could not be renamed: {exc}")
-            self.conversations_changed.emit()  # the list shows the title that was kept
-            return False
+    def conversation_renamed(self, conversation_id: int, title: str) -> None:
         if conversation_id == self.conversation_id:
             self.session.conversation.title = title
-        self.conversations_changed.emit()
-        return True
 
-    def delete(self, conversation_id: int) -> bool:
-        """Hidden at once, removed for good only later: `restore` undoes it. False (and
-        `error` says why) when it could not be deleted: then it is still there, still open
-        if it was."""
-        if self.store is None or (self.is_streaming and conversation_id == self.conversation_id):
-            return False
-        try:
-            self.store.delete_conversation(conversation_id)
-        except StoreError as exc:
-            self.error.emit(f"The conversation could not be deleted: {exc}")
-            return False
-        if conversation_id == self.conversation_id:
+    def conversation_deleted(self, conversation_id: int) -> None:
+        """The open conversation went from the list: show a new chat instead."""
+        if conversation_id == self.conversation_id and not self.is_streaming:
             self.session = self._new_session()
             self.conversation_opened.emit(self.session.conversation)
-        self.conversations_changed.emit()
-        return True
 
-    def restore(self, conversation_id: int) -> bool:
-        if self.store is None:
-            return False
-        try:
-            self.store.restore_conversation(conversation_id)
-        except StoreError as exc:
-            self.error.emit(f"The conversation could not be restored: {exc}")
-            return False
-        self.conversations_changed.emit()
-        return True
-
-    def history_changed(self) -> None:
-        """Conversations were added from outside the chat (an import): list them again."""
-        self.conversations_changed.emit()
-
-    def search(self, query: str) -> list[SearchHit]:
-        """Any failure is logged by the store and finds nothing."""
-        return self.store.search(query, limit=100) if self.store and query.strip() else []
+    def is_replying_in(self, conversation_id: int) -> bool:
+        return self.is_streaming and conversation_id == self.conversation_id
 
     async def aclose(self) -> None:
         """Stop a reply in flight (keeping its text) and release the HTTP client."""

@@ -10,15 +10,17 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QProgressBar
 
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.library import Library
 from desktop_chat.ui.transfers import Transfers
 
 
 class FileMenu(QObject):
-    def __init__(self, window: QMainWindow, controller: ChatController,
+    def __init__(self, window: QMainWindow, controller: ChatController, library: Library,
                  transfers: Transfers | None) -> None:
         super().__init__(window)
         self._window = window
         self._controller = controller
+        self._library = library
         self._transfers = transfers
         self.progress = QProgressBar(objectName="importProgress")
         self.progress.setMaximumWidth(160)
@@ -79,4 +81,4 @@ class FileMenu(QObject):
     def _done(self, summary: str) -> None:
         self.progress.hide()
         self._window.statusBar().showMessage(summary, 8000)
-        self._controller.history_changed()
+        self._library.changed.emit()  # imported conversations: list them

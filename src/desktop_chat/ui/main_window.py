@@ -32,6 +32,7 @@ from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
 from desktop_chat.ui.file_menu import FileMenu
+from desktop_chat.ui.library import Library
 from desktop_chat.ui.model_picker import ModelPicker
 from desktop_chat.ui.setup_flow import SetupFlow
 from desktop_chat.ui.shortcuts_help import show_shortcuts
@@ -53,11 +54,13 @@ STATE_TEXT = {
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(self, controller: ChatController, title: str, notice: str | None = None,
-                 state: QSettings | None = None, transfers: Transfers | None = None,
+    def __init__(self, controller: ChatController, library: Library, title: str,
+                 notice: str | None = None, state: QSettings | None = None,
+                 transfers: Transfers | None = None,
                  connections: Connections | None = None) -> None:
         super().__init__()
         self.controller = controller
+        self.library = library
         self.transfers = transfers
         self.connections = connections
         self._state = state
@@ -67,7 +70,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect()
         self._install_shortcuts()
-        self.fileMenu = FileMenu(self, controller, transfers)
+        self.fileMenu = FileMenu(self, controller, library, transfers)
         if transfers is not None:
             transfers.failed.connect(self.show_error)
         self.setup: SetupFlow | None = None
@@ -177,7 +180,7 @@ class MainWindow(QMainWindow):
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
         self.sidebar.open_requested.connect(c.open_chat)
-        self.sidebar.rename_requested.connect(c.rename)
+        self.sidebar.rename_requested.connect(self.library.rename)
         self.sidebar.delete_requested.connect(self.delete_conversation)
         self.sidebar.search_changed.connect(self._refresh_conversations)
         self.undoButton.clicked.connect(self._undo_delete)
@@ -202,6 +205,8 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.streaming_changed.connect(self._set_streaming)
         c.conversations_changed.connect(self._refresh_conversations)
+        self.library.changed.connect(self._refresh_conversations)
+        self.library.error.connect(self.show_error)
         c.conversation_opened.connect(self._show_conversation)
         self.transcript.code_copy_requested.connect(self.copying.copy_code)
         self.transcript.link_requested.connect(self.copying.confirm_link)
@@ -260,7 +265,7 @@ class MainWindow(QMainWindow):
                 self.show_error(str(exc))
 
     def delete_conversation(self, conversation_id: int) -> None:
-        if not self.controller.delete(conversation_id):
+        if not self.library.delete(conversation_id):
             return  # the controller said why; nothing changed
         self._deleted = conversation_id
         self.undoButton.show()
@@ -270,7 +275,7 @@ class MainWindow(QMainWindow):
     def _undo_delete(self) -> None:
         deleted, self._deleted = self._deleted, None
         self._forget_undo()
-        if deleted is not None and self.controller.restore(deleted):
+        if deleted is not None and self.library.restore(deleted):
             self.controller.open_chat(deleted)
             self.statusBar().showMessage("Conversation restored.", 3000)
 
@@ -361,9 +366,9 @@ class MainWindow(QMainWindow):
     def _refresh_conversations(self) -> None:
         query = self.searchBox.text()
         if query.strip():
-            self.sidebar.show_hits(self.controller.search(query))
+            self.sidebar.show_hits(self.library.search(query))
         else:
-            self.sidebar.show_conversations(self.controller.conversations(),
+            self.sidebar.show_conversations(self.library.conversations(),
                                             self.controller.conversation_id)
 
     def _model_picked(self, model: str) -> None:
