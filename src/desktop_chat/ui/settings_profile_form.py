@@ -29,7 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.config.providers import AZURE, ApiFlavour, Profile, preset
+from desktop_chat.core.config.providers import (
+    AZURE,
+    ApiFlavour,
+    Profile,
+    base_url_problem,
+    env_name_problem,
+    format_headers,
+    parse_headers,
+    preset,
+)
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource
 from desktop_chat.core.engine.offline import (
     DEMO_FILE,
@@ -39,19 +48,8 @@ from desktop_chat.core.engine.offline import (
 )
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.demo_terms import demo_note, terms_button
-from desktop_chat.ui.settings_fields import (
-    Invalid,
-    Tasks,
-    base_url_problem,
-    env_name_problem,
-    format_headers,
-    hint_label,
-    kept_value,
-    name,
-    outcome_label,
-    parse_headers,
-    show_outcome,
-)
+from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
+from desktop_chat.ui.settings_fields import Invalid, Tasks, kept_value
 
 log = logging.getLogger("desktop_chat.settings_dialog")
 

@@ -24,17 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_chat.core.config.providers import base_url_problem
 from desktop_chat.core.config.secrets import KeychainStatus
 from desktop_chat.core.llm.errors import ChatError, ErrorKind
 from desktop_chat.ui.demo_terms import demo_note, terms_button
-from desktop_chat.ui.settings_fields import (
-    Tasks,
-    base_url_problem,
-    hint_label,
-    name,
-    outcome_label,
-    show_outcome,
-)
+from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
+from desktop_chat.ui.settings_fields import Tasks
 
 if TYPE_CHECKING:
     from desktop_chat.core.llm.discovery import Found
