@@ -1,13 +1,14 @@
 """Which server the chat talks to: the active profile, its key and client, the model list,
 local server discovery, the offline engine, and applying what the settings dialog and the
-welcome panel decide. A QObject adapter over core (no widgets, no dialogs)."""
+welcome panel decide. A QObject adapter over core (no widgets, no dialogs); its background
+work runs in its `Tasks`, whose failures reach `error`."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from desktop_chat.core.llm.client import ChatClient, RetryPolicy
 from desktop_chat.core.llm.discovery import Found, PortOf, probe_local
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.connections")
 
@@ -49,12 +51,12 @@ class Connections(QObject):
                  secrets: Secrets, data_dir: Path, engine: engines.LocalEngine | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._loop = loop
         self.settings_file = settings_file
         self.secrets = secrets
         self._data_dir = data_dir
         self.engine = engine
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = Tasks(self, loop=loop)
+        self.tasks.failed.connect(self.error)
         self._models_task: asyncio.Task[Any] | None = None
         self._current: tuple[Profile, ChatClient] | None = None
         self._startup_key: tuple[Profile, str | None, KeySource] | None = None
@@ -128,7 +130,8 @@ class Connections(QObject):
         if profile.is_offline:
             self.controller.blocked_reason = "The offline engine is still starting…"
             self.configured.emit(profile)
-            self._engine_task = self._spawn(self._start_engine(profile))
+            self._engine_task = self.tasks.start(self._start_engine(profile),
+                                                 what="Starting the offline engine")
             return
         key, source = self._key(profile)
         log.info("profile %s (%s, %s): key %s", profile.id, profile.base_url,
@@ -155,7 +158,7 @@ class Connections(QObject):
     def refresh_models(self) -> None:
         if self._models_task is not None:
             self._models_task.cancel()
-        self._models_task = self._spawn(self._load_models())
+        self._models_task = self.tasks.start(self._load_models(), what="Loading the model list")
 
     async def _load_models(self) -> None:
         profile = self.profile
@@ -217,7 +220,7 @@ class Connections(QObject):
     # -- welcome panel --------------------------------------------------------------------
 
     def probe(self) -> None:
-        self._spawn(self._probe())
+        self.tasks.start(self._probe(), what="Looking for local servers")
 
     async def _probe(self) -> None:
         self.probing.emit(True)
@@ -344,22 +347,13 @@ class Connections(QObject):
             self._engine_task.cancel()
             self._engine_task = None
         if self.engine is not None and self.engine.running:
-            self._spawn(self.engine.stop())
+            self.tasks.start(self.engine.stop(), what="Stopping the offline engine")
 
     async def idle(self) -> None:
         """Wait for background work (model list, discovery, engine start) to finish."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.tasks.idle()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.aclose()
         if self.engine is not None:
             await self.engine.stop()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task

@@ -73,6 +73,7 @@ class SetupFlow(QObject):
             self.welcome.custom_chosen.connect(c.use_custom_server)
             self.welcome.offline_chosen.connect(c.use_offline)
             self.welcome.rescan_requested.connect(c.probe)
+            self.welcome.tasks.failed.connect(self._window.show_error)  # type: ignore[attr-defined]
             self._stack.addWidget(self.welcome)
         self._stack.setCurrentWidget(self.welcome)
         c.probe()  # in the background: start-up never waits for it
