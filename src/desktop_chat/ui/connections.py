@@ -1,7 +1,7 @@
 """Which server the chat talks to: the active profile, its key and client, the model list,
-local server discovery, the offline engine, and applying what the settings dialog and the
-welcome panel decide. A QObject adapter over core (no widgets, no dialogs); its background
-work runs in its `Tasks`, whose failures reach `error`."""
+local server discovery, and applying what the settings dialog and the welcome panel decide
+(the offline engine itself is `EngineSupervisor`'s). A QObject adapter over core (no widgets,
+no dialogs); its background work runs in its `Tasks`, whose failures reach `error`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.core.config.providers import (
     OFFLINE,
@@ -29,6 +29,7 @@ from desktop_chat.core.llm.client import ChatClient, RetryPolicy
 from desktop_chat.core.llm.discovery import Found, PortOf, probe_local
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.engine_supervisor import EngineSupervisor
 from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.connections")
@@ -53,17 +54,16 @@ class Connections(QObject):
         super().__init__(parent)
         self.settings_file = settings_file
         self.secrets = secrets
-        self._data_dir = data_dir
-        self.engine = engine
         self.tasks = Tasks(self, loop=loop)
         self.tasks.failed.connect(self.error)
+        self.offline = EngineSupervisor(self.tasks, data_dir, engine, parent=self)
+        self.offline.progress.connect(self.progress)
+        self.offline.ready.connect(self._engine_ready)
+        self.offline.failed.connect(self._engine_failed)
+        self.offline.died.connect(self._engine_died)
         self._models_task: asyncio.Task[Any] | None = None
         self._current: tuple[Profile, ChatClient] | None = None
         self._startup_key: tuple[Profile, str | None, KeySource] | None = None
-        self._engine_task: asyncio.Task[Any] | None = None
-        self.demo_in_use = False  # the offline engine serves the tiny demo model (label it)
-        self._engine_watch = QTimer(self, interval=1000)  # notices an engine that died
-        self._engine_watch.timeout.connect(self._check_engine)
         self.port_of: PortOf | None = None  # where discovery looks (tests: a loopback server)
 
     # -- state ----------------------------------------------------------------------------
@@ -75,10 +75,6 @@ class Connections(QObject):
     @property
     def profile(self) -> Profile | None:
         return self.settings.active()
-
-    @property
-    def offline_available(self) -> bool:
-        return engines.engine_available()
 
     def keychain(self) -> KeychainStatus:
         return self.secrets.status()
@@ -122,7 +118,7 @@ class Connections(QObject):
         """Point the controller at the active profile (after start-up or any change)."""
         profile = self.profile
         if profile is None or not profile.is_offline:
-            self._stop_engine()
+            self.offline.stop()
         if profile is None:
             self.controller.blocked_reason = "Choose how to connect first (see the panel above)."
             self.configured.emit(None)
@@ -130,8 +126,7 @@ class Connections(QObject):
         if profile.is_offline:
             self.controller.blocked_reason = "The offline engine is still starting…"
             self.configured.emit(profile)
-            self._engine_task = self.tasks.start(self._start_engine(profile),
-                                                 what="Starting the offline engine")
+            self.offline.start(profile.gguf_path)
             return
         key, source = self._key(profile)
         log.info("profile %s (%s, %s): key %s", profile.id, profile.base_url,
@@ -293,61 +288,26 @@ class Connections(QObject):
 
     # -- the offline engine ---------------------------------------------------------------
 
-    async def _start_engine(self, profile: Profile) -> None:
-        engine = self.engine = self.engine or engines.LocalEngine()
-        path = profile.gguf_path
-        self.demo_in_use = not path or Path(path).name == engines.DEMO_FILE
-        try:
-            if not path:
-                self.progress.emit("Preparing the demo model…")
-                path = str((await asyncio.to_thread(engines.demo_model, self._data_dir)).path)
-            wanted = Path(path).expanduser().absolute()
-            if engine.running and engine.base_url and engine.model_path == wanted:
-                base_url = engine.base_url  # e.g. other settings changed: no restart
-            else:
-                base_url = await engine.start(wanted, self.progress.emit)
-        except engines.EngineError as exc:
-            if self._engine_task is not asyncio.current_task():
-                return  # a newer start replaced this one: only that one reports
-            self.demo_in_use = False
-            self.progress.emit("")
-            self.controller.blocked_reason = exc.message
-            self.error.emit(exc.message)
+    def _engine_ready(self, base_url: str, model: str, context_size: int) -> None:
+        profile = self.profile
+        if profile is None or not profile.is_offline:
             return
-        self.progress.emit("")
-        offline = dataclasses.replace(profile, base_url=base_url, needs_key=False,
-                                      model=engine.model_id,
-                                      context_window=engine.context_size or
-                                      profile.context_window)
-        self._configure(self.make_client(offline, None), offline, engine.model_id)
-        self.models_loaded.emit([engine.model_id])
-        self._engine_watch.start()
+        offline = dataclasses.replace(profile, base_url=base_url, needs_key=False, model=model,
+                                      context_window=context_size or profile.context_window)
+        self._configure(self.make_client(offline, None), offline, model)
+        self.models_loaded.emit([model])
 
-    def _check_engine(self) -> None:
-        """The engine died while in use (the system's out-of-memory killer, a crash): say so,
-        rather than let the next message fail to connect."""
-        engine = self.engine
-        if engine is None or engine.running or engine.pid is None:  # fine, or stopped by us
-            return
-        log.error("the offline engine (pid %d) exited unexpectedly", engine.pid)
-        self._engine_watch.stop()
-        engine.kill()  # reaps it
-        self.demo_in_use = False
-        message = ("The offline engine stopped unexpectedly. If the computer ran out of memory, "
-                   "close other programs or pick a smaller model; to restart it, open Settings "
-                   "and press OK.")
+    def _engine_failed(self, message: str) -> None:
+        self.controller.blocked_reason = message
+        self.error.emit(message)
+
+    def _engine_died(self, message: str) -> None:
+        """Say so, rather than let the next message fail to connect."""
         self.controller.blocked_reason = message
         self.configured.emit(self.profile)
         self.error.emit(message)
 
-    def _stop_engine(self) -> None:
-        self.demo_in_use = False
-        self._engine_watch.stop()
-        if self._engine_task is not None:
-            self._engine_task.cancel()
-            self._engine_task = None
-        if self.engine is not None and self.engine.running:
-            self.tasks.start(self.engine.stop(), what="Stopping the offline engine")
+    # -- background work ------------------------------------------------------------------
 
     async def idle(self) -> None:
         """Wait for background work (model list, discovery, engine start) to finish."""
@@ -355,5 +315,4 @@ class Connections(QObject):
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
-        if self.engine is not None:
-            await self.engine.stop()
+        await self.offline.aclose()

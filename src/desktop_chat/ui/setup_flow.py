@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
 from desktop_chat.core.config.providers import ConversationSettings, Profile
 from desktop_chat.core.config.settings import Settings
+from desktop_chat.core.engine.offline import engine_available
 from desktop_chat.ui import theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
@@ -42,7 +43,7 @@ class SetupFlow(QObject):
         c.local_found.connect(self._found)
         c.probing.connect(self._probing)
         c.progress.connect(self._progress)
-        self.demoNotice = DemoNotice(c)  # next to the model, while the demo model answers
+        self.demoNotice = DemoNotice(c.offline)  # next to the model, while the demo model answers
         window.modelRow.insertWidget(2, self.demoNotice, 10)  # type: ignore[attr-defined]
 
     def start(self) -> None:
@@ -67,7 +68,7 @@ class SetupFlow(QObject):
         c = self.connections
         if self.welcome is None:
             self.welcome = WelcomePanel(c.check_openai_key, c.check_server, c.keychain(),
-                                        offline_available=c.offline_available)
+                                        offline_available=engine_available())
             self.welcome.openai_key_accepted.connect(c.use_openai_key)
             self.welcome.local_server_chosen.connect(c.use_local_server)
             self.welcome.custom_chosen.connect(c.use_custom_server)
