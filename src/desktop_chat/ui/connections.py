@@ -14,19 +14,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop_chat.core.config.providers import (
-    OFFLINE,
-    OPENAI,
-    Endpoint,
-    Profile,
-    new_profile_id,
-    preset,
-)
+from desktop_chat.core.config import first_run
+from desktop_chat.core.config.providers import OPENAI, Endpoint, Profile, preset
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource, Secrets, SecretsError
 from desktop_chat.core.config.settings import Settings, SettingsFile, profile_for_url
 from desktop_chat.core.engine import offline as engines
 from desktop_chat.core.llm.client import ChatClient, RetryPolicy
-from desktop_chat.core.llm.discovery import Found, PortOf, probe_local
+from desktop_chat.core.llm.discovery import PortOf, probe_local
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.engine_supervisor import EngineSupervisor
@@ -231,40 +225,15 @@ class Connections(QObject):
     async def check_server(self, base_url: str, key: str | None) -> list[str]:
         return await self.test_connection(profile_for_url(base_url, "", "check"), key or None)
 
-    def use_openai_key(self, key: str, models: list[str]) -> None:
-        profile = self._new(preset(OPENAI).new_profile, "OpenAI", models)
-        notice = self._keep_key(profile.key_ref, key)
-        self._add_and_activate(profile)
+    def use(self, choice: first_run.Choice) -> None:
+        """Add the profile chosen on the welcome panel (`core.config.first_run` makes it),
+        keep its key and switch to it."""
+        key_notice = self._keep_key(choice.profile.key_ref, choice.key) if choice.key else None
+        self.settings_file.replace(first_run.with_active(self.settings, choice.profile))
+        self.activate()
+        notice = " ".join(n for n in (key_notice, choice.notice) if n)
         if notice:  # after the switch, which clears the banner
             self.error.emit(notice)
-
-    def use_local_server(self, found: Found) -> None:
-        profile = self._new(found.preset.new_profile, found.preset.label, found.models)
-        self._add_and_activate(dataclasses.replace(profile, base_url=found.base_url))
-
-    def use_custom_server(self, base_url: str, key: str | None, models: list[str]) -> None:
-        profile = profile_for_url(base_url, models[0] if models else "",
-                                  new_profile_id("server", self._taken()))
-        profile = dataclasses.replace(profile, models=tuple(models), needs_key=bool(key),
-                                      key_env="")
-        notice = self._keep_key(profile.key_ref, key) if key else None
-        self._add_and_activate(profile)
-        if not models:
-            notice = " ".join(n for n in (notice, "This server lists no models: type the "
-                                          "model name in the Model box above.") if n)
-        if notice:
-            self.error.emit(notice)
-
-    def use_offline(self) -> None:
-        self._add_and_activate(self._new(preset(OFFLINE).new_profile, "Offline", []))
-
-    def _new(self, factory: Any, name: str, models: list[str]) -> Profile:
-        profile: Profile = factory(new_profile_id(name, self._taken()))
-        model = profile.model if profile.model in models or not models else models[0]
-        return dataclasses.replace(profile, models=tuple(models), model=model)
-
-    def _taken(self) -> set[str]:
-        return {p.id for p in self.settings.profiles}
 
     def _keep_key(self, ref: str, key: str) -> str | None:
         """In the keychain; without one, for this session only. Returns what to tell the
@@ -279,12 +248,6 @@ class Connections(QObject):
             return ("No keychain is available, so the key is kept for this session only. "
                     "Open Settings to choose another way to keep it.")
         return None
-
-    def _add_and_activate(self, profile: Profile) -> None:
-        stored = self.settings
-        self.settings_file.replace(dataclasses.replace(
-            stored.with_profile(profile), active_profile=profile.id))
-        self.activate()
 
     # -- the offline engine ---------------------------------------------------------------
 
