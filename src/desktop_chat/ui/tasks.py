@@ -15,6 +15,7 @@ or `aclose` ends exactly its own work, so a late result never touches a widget t
     tasks.failed.connect(window.show_error)
     tasks.start(self._load(...), what="Loading the model list")
     ...
+    await tasks.idle()  # wait for what must finish (e.g. HTTP clients closing), cancel nothing
     await tasks.aclose()  # on shutdown: cancel and wait
 """
 
