@@ -116,9 +116,9 @@ async def start_window(args: argparse.Namespace, data_dir: Path) -> tuple[MainWi
     window = create_main_window(["--data-dir", str(data_dir), "--gguf", str(gguf)])
     window.resize(1000, 720)
     window.show()
-    connections = window.connections
-    assert connections is not None
-    while not (connections.engine is not None and connections.engine.base_url
+    assert window.connections is not None
+    offline = window.connections.offline
+    while not (offline.engine is not None and offline.engine.base_url
                and window.controller.blocked_reason is None):
         if window.errorBanner.isVisible():
             raise RuntimeError(window.errorBanner.text())
@@ -128,7 +128,7 @@ async def start_window(args: argparse.Namespace, data_dir: Path) -> tuple[MainWi
 
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     window, start_s = await start_window(args, data_dir)
-    local = window.connections.engine  # type: ignore[union-attr]
+    local = window.connections.offline.engine  # type: ignore[union-attr]
     url = local.base_url
     gguf = local.model_path
     print(f"engine: {gguf.name}, ready in {start_s:.2f} s at {url} "

@@ -107,7 +107,7 @@ def connections(chat: ChatDriver) -> Connections:
 
 
 def engine_pid(chat: ChatDriver) -> int:
-    engine = connections(chat).engine
+    engine = connections(chat).offline.engine
     assert engine is not None and engine.pid is not None, "no engine process"
     return engine.pid
 
@@ -118,7 +118,8 @@ def wait_until_ready(chat: ChatDriver) -> None:
     def ready() -> bool:
         if chat.window.errorBanner.isVisible():
             pytest.fail(f"the engine did not start: {chat.window.errorBanner.text()}")
-        return c.engine is not None and c.engine.base_url is not None and (
+        engine = c.offline.engine
+        return engine is not None and engine.base_url is not None and (
             c.controller.blocked_reason is None)
 
     wait_until(chat.loop, ready, LOAD_TIMEOUT_S)
@@ -176,7 +177,7 @@ def test_gguf_on_the_command_line_chats_stops_and_leaves_no_engine(
     assert app.status[0].startswith(f"Starting the offline engine for {demo_path.name}")
     assert loading and loading[-1].endswith("100%"), app.status
     assert chat.window.statusBar().currentMessage() == ""  # the progress went when ready
-    engine = connections(chat).engine
+    engine = connections(chat).offline.engine
     assert engine is not None
     assert engine.chat_format == "transcript"  # a base model: no turn tokens it never learned
     assert engine.model_id in chat.window.modelLabel.text()
@@ -216,7 +217,7 @@ def test_offline_from_the_welcome_panel_then_switching_away_stops_the_engine(
     c.apply_settings(dataclasses.replace(c.settings.with_profile(other),
                                          active_profile=other.id))
     wait_gone(chat, pid)
-    assert c.engine is not None and not c.engine.running
+    assert c.offline.engine is not None and not c.offline.engine.running
     assert c.controller.profile is not None and c.controller.profile.id == "loopback"
     assert_demo_labelled(chat, False)
 
@@ -258,7 +259,7 @@ def test_damaged_model_file_is_explained_in_the_window(
     banner = chat.window.errorBanner.text()
     assert "half-downloaded.gguf could not be loaded: it looks damaged or incomplete" in banner
     assert chat.window.statusBar().currentMessage() == ""
-    engine = connections(chat).engine
+    engine = connections(chat).offline.engine
     assert engine is not None and not engine.running
     assert_demo_labelled(chat, False)
     chat.type("hello")

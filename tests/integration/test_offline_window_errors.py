@@ -40,7 +40,7 @@ def start(qloop: qasync.QEventLoop, qtbot: object, tmp_path: Path) -> Iterator[o
 def explained(chat: ChatDriver) -> str:
     wait_until(chat.loop, chat.window.errorBanner.isVisible, 10.0)
     text = chat.window.errorBanner.text()
-    engine = chat.window.connections.engine  # type: ignore[union-attr]
+    engine = chat.window.connections.offline.engine  # type: ignore[union-attr]
     assert engine is None or not engine.running
     assert chat.window.statusBar().currentMessage() == ""
     chat.type("hello")

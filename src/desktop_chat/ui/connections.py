@@ -1,33 +1,30 @@
 """Which server the chat talks to: the active profile, its key and client, the model list,
-local server discovery, the offline engine, and applying what the settings dialog and the
-welcome panel decide. A QObject adapter over core (no widgets, no dialogs)."""
+local server discovery, and applying what the settings dialog and the welcome panel decide
+(the offline engine itself is `EngineSupervisor`'s). A QObject adapter over core (no widgets,
+no dialogs); its background work runs in its `Tasks`, whose failures reach `error`."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
-from desktop_chat.core.config.providers import (
-    OFFLINE,
-    OPENAI,
-    Endpoint,
-    Profile,
-    new_profile_id,
-    preset,
-)
+from desktop_chat.core.config import first_run
+from desktop_chat.core.config.providers import OPENAI, Endpoint, Profile, preset
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource, Secrets, SecretsError
 from desktop_chat.core.config.settings import Settings, SettingsFile, profile_for_url
 from desktop_chat.core.engine import offline as engines
 from desktop_chat.core.llm.client import ChatClient, RetryPolicy
-from desktop_chat.core.llm.discovery import Found, PortOf, probe_local
+from desktop_chat.core.llm.discovery import PortOf, probe_local
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.controller import ChatController
+from desktop_chat.ui.engine_supervisor import EngineSupervisor
+from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.connections")
 
@@ -49,19 +46,18 @@ class Connections(QObject):
                  secrets: Secrets, data_dir: Path, engine: engines.LocalEngine | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._loop = loop
         self.settings_file = settings_file
         self.secrets = secrets
-        self._data_dir = data_dir
-        self.engine = engine
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = Tasks(self, loop=loop)
+        self.tasks.failed.connect(self.error)
+        self.offline = EngineSupervisor(self.tasks, data_dir, engine, parent=self)
+        self.offline.progress.connect(self.progress)
+        self.offline.ready.connect(self._engine_ready)
+        self.offline.failed.connect(self._engine_failed)
+        self.offline.died.connect(self._engine_died)
         self._models_task: asyncio.Task[Any] | None = None
         self._current: tuple[Profile, ChatClient] | None = None
         self._startup_key: tuple[Profile, str | None, KeySource] | None = None
-        self._engine_task: asyncio.Task[Any] | None = None
-        self.demo_in_use = False  # the offline engine serves the tiny demo model (label it)
-        self._engine_watch = QTimer(self, interval=1000)  # notices an engine that died
-        self._engine_watch.timeout.connect(self._check_engine)
         self.port_of: PortOf | None = None  # where discovery looks (tests: a loopback server)
 
     # -- state ----------------------------------------------------------------------------
@@ -73,10 +69,6 @@ class Connections(QObject):
     @property
     def profile(self) -> Profile | None:
         return self.settings.active()
-
-    @property
-    def offline_available(self) -> bool:
-        return engines.engine_available()
 
     def keychain(self) -> KeychainStatus:
         return self.secrets.status()
@@ -120,7 +112,7 @@ class Connections(QObject):
         """Point the controller at the active profile (after start-up or any change)."""
         profile = self.profile
         if profile is None or not profile.is_offline:
-            self._stop_engine()
+            self.offline.stop()
         if profile is None:
             self.controller.block("Choose how to connect first (see the panel above).")
             self.configured.emit(None)
@@ -128,7 +120,7 @@ class Connections(QObject):
         if profile.is_offline:
             self.controller.block("The offline engine is still starting…")
             self.configured.emit(profile)
-            self._engine_task = self._spawn(self._start_engine(profile))
+            self.offline.start(profile.gguf_path)
             return
         key, source = self._key(profile)
         log.info("profile %s (%s, %s): key %s", profile.id, profile.base_url,
@@ -155,7 +147,7 @@ class Connections(QObject):
     def refresh_models(self) -> None:
         if self._models_task is not None:
             self._models_task.cancel()
-        self._models_task = self._spawn(self._load_models())
+        self._models_task = self.tasks.start(self._load_models(), what="Loading the model list")
 
     async def _load_models(self) -> None:
         profile = self.profile
@@ -217,7 +209,7 @@ class Connections(QObject):
     # -- welcome panel --------------------------------------------------------------------
 
     def probe(self) -> None:
-        self._spawn(self._probe())
+        self.tasks.start(self._probe(), what="Looking for local servers")
 
     async def _probe(self) -> None:
         self.probing.emit(True)
@@ -233,40 +225,15 @@ class Connections(QObject):
     async def check_server(self, base_url: str, key: str | None) -> list[str]:
         return await self.test_connection(profile_for_url(base_url, "", "check"), key or None)
 
-    def use_openai_key(self, key: str, models: list[str]) -> None:
-        profile = self._new(preset(OPENAI).new_profile, "OpenAI", models)
-        notice = self._keep_key(profile.key_ref, key)
-        self._add_and_activate(profile)
+    def use(self, choice: first_run.Choice) -> None:
+        """Add the profile chosen on the welcome panel (`core.config.first_run` makes it),
+        keep its key and switch to it."""
+        key_notice = self._keep_key(choice.profile.key_ref, choice.key) if choice.key else None
+        self.settings_file.replace(first_run.with_active(self.settings, choice.profile))
+        self.activate()
+        notice = " ".join(n for n in (key_notice, choice.notice) if n)
         if notice:  # after the switch, which clears the banner
             self.error.emit(notice)
-
-    def use_local_server(self, found: Found) -> None:
-        profile = self._new(found.preset.new_profile, found.preset.label, found.models)
-        self._add_and_activate(dataclasses.replace(profile, base_url=found.base_url))
-
-    def use_custom_server(self, base_url: str, key: str | None, models: list[str]) -> None:
-        profile = profile_for_url(base_url, models[0] if models else "",
-                                  new_profile_id("server", self._taken()))
-        profile = dataclasses.replace(profile, models=tuple(models), needs_key=bool(key),
-                                      key_env="")
-        notice = self._keep_key(profile.key_ref, key) if key else None
-        self._add_and_activate(profile)
-        if not models:
-            notice = " ".join(n for n in (notice, "This server lists no models: type the "
-                                          "model name in the Model box above.") if n)
-        if notice:
-            self.error.emit(notice)
-
-    def use_offline(self) -> None:
-        self._add_and_activate(self._new(preset(OFFLINE).new_profile, "Offline", []))
-
-    def _new(self, factory: Any, name: str, models: list[str]) -> Profile:
-        profile: Profile = factory(new_profile_id(name, self._taken()))
-        model = profile.model if profile.model in models or not models else models[0]
-        return dataclasses.replace(profile, models=tuple(models), model=model)
-
-    def _taken(self) -> set[str]:
-        return {p.id for p in self.settings.profiles}
 
     def _keep_key(self, ref: str, key: str) -> str | None:
         """In the keychain; without one, for this session only. Returns what to tell the
@@ -282,84 +249,33 @@ class Connections(QObject):
                     "Open Settings to choose another way to keep it.")
         return None
 
-    def _add_and_activate(self, profile: Profile) -> None:
-        stored = self.settings
-        self.settings_file.replace(dataclasses.replace(
-            stored.with_profile(profile), active_profile=profile.id))
-        self.activate()
-
     # -- the offline engine ---------------------------------------------------------------
 
-    async def _start_engine(self, profile: Profile) -> None:
-        engine = self.engine = self.engine or engines.LocalEngine()
-        path = profile.gguf_path
-        self.demo_in_use = not path or Path(path).name == engines.DEMO_FILE
-        try:
-            if not path:
-                self.progress.emit("Preparing the demo model…")
-                path = str((await asyncio.to_thread(engines.demo_model, self._data_dir)).path)
-            wanted = Path(path).expanduser().absolute()
-            if engine.running and engine.base_url and engine.model_path == wanted:
-                base_url = engine.base_url  # e.g. other settings changed: no restart
-            else:
-                base_url = await engine.start(wanted, self.progress.emit)
-        except engines.EngineError as exc:
-            if self._engine_task is not asyncio.current_task():
-                return  # a newer start replaced this one: only that one reports
-            self.demo_in_use = False
-            self.progress.emit("")
-            self.controller.block(exc.message)
-            self.error.emit(exc.message)
+    def _engine_ready(self, base_url: str, model: str, context_size: int) -> None:
+        profile = self.profile
+        if profile is None or not profile.is_offline:
             return
-        self.progress.emit("")
-        offline = dataclasses.replace(profile, base_url=base_url, needs_key=False,
-                                      model=engine.model_id,
-                                      context_window=engine.context_size or
-                                      profile.context_window)
-        self._configure(self.make_client(offline, None), offline, engine.model_id)
-        self.models_loaded.emit([engine.model_id])
-        self._engine_watch.start()
+        offline = dataclasses.replace(profile, base_url=base_url, needs_key=False, model=model,
+                                      context_window=context_size or profile.context_window)
+        self._configure(self.make_client(offline, None), offline, model)
+        self.models_loaded.emit([model])
 
-    def _check_engine(self) -> None:
-        """The engine died while in use (the system's out-of-memory killer, a crash): say so,
-        rather than let the next message fail to connect."""
-        engine = self.engine
-        if engine is None or engine.running or engine.pid is None:  # fine, or stopped by us
-            return
-        log.error("the offline engine (pid %d) exited unexpectedly", engine.pid)
-        self._engine_watch.stop()
-        engine.kill()  # reaps it
-        self.demo_in_use = False
-        message = ("The offline engine stopped unexpectedly. If the computer ran out of memory, "
-                   "close other programs or pick a smaller model; to restart it, open Settings "
-                   "and press OK.")
+    def _engine_failed(self, message: str) -> None:
+        self.controller.block(message)
+        self.error.emit(message)
+
+    def _engine_died(self, message: str) -> None:
+        """Say so, rather than let the next message fail to connect."""
         self.controller.block(message)
         self.configured.emit(self.profile)
         self.error.emit(message)
 
-    def _stop_engine(self) -> None:
-        self.demo_in_use = False
-        self._engine_watch.stop()
-        if self._engine_task is not None:
-            self._engine_task.cancel()
-            self._engine_task = None
-        if self.engine is not None and self.engine.running:
-            self._spawn(self.engine.stop())
+    # -- background work ------------------------------------------------------------------
 
     async def idle(self) -> None:
         """Wait for background work (model list, discovery, engine start) to finish."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.tasks.idle()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.engine is not None:
-            await self.engine.stop()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        await self.tasks.aclose()
+        await self.offline.aclose()

@@ -34,6 +34,7 @@ from desktop_chat.core.model.message import (
     Role,
     check_size,
 )
+from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.controller")
 
@@ -65,7 +66,6 @@ class ChatController(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._loop = loop
         self._client = client
         self._model = model
         self._system_prompt = system_prompt
@@ -75,7 +75,10 @@ class ChatController(QObject):
         self._remember_model = remember_model
         self._blocked: str | None = None
         self._retired: list[ChatClient] = []
-        self._closing: set[asyncio.Task[None]] = set()
+        # All background work (the reply, opening a conversation, closing old clients): one
+        # owner that keeps each task and routes its failures to the log and the window.
+        self.tasks = Tasks(self, loop=loop)
+        self.tasks.failed.connect(self.error)
         self.session = self._new_session()
         self._turn: Turn | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -162,9 +165,7 @@ class ChatController(QObject):
 
     def _close_retired(self) -> None:
         for client in self._retired:
-            task = self._loop.create_task(client.aclose())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self.tasks.start(client.aclose(), what="Closing the previous connection")
         self._retired.clear()
 
     @property
@@ -247,7 +248,7 @@ class ChatController(QObject):
         # A full collection stalls the loop for ~30-50 ms; a reply's own objects are freed by
         # reference counting, so cyclic collection waits until the reply has ended.
         gc.disable()
-        self._task = self._loop.create_task(self._run(turn))
+        self._task = self.tasks.start(self._run(turn), what="The reply")
         self.reply_started.emit(turn.model)
         self.streaming_changed.emit(True)
         self._pacer.restart()
@@ -271,7 +272,8 @@ class ChatController(QObject):
             return
         if self._opening is not None:
             self._opening.cancel()  # the newest choice wins
-        self._opening = self._loop.create_task(self._open(conversation_id, message_id))
+        self._opening = self.tasks.start(self._open(conversation_id, message_id),
+                                         what="Opening the conversation")
 
     def switch_branch(self, message_id: int, step: int) -> None:
         """Show the previous (-1) or next (+1) alternative of a message."""
@@ -321,15 +323,13 @@ class ChatController(QObject):
         return self.is_streaming and conversation_id == self.conversation_id
 
     async def aclose(self) -> None:
-        """Stop a reply in flight (keeping its text) and release the HTTP client."""
+        """Stop a reply in flight (keeping its text) and release the HTTP clients."""
+        self.stop()
         if self._opening is not None:
             self._opening.cancel()
-        task = self._task
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self.tasks.idle()  # the reply settles (saved, stopped); old clients close
         self._close_retired()
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.tasks.idle()
         await self._client.aclose()
 
     def _new_session(

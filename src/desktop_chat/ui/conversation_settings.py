@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_chat.core.config.providers import ConversationSettings, GenerationParams
-from desktop_chat.ui.settings_fields import hint_label, name
+from desktop_chat.ui.labels import hint_label, name
 from desktop_chat.ui.settings_params import ParamsEditor
 
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop_chat.core.engine import offline as engines
 
 if TYPE_CHECKING:
-    from desktop_chat.ui.connections import Connections
+    from desktop_chat.ui.engine_supervisor import EngineSupervisor
 
 log = logging.getLogger("desktop_chat.demo_terms")
 
@@ -130,7 +130,7 @@ def demo_note(parent: QWidget | None = None) -> QLabel:
 class DemoNotice(QLabel):
     """Next to the model while the demo model answers: what it is, and a link to its terms."""
 
-    def __init__(self, connections: Connections, parent: QWidget | None = None) -> None:
+    def __init__(self, offline: EngineSupervisor, parent: QWidget | None = None) -> None:
         super().__init__(f"⚠ {engines.DEMO_LABEL} · <a href='terms'>Gemma terms</a>", parent,
                          objectName="demoNotice")
         self.setWordWrap(True)
@@ -139,10 +139,5 @@ class DemoNotice(QLabel):
                         "there to try the app offline, not to rely on. Pick another GGUF "
                         "model file in Settings.")
         self.linkActivated.connect(lambda _link: open_terms(self))
-        self._connections = connections
-        connections.configured.connect(self.refresh)  # the engine is ready, or not in use
-        connections.progress.connect(self.refresh)  # it is starting, or failed to
-        self.refresh()
-
-    def refresh(self, *_args: object) -> None:
-        self.setVisible(self._connections.demo_in_use)
+        offline.demo_changed.connect(self.setVisible)
+        self.setVisible(offline.demo_in_use)

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QVBoxLayout
 
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource
 from desktop_chat.core.config.settings import Settings
-from desktop_chat.ui.settings_fields import Invalid, message_label
+from desktop_chat.ui.labels import message_label
+from desktop_chat.ui.settings_fields import Invalid
 from desktop_chat.ui.settings_pages import AppearancePage, ChatPage, NetworkPage
 from desktop_chat.ui.settings_profile_form import TestConnection
 from desktop_chat.ui.settings_providers import KeyChange, ProvidersPage

@@ -26,8 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_chat.core.config.providers import PromptPreset
-from desktop_chat.core.config.settings import MAX_FONT_SIZE, MIN_FONT_SIZE, Settings
-from desktop_chat.ui.settings_fields import Invalid, hint_label, kept_value, name, proxy_problem
+from desktop_chat.core.config.settings import (
+    MAX_FONT_SIZE,
+    MIN_FONT_SIZE,
+    Settings,
+    proxy_problem,
+)
+from desktop_chat.ui.labels import hint_label, name
+from desktop_chat.ui.settings_fields import Invalid, kept_value
 from desktop_chat.ui.settings_params import ParamsEditor
 
 THEMES = (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark"))

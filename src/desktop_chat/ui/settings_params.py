@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_chat.core.config.providers import GenerationParams, ReasoningEffort
-from desktop_chat.ui.settings_fields import name
+from desktop_chat.ui.labels import name
 
 T = TypeVar("T")
 EFFORTS = [(e.value, e.value.capitalize()) for e in ReasoningEffort]

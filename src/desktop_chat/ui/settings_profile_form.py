@@ -29,7 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.config.providers import AZURE, ApiFlavour, Profile, preset
+from desktop_chat.core.config.providers import (
+    AZURE,
+    ApiFlavour,
+    Profile,
+    base_url_problem,
+    env_name_problem,
+    format_headers,
+    parse_headers,
+    preset,
+)
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource
 from desktop_chat.core.engine.offline import (
     DEMO_FILE,
@@ -39,19 +48,9 @@ from desktop_chat.core.engine.offline import (
 )
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.demo_terms import demo_note, terms_button
-from desktop_chat.ui.settings_fields import (
-    Invalid,
-    Tasks,
-    base_url_problem,
-    env_name_problem,
-    format_headers,
-    hint_label,
-    kept_value,
-    name,
-    outcome_label,
-    parse_headers,
-    show_outcome,
-)
+from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
+from desktop_chat.ui.settings_fields import Invalid, kept_value
+from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.settings_dialog")
 
@@ -83,7 +82,8 @@ class ProfileForm(QWidget):
         self._test_connection = test_connection
         self._forget = False
         self._models = profile.models
-        self._tasks = Tasks()
+        self._tasks = Tasks(self)  # the connection test; what it fails to handle shows here
+        self._tasks.failed.connect(lambda text: self._show_result(text, ok=False))
         self._build()
         self._load(profile)
         self._show_for_preset()
@@ -320,7 +320,8 @@ class ProfileForm(QWidget):
             return
         self.testButton.setEnabled(False)
         self._show_result(f"Connecting to {profile.base_url} …", ok=True)
-        self._tasks.start(self._run_test(profile, self.typed_key()))
+        self._tasks.start(self._run_test(profile, self.typed_key()),
+                         what="The connection test")
 
     async def _run_test(self, profile: Profile, key: str | None) -> None:
         try:

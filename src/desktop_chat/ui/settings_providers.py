@@ -31,13 +31,8 @@ from PySide6.QtWidgets import (
 from desktop_chat.core.config.providers import PRESETS, Profile, new_profile_id
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource
 from desktop_chat.core.llm.discovery import Found
-from desktop_chat.ui.settings_fields import (
-    NOTICE_COLORS,
-    Invalid,
-    hint_label,
-    message_label,
-    name,
-)
+from desktop_chat.ui.labels import NOTICE_COLORS, hint_label, message_label, name
+from desktop_chat.ui.settings_fields import Invalid
 from desktop_chat.ui.settings_profile_form import ProfileForm, TestConnection
 
 KeyChange = tuple[str, str | None, KeySource]

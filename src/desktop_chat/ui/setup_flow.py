@@ -1,6 +1,7 @@
 """Connecting the window to `Connections`: the welcome panel on first run, the Settings and
 Conversation settings dialogs (opened with .open(), never exec()), the model list, and the
-appearance settings (theme, font size). No I/O here: `Connections` does it."""
+appearance settings (theme, font size). No I/O here: `Connections` does it; a choice on the
+welcome panel becomes a profile in `core.config.first_run`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
+from desktop_chat.core.config import first_run
 from desktop_chat.core.config.providers import ConversationSettings, Profile
 from desktop_chat.core.config.settings import Settings
+from desktop_chat.core.engine.offline import engine_available
 from desktop_chat.ui import theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
@@ -42,7 +45,7 @@ class SetupFlow(QObject):
         c.local_found.connect(self._found)
         c.probing.connect(self._probing)
         c.progress.connect(self._progress)
-        self.demoNotice = DemoNotice(c)  # next to the model, while the demo model answers
+        self.demoNotice = DemoNotice(c.offline)  # next to the model, while the demo model answers
         window.modelRow.insertWidget(2, self.demoNotice, 10)  # type: ignore[attr-defined]
 
     def start(self) -> None:
@@ -66,13 +69,17 @@ class SetupFlow(QObject):
     def _show_welcome(self) -> None:
         c = self.connections
         if self.welcome is None:
-            self.welcome = WelcomePanel(c.check_openai_key, c.check_server, c.keychain(),
-                                        offline_available=c.offline_available)
-            self.welcome.openai_key_accepted.connect(c.use_openai_key)
-            self.welcome.local_server_chosen.connect(c.use_local_server)
-            self.welcome.custom_chosen.connect(c.use_custom_server)
-            self.welcome.offline_chosen.connect(c.use_offline)
-            self.welcome.rescan_requested.connect(c.probe)
+            self.welcome = w = WelcomePanel(c.check_openai_key, c.check_server, c.keychain(),
+                                            offline_available=engine_available())
+            w.openai_key_accepted.connect(
+                lambda key, models: c.use(first_run.openai_key(c.settings, key, models)))
+            w.local_server_chosen.connect(lambda found: c.use(first_run.local_server(
+                c.settings, found.preset, found.base_url, found.models)))
+            w.custom_chosen.connect(lambda url, key, models: c.use(
+                first_run.custom_server(c.settings, url, key, models)))
+            w.offline_chosen.connect(lambda: c.use(first_run.offline(c.settings)))
+            w.rescan_requested.connect(c.probe)
+            w.tasks.failed.connect(self._window.show_error)  # type: ignore[attr-defined]
             self._stack.addWidget(self.welcome)
         self._stack.setCurrentWidget(self.welcome)
         c.probe()  # in the background: start-up never waits for it

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.core.history import transfer
 from desktop_chat.core.history.store import Store, StoreError
+from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.transfers")
 
@@ -29,7 +30,12 @@ class Transfers(QObject):
         super().__init__(parent)
         self._loop = loop
         self._store = store
-        self.importing = False
+        self.tasks = Tasks(self, loop=loop)
+        self.tasks.failed.connect(self.failed)  # an import that failed in an unexpected way
+
+    @property
+    def importing(self) -> bool:
+        return self.tasks.busy
 
     def export(self, path: Path, conversation_id: int | None, kind: str) -> bool:
         """kind: "markdown" or "json"; conversation_id None = every conversation (JSON)."""
@@ -54,8 +60,7 @@ class Transfers(QObject):
     def start_import(self, path: Path) -> asyncio.Task[None] | None:
         if self._store is None or self.importing:
             return None
-        self.importing = True
-        return self._loop.create_task(self._import(path))
+        return self.tasks.start(self._import(path), what="The import")
 
     async def _import(self, path: Path) -> None:
         def report(done: int, total: int) -> None:  # called in the worker thread
@@ -69,5 +74,3 @@ class Transfers(QObject):
             self.failed.emit(f"Nothing was imported: {exc}")
         else:
             self.finished.emit(result.summary())
-        finally:
-            self.importing = False

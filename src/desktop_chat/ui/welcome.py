@@ -24,17 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_chat.core.config.providers import base_url_problem
 from desktop_chat.core.config.secrets import KeychainStatus
 from desktop_chat.core.llm.errors import ChatError, ErrorKind
 from desktop_chat.ui.demo_terms import demo_note, terms_button
-from desktop_chat.ui.settings_fields import (
-    Tasks,
-    base_url_problem,
-    hint_label,
-    name,
-    outcome_label,
-    show_outcome,
-)
+from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
+from desktop_chat.ui.tasks import Tasks
 
 if TYPE_CHECKING:
     from desktop_chat.core.llm.discovery import Found
@@ -65,7 +60,7 @@ class WelcomePanel(QWidget):
         self.setAccessibleName("Welcome")
         self._check_openai_key = check_openai_key
         self._check_server = check_server
-        self._tasks = Tasks()
+        self.tasks = Tasks(self)  # the checks; the window shows what they fail to handle
         self._unlisted_error = False  # the last check failed only for want of a model list
         self._found: list[Found] = []
         column = QVBoxLayout()
@@ -227,7 +222,7 @@ class WelcomePanel(QWidget):
             return
         self.checkKeyButton.setEnabled(False)
         show_outcome(self.openaiStatus, "Checking the key…", ok=True)
-        self._tasks.start(self._run_key_check(key))
+        self.tasks.start(self._run_key_check(key), what="Checking the key")
 
     async def _run_key_check(self, key: str) -> None:
         models = await self._checked(self._check_openai_key(key), self.openaiStatus)
@@ -245,7 +240,8 @@ class WelcomePanel(QWidget):
         self.connectButton.setEnabled(False)
         self.connectAnyway.hide()
         show_outcome(self.customStatus, f"Connecting to {url} …", ok=True)
-        self._tasks.start(self._run_server_check(url, self.customKey.text().strip() or None))
+        self.tasks.start(self._run_server_check(url, self.customKey.text().strip() or None),
+                         what="Connecting to the server")
 
     async def _run_server_check(self, url: str, key: str | None) -> None:
         models = await self._checked(self._check_server(url, key), self.customStatus)
@@ -278,7 +274,7 @@ class WelcomePanel(QWidget):
 
     def cancel_checks(self) -> None:
         """Stop checks still running (call before throwing the panel away)."""
-        self._tasks.cancel_all()
+        self.tasks.cancel_all()
 
 
 def _models(models: list[str]) -> str:

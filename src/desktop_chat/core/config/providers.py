@@ -240,6 +240,49 @@ def new_profile_id(name: str, taken: set[str] | frozenset[str]) -> str:
     return candidate
 
 
+# -- checks of what the user types into a profile: None, or what is wrong and how to fix it --
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def base_url_problem(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The base URL must start with http:// or https:// and name a host."
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return "The port in the base URL is not a number between 0 and 65535."
+    return None
+
+
+def env_name_problem(name: str) -> str | None:
+    if name and not _ENV_NAME.match(name):
+        return "The key's environment variable may hold only letters, digits and _ ."
+    return None
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """One "Name: value" per line; blank lines are ignored. Raises ValueError with user text."""
+    headers: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not _HEADER_NAME.match(name) or not value:
+            raise ValueError(f"Extra headers, line {number}: write it as \"Name: value\" "
+                             f"(got \"{line.strip()[:40]}\").")
+        headers[name] = value
+    return headers
+
+
+def format_headers(headers: Mapping[str, str]) -> str:
+    """The text `parse_headers` reads back."""
+    return "\n".join(f"{name}: {value}" for name, value in headers.items())
+
+
 @dataclass(frozen=True, slots=True)
 class PromptPreset:
     """A saved starting point: system prompt, model and parameters, applied in one go."""

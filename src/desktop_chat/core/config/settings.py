@@ -120,6 +120,19 @@ def is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def proxy_problem(url: str) -> str | None:
+    """None, or what is wrong with a manual proxy URL the user typed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port:
+        return "The proxy must look like http://host:port (or https://host:port)."
+    return None
+
+
 _PARAM_CHECKS: dict[str, Callable[[Any], bool]] = {
     "temperature": lambda v: 0 <= v <= 2, "top_p": lambda v: 0 <= v <= 1,
     "max_tokens": lambda v: v > 0, "reasoning_effort": lambda v: v in set(ReasoningEffort),
