@@ -238,7 +238,8 @@ class ChatController(QObject):
         except (ValueError, StoreError) as exc:
             log.warning("reply not started: %s", exc)
             self.error.emit(str(exc) if isinstance(exc, ValueError) else
-                            f"{exc} Your message was not sent; it is still in the message box.")
+                            "Your message was not sent — it is still in the message box. "
+                            f"{str(exc).rstrip('.')}. Press Enter to try again.")
             return False
         self._turn = turn
         if reopen:  # the path changed above the new reply: show it as it now is
