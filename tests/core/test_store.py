@@ -541,6 +541,47 @@ def test_damaged_rows_are_skipped_and_counted(store: Store, db_path: Path) -> No
     assert isinstance(store.search("q2"), list)
 
 
+@pytest.mark.parametrize("damage", ["self", "loop", "other conversation", "long loop"])
+def test_impossible_links_show_the_longest_valid_path(store: Store, db_path: Path,
+                                                      damage: str) -> None:
+    """A history edited by hand or damaged on disk: the walk up from the leaf ends where the
+    chain breaks, in time linear in the conversation (before: a million-step walk)."""
+    conversation, ids = chat(store, *(f"m{i}" for i in range(2_000 if damage == "long loop"
+                                                            else 6)))
+    other, [stranger] = chat(store, "elsewhere")
+    leaf, second = ids[-1], ids[1]
+    with raw(db_path) as conn:
+        if damage == "self":  # the second message says it answers itself
+            conn.execute("UPDATE messages SET parent_id = id WHERE id = ?", (second,))
+        elif damage in ("loop", "long loop"):  # the first message answers the last
+            conn.execute("UPDATE messages SET parent_id = ? WHERE id = ?", (leaf, ids[0]))
+        else:
+            conn.execute("UPDATE messages SET parent_id = ? WHERE id = ?", (stranger, second))
+    path = [m.id for m in store.active_path(conversation)]
+    expected = ids if damage in ("loop", "long loop") else ids[1:]
+    assert path == expected
+    page = [m.id for m in store.recent_messages(conversation, limit=3)]
+    assert page == expected[-3:]
+    earlier = [m.id for m in store.recent_messages(conversation, limit=3, before=page[0])]
+    assert earlier == expected[-6:-3]  # paging never repeats a message
+    assert store.set_active_leaf(conversation, ids[0]) in ids  # walking down ends too
+    assert [m.id for m in store.active_path(other)] == [stranger]
+
+
+def test_text_that_is_not_utf8_reads_with_replacement_characters(store: Store,
+                                                                 db_path: Path) -> None:
+    conversation, [q, a] = chat(store, "question", "answer")
+    with raw(db_path) as conn:  # bytes stored as TEXT: what a buggy writer or bad sector leaves
+        conn.execute("UPDATE messages SET content = CAST(X'616263FF' AS TEXT) WHERE id = ?",
+                     (a,))
+        conn.execute("UPDATE conversations SET title = CAST(X'C328' AS TEXT) WHERE id = ?",
+                     (conversation,))
+    messages = store.active_path(conversation)
+    assert [m.content for m in messages] == ["question", "abc\ufffd"]
+    assert store.list_conversations()[0].title == "\ufffd("
+    assert store.search("question")
+
+
 # -- several writers ---------------------------------------------------------------------------
 
 

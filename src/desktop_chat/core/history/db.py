@@ -15,35 +15,20 @@ from typing import Any
 from desktop_chat.core.history.records import MESSAGE_COLUMNS, StoreError, usage_columns
 from desktop_chat.core.model.message import Message
 
-PATH_CAP = 1_000_000  # bounds a walk along a (damaged) parent chain that loops
 _CHUNK = 500  # ids per `IN (...)` query: far below sqlite's variable limit on any build
 
-_PATH_SQL = f"""
-WITH RECURSIVE up(id, depth) AS (
-    SELECT ?, 0
-    UNION ALL
-    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
-    WHERE m.parent_id IS NOT NULL AND up.depth + 1 < ?
-)
+_ROWS_SQL = f"""
 SELECT {", ".join("m." + c.strip() for c in MESSAGE_COLUMNS.split(","))},
     (SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id
         AND s.parent_id IS m.parent_id) AS sibling_count,
     (SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id
         AND s.parent_id IS m.parent_id AND s.id < m.id) AS sibling_index
-FROM up JOIN messages m ON m.id = up.id
-WHERE m.conversation_id = ?
-ORDER BY up.depth DESC
+FROM messages m WHERE m.id IN ({{marks}})
 """
 
-_NEWEST_LEAF_SQL = """
-WITH RECURSIVE down(id, depth) AS (
-    SELECT ?, 0
-    UNION ALL
-    SELECT (SELECT max(c.id) FROM messages c WHERE c.parent_id = down.id), depth + 1
-    FROM down WHERE down.id IS NOT NULL AND depth < ?
-)
-SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1
-"""
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
@@ -53,6 +38,9 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row
+    # Text that is not UTF-8 (a buggy writer, a bad sector) reads with U+FFFD in place of the
+    # bad bytes instead of failing the whole query.
+    conn.text_factory = _lenient_text
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
@@ -131,35 +119,58 @@ def check_in_conversation(conn: sqlite3.Connection, conversation_id: int,
         raise StoreError(f"message {message_id} is not in conversation {conversation_id}")
 
 
-def path_rows(conn: sqlite3.Connection, conversation_id: int, start: int,
-              limit: int | None) -> list[sqlite3.Row]:
-    """Messages from `start` up towards the root (at most `limit`), returned root-first,
-    each with `sibling_index` and `sibling_count`."""
-    if limit is not None and limit <= 0:
-        return []
-    params = (start, PATH_CAP if limit is None else limit, conversation_id)
-    return conn.execute(_PATH_SQL, params).fetchall()
+def active_path_ids(conn: sqlite3.Connection, conversation_id: int) -> list[int]:
+    """The ids from the root to the active leaf. Links are not trusted: the walk ends where
+    the chain breaks (a parent missing or in another conversation, a message that is its own
+    ancestor), so a damaged history shows its longest valid path, in time linear in the
+    conversation's size."""
+    leaf = _active_leaf(conn, conversation_id)
+    parents = dict(conn.execute("SELECT id, parent_id FROM messages WHERE conversation_id = ?",
+                                (conversation_id,)).fetchall())
+    path: list[int] = []
+    seen: set[int] = set()
+    node = leaf
+    while node is not None and node in parents and node not in seen:
+        seen.add(node)
+        path.append(node)
+        node = parents[node]
+    path.reverse()
+    return path
 
 
-def path_start(conn: sqlite3.Connection, conversation_id: int, before: int | None,
-               ) -> int | None:
-    """Where a walk up the active path begins: the active leaf, or the parent of `before`."""
-    if before is not None:
-        row = conn.execute("SELECT parent_id FROM messages WHERE id = ? AND "
-                           "conversation_id = ?", (before, conversation_id)).fetchone()
-        return None if row is None else row[0]
+def rows_in_order(conn: sqlite3.Connection, ids: Sequence[int]) -> list[sqlite3.Row]:
+    """The rows of these messages in the order given, each with `sibling_index` and
+    `sibling_count`."""
+    found: dict[int, sqlite3.Row] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start:start + _CHUNK])
+        sql = _ROWS_SQL.format(marks=", ".join("?" * len(chunk)))
+        found.update((row["id"], row) for row in conn.execute(sql, chunk))
+    return [found[i] for i in ids if i in found]
+
+
+def _active_leaf(conn: sqlite3.Connection, conversation_id: int) -> int | None:
+    """The recorded active leaf, or (none recorded, or it is gone) the newest message."""
     row = conn.execute(
         "SELECT m.id FROM conversations c JOIN messages m ON m.id = c.active_leaf_id "
         "AND m.conversation_id = c.id WHERE c.id = ?", (conversation_id,)).fetchone()
-    if row is None:  # no leaf recorded (or it is gone): the newest message
+    if row is None:
         row = conn.execute("SELECT max(id) FROM messages WHERE conversation_id = ?",
                            (conversation_id,)).fetchone()
     return None if row is None else row[0]
 
 
 def newest_leaf(conn: sqlite3.Connection, message_id: int) -> int:
-    """Below `message_id`, follow the newest child down to a leaf."""
-    return int(conn.execute(_NEWEST_LEAF_SQL, (message_id, PATH_CAP)).fetchone()[0])
+    """Below `message_id`, follow the newest child down to a leaf (a loop in damaged links
+    ends the walk)."""
+    seen, node = {message_id}, message_id
+    while True:
+        child = conn.execute("SELECT max(id) FROM messages WHERE parent_id = ?",
+                             (node,)).fetchone()[0]
+        if child is None or child in seen:
+            return node
+        seen.add(child)
+        node = child
 
 
 class BulkWriter:

@@ -34,14 +34,14 @@ from desktop_chat.core.config.providers import ConversationSettings
 from desktop_chat.core.history import schema, search
 from desktop_chat.core.history.db import (
     BulkWriter,
+    active_path_ids,
     attachment_rows,
     check_in_conversation,
     connect,
     enable_wal,
     insert_message,
     newest_leaf,
-    path_rows,
-    path_start,
+    rows_in_order,
     transaction,
 )
 from desktop_chat.core.history.records import (
@@ -425,8 +425,12 @@ class Store:
         leaf or, with `before`, just above that message: page backwards by passing the
         first message of the previous page. An empty list means the top was reached."""
         with self._lock:
-            start = path_start(self._conn, conversation_id, before)
-            rows = [] if start is None else path_rows(self._conn, conversation_id, start, limit)
+            path = active_path_ids(self._conn, conversation_id)
+            if before is not None:
+                path = path[:path.index(before)] if before in path else []
+            if limit is not None:
+                path = path[-limit:] if limit > 0 else []
+            rows = rows_in_order(self._conn, path)
         return self._messages(rows, siblings=True)
 
     def all_messages(self, conversation_id: int) -> list[Message]:
