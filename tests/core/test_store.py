@@ -570,7 +570,7 @@ def test_impossible_links_show_the_longest_valid_path(store: Store, db_path: Pat
 
 def test_text_that_is_not_utf8_reads_with_replacement_characters(store: Store,
                                                                  db_path: Path) -> None:
-    conversation, [q, a] = chat(store, "question", "answer")
+    conversation, [_q, a] = chat(store, "question", "answer")
     with raw(db_path) as conn:  # bytes stored as TEXT: what a buggy writer or bad sector leaves
         conn.execute("UPDATE messages SET content = CAST(X'616263FF' AS TEXT) WHERE id = ?",
                      (a,))
