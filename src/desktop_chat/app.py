@@ -30,6 +30,7 @@ from desktop_chat.core.config.providers import OFFLINE, PRESETS, preset
 from desktop_chat.core.config.secrets import Secrets
 from desktop_chat.core.config.settings import SettingsFile
 from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
+from desktop_chat.core.history import recovery
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
@@ -124,23 +125,30 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
 
 
 def open_history(data_dir: Path) -> tuple[Store | None, str | None]:
-    """The history store, with replies cut off by a crash marked interrupted. Without a usable
-    store the app still chats (in memory) and says why."""
+    """The history store (recovered if damaged), with replies cut off by a crash marked
+    interrupted. Without a usable store the app still chats (in memory) and says why."""
+    store, notice = recovery.open_history(data_dir / HISTORY_FILE)
+    if store is None:
+        return None, notice
     try:
-        store = Store(data_dir / HISTORY_FILE)
-    except StoreError as exc:
-        log.error("history unavailable: %s", exc)
-        return None, f"{exc} Conversations are not saved in this session."
-    interrupted = store.mark_interrupted_on_start()
-    if interrupted:
-        log.warning("%d reply(s) were cut off by a crash; marked interrupted", interrupted)
-    store.purge_deleted(timedelta(days=30))
-    return store, store.damage_notice()
+        interrupted = store.mark_interrupted_on_start()
+        if interrupted:
+            log.warning("%d reply(s) were cut off by a crash; marked interrupted", interrupted)
+        store.purge_deleted(timedelta(days=30))
+    except StoreError as exc:  # e.g. a full disk: reading still works
+        log.error("start-up upkeep of the history failed: %s", exc)
+        notice = notice or f"{exc} New messages may not be saved."
+    return store, notice or store.damage_notice()
 
 
 def resolve_data_dir(args: argparse.Namespace) -> Path:
+    """The data folder, created if need be. One that cannot be created is still returned:
+    the app then works for the session and says that nothing is saved (`open_history`)."""
     data_dir: Path = args.data_dir or default_data_dir()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.error("cannot create the data folder %s: %s", data_dir, exc)
     return data_dir
 
 

@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import re
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -55,20 +56,31 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _file_handler(log_dir: Path) -> tuple[Path, logging.Handler]:
+    """The log file in `log_dir`; where that cannot be written (a read-only data folder), in
+    the system's temporary folder, so "details are in the log" stays true."""
+    fallback = Path(tempfile.gettempdir()) / "desktop-chat-logs"
+    for folder in (log_dir, fallback):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder / LOG_FILE, logging.handlers.RotatingFileHandler(
+                folder / LOG_FILE, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        except OSError as exc:
+            if sys.stderr is not None:  # None in a windowed (frozen) build
+                print(f"desktop-chat: cannot log to {folder}: {exc}", file=sys.stderr)
+    return fallback / LOG_FILE, logging.NullHandler()
+
+
 def setup(log_dir: Path, secrets: Iterable[str], level: int = logging.INFO) -> Path:
     """Route the app's and the SDK's logs to one file. Calling it again replaces the handlers;
     secrets given once stay redacted (see `add_secret`)."""
     for secret in secrets:
         add_secret(secret)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / LOG_FILE
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_desktop_chat", False)]:
         root.removeHandler(handler)
         handler.close()
-    file_handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-    )
+    path, file_handler = _file_handler(log_dir)
     handlers: list[logging.Handler] = [file_handler]
     if sys.stderr is not None:  # None in a windowed (frozen) build
         handlers.append(logging.StreamHandler(sys.stderr))

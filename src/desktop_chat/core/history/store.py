@@ -135,9 +135,29 @@ class Store:
             except sqlite3.Error as exc:
                 raise StoreError(f"The history could not be saved: {exc}") from exc
 
-    def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """Reads fail as `StoreError` with words for the user: a damaged page in the file
+        (which sqlite only finds when it reads it) fails what needed it, never the app."""
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as exc:
+                log.error("history read failed: %s", exc)
+                raise StoreError(f"This part of the history could not be read ({exc}). The "
+                                 "file may be damaged; details are in the log.") from exc
+
+    def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        with self._read() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def quick_check(self) -> list[str]:
+        """sqlite's quick check of every page (no index comparison): the problems found,
+        [] for a sound file. Damage would otherwise surface later, on the page a user
+        opens. Raises StoreError when the file cannot even be read that far."""
+        with self._read() as conn:
+            found = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+        return [] if found == ["ok"] else found
 
     def _skip(self, kind: str, row_id: object, exc: Exception) -> None:
         if (kind, row_id) not in self._damaged:
@@ -368,8 +388,8 @@ class Store:
     def _add_attachments(self, messages: list[Message]) -> None:
         """Add each message's images, in order; a damaged one is skipped (the message still
         shows)."""
-        with self._lock:
-            rows = attachment_rows(self._conn, [m.id for m in messages if m.id is not None])
+        with self._read() as conn:
+            rows = attachment_rows(conn, [m.id for m in messages if m.id is not None])
         found: dict[int, list[Attachment]] = {}
         for row in rows:
             try:
@@ -424,13 +444,13 @@ class Store:
         """Up to `limit` messages of the active path, oldest first, ending at the active
         leaf or, with `before`, just above that message: page backwards by passing the
         first message of the previous page. An empty list means the top was reached."""
-        with self._lock:
-            path = active_path_ids(self._conn, conversation_id)
+        with self._read() as conn:
+            path = active_path_ids(conn, conversation_id)
             if before is not None:
                 path = path[:path.index(before)] if before in path else []
             if limit is not None:
                 path = path[-limit:] if limit > 0 else []
-            rows = rows_in_order(self._conn, path)
+            rows = rows_in_order(conn, path)
         return self._messages(rows, siblings=True)
 
     def all_messages(self, conversation_id: int) -> list[Message]:
