@@ -4,6 +4,7 @@ opening it as the app does. Used by the fault campaign in tests/core/test_recove
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import sys
@@ -83,11 +84,9 @@ def open_damaged(path: Path, texts: dict[int, str], case: str) -> Outcome:
     shown: dict[int, str] = {}
     try:
         for summary in store.list_conversations(limit=None):
-            try:
+            with contextlib.suppress(StoreError):  # the window says so where it was clicked
                 shown.update((m.id, m.content) for m in store.all_messages(summary.id)
                              if m.id is not None)
-            except StoreError:
-                pass  # the window says so where the user clicked
     finally:
         store.close()
     same = sum(1 for i, text in shown.items() if texts.get(i) == text)
