@@ -30,6 +30,7 @@ from desktop_chat.core.llm.client import ChatClient
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
+    Message,
     ReplyState,
     Role,
     check_size,
@@ -39,6 +40,7 @@ from desktop_chat.ui.tasks import Tasks
 log = logging.getLogger("desktop_chat.controller")
 
 CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
+SAVE_RETRY_MS = 5_000
 
 
 class ChatController(QObject):
@@ -51,6 +53,7 @@ class ChatController(QObject):
     context_trimmed = Signal(int)  # earlier turns left out of the last request to fit
     prompt_returned = Signal(object)  # a prompt Message that could not be sent, for the composer
     error = Signal(str)  # something the user asked for was refused or failed; say why
+    save_problem = Signal(str)  # why replies are not being saved, in words; "" once they are
     streaming_changed = Signal(bool)
     conversations_changed = Signal()  # a conversation started, or moved to the top
     conversation_opened = Signal(object)  # Conversation
@@ -84,6 +87,11 @@ class ChatController(QObject):
         self._opening: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._notice = ""
+        self._unsaved: list[Message] = []  # finished replies the history could not take
+        self._save_problem = ""
+        self._save_retry = QTimer(self)
+        self._save_retry.setInterval(SAVE_RETRY_MS)
+        self._save_retry.timeout.connect(self.save_again)
         self._pacer = FramePacer()
         self._frame = QTimer(self)
         self._frame.setInterval(FRAME_MS)
@@ -310,6 +318,28 @@ class ChatController(QObject):
         self.session = self._new_session(conversation, conversation_id)
         self.conversation_opened.emit(conversation)
 
+    def save_again(self) -> bool:
+        """Save the finished replies the history could not take (retried every few seconds,
+        e.g. until there is disk space again). True once none is left."""
+        store = self.store
+        for reply in list(self._unsaved):
+            try:
+                if store is not None:
+                    store.finish_reply(reply)
+            except StoreError as exc:
+                log.warning("reply %s still not saved: %s", reply.id, exc)
+                self._report_saving(str(exc))
+                return False
+            self._unsaved.remove(reply)
+        self._save_retry.stop()
+        self._report_saving("")
+        return True
+
+    def _report_saving(self, problem: str) -> None:
+        if problem != self._save_problem:
+            self._save_problem = problem
+            self.save_problem.emit(problem)
+
     def conversation_renamed(self, conversation_id: int, title: str) -> None:
         if conversation_id == self.conversation_id:
             self.session.conversation.title = title
@@ -329,6 +359,9 @@ class ChatController(QObject):
         if self._opening is not None:
             self._opening.cancel()
         await self.tasks.idle()  # the reply settles (saved, stopped); old clients close
+        if self._unsaved and not self.save_again():
+            log.error("closing with %d reply(ies) the history could not save",
+                      len(self._unsaved))
         self._close_retired()
         await self.tasks.idle()
         await self._client.aclose()
@@ -365,6 +398,7 @@ class ChatController(QObject):
         if notice != self._notice:
             self._notice = notice
             self.notice_changed.emit(notice)
+        self._report_saving(self._turn.save_error or "")
 
     def _finish(self, turn: Turn) -> None:
         self._paint_frame()  # whatever arrived after the last frame
@@ -376,6 +410,12 @@ class ChatController(QObject):
         log.info("reply %s: %d chars, finish=%s", reply.state.value, len(reply.content),
                  reply.finish_reason)
         self.reply_finished.emit(reply)
+        if turn.save_error:
+            self._unsaved.append(reply)
+            self._save_retry.start()
+            self._report_saving(turn.save_error)
+        elif not self._unsaved:
+            self._report_saving("")
         if turn.trimmed_turns and not reply.error:
             self.context_trimmed.emit(turn.trimmed_turns)
         self._close_retired()

@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self.connections = connections
         self._state = state
         self._pinned: str | None = None  # a start-up notice, kept until the user acts
+        self._save_problem = ""  # why replies are not being saved ("" while they are)
         self.setWindowTitle(title)
         self.resize(1000, 720)
         self._build()
@@ -203,6 +204,7 @@ class MainWindow(QMainWindow):
         c.context_trimmed.connect(self._show_trimmed)
         c.prompt_returned.connect(self._give_back)
         c.error.connect(self.show_error)
+        c.save_problem.connect(self._show_save_problem)
         c.streaming_changed.connect(self._set_streaming)
         c.conversations_changed.connect(self._refresh_conversations)
         self.library.changed.connect(self._refresh_conversations)
@@ -333,7 +335,7 @@ class MainWindow(QMainWindow):
 
     def _reply_finished(self, reply: Message) -> None:
         state = STATE_TEXT.get(reply.state, "")
-        self.stateLabel.setText(state)
+        self.stateLabel.setText(f"{state} · not saved" if self._save_problem else state)
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
         else:
@@ -345,6 +347,19 @@ class MainWindow(QMainWindow):
             self.show_error(reply.error)
         self.status.show_usage(reply.usage, self.controller.usage_totals(),
                                self.controller.profile)
+
+    def _show_save_problem(self, problem: str) -> None:
+        """Said at once, kept until saving works again; the text stays in the window."""
+        self._save_problem = problem
+        if problem:
+            self.show_error(f"Replies are not being saved: {problem} What you see stays here "
+                            "and can be copied; saving resumes by itself when it can.",
+                            pinned=True)
+            self.stateLabel.setText("Not saved")
+        else:
+            if self._pinned and self._pinned.startswith("Replies are not being saved"):
+                self._hide_error()
+            self.statusBar().showMessage("Saved.", 3000)
 
     def _show_trimmed(self, turns: int) -> None:
         if notice := trim_notice(turns):

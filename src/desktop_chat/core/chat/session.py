@@ -195,7 +195,7 @@ class ChatSession:
         """Stream the turn's reply. Cancelling the task stops it and keeps what arrived."""
         reply = turn.reply
         request = self.build_request(turn)
-        autosave = asyncio.ensure_future(self._autosave(reply))
+        autosave = asyncio.ensure_future(self._autosave(turn))
         try:
             await self._consume(request, turn)
         except asyncio.CancelledError:
@@ -237,9 +237,11 @@ class ChatSession:
         if reply.state is ReplyState.STREAMING:  # the client always ends with an outcome
             reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
 
-    async def _autosave(self, reply: Message) -> None:
+    async def _autosave(self, turn: Turn) -> None:
         """Write the growing reply once a second (a timer, so a stalled stream still has
-        everything it received on disk)."""
+        everything it received on disk). A failed write is retried at the next tick and
+        recorded on the turn (`save_error`) for the window to say so at once."""
+        reply = turn.reply
         if self.store is None or reply.id is None:
             return
         saved = (0, 0)
@@ -249,9 +251,10 @@ class ChatSession:
             if now != saved:
                 try:
                     self.store.save_progress(reply)
-                    saved = now
+                    saved, turn.save_error = now, None
                 except StoreError as exc:
                     log.warning("could not save the partial reply (will retry): %s", exc)
+                    turn.save_error = str(exc)
 
     def _settle(self, turn: Turn) -> None:
         """Record the outcome in the conversation and the store."""
@@ -270,11 +273,15 @@ class ChatSession:
         if self.store is not None and reply.id is not None:
             try:
                 self.store.finish_reply(reply)
+                turn.save_error = None
                 siblings = self.store.siblings(reply.id)
                 reply.sibling_index = siblings.index(reply.id)
                 reply.sibling_count = len(siblings)
-            except (StoreError, ValueError) as exc:
+            except StoreError as exc:  # the window keeps the reply and retries the save
                 log.error("could not save the reply: %s", exc)
+                turn.save_error = str(exc)
+            except ValueError as exc:
+                log.error("could not place the reply among its siblings: %s", exc)
 
     def _forget(self, prompt_id: int | None) -> None:
         if self.store is not None and prompt_id is not None:

@@ -25,6 +25,8 @@ class Turn:
         self.error_kind: ErrorKind | None = None
         # Whole earlier turns left out of the request to fit the model's context window.
         self.trimmed_turns = 0
+        # Why the reply is not (yet) saved in the history, in words; None while it is.
+        self.save_error: str | None = None
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
 

@@ -73,6 +73,22 @@ HISTORY_FILE = "history.sqlite3"
 INTERRUPTED_ERROR = "The reply was interrupted: the app closed before it finished."
 
 
+_CAUSES = (
+    ("disk is full", "the disk is full"),
+    ("locked", "another program is using the history file"),
+    ("busy", "another program is using the history file"),
+    ("readonly", "the history file cannot be written (it is read-only)"),
+    ("disk i/o error", "the disk reported an error"),
+    ("malformed", "the history file is damaged"),
+)
+
+
+def in_words(exc: sqlite3.Error) -> str:
+    """What a failed write means for the user (the sqlite text goes to the log)."""
+    text = str(exc).lower()
+    return next((words for key, words in _CAUSES if key in text), str(exc))
+
+
 class Store:
     """The history in one file. Opening creates or upgrades it (raising `StoreError` with a
     message for the user when it cannot); every method may be called from any thread."""
@@ -133,7 +149,7 @@ class Store:
                 with transaction(self._conn):
                     yield self._conn
             except sqlite3.Error as exc:
-                raise StoreError(f"The history could not be saved: {exc}") from exc
+                raise StoreError(f"The history could not be saved: {in_words(exc)}.") from exc
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
