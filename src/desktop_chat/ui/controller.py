@@ -328,7 +328,7 @@ class ChatController(QObject):
                     store.finish_reply(reply)
             except StoreError as exc:
                 log.warning("reply %s still not saved: %s", reply.id, exc)
-                self._report_saving(str(exc))
+                self._report_saving(exc.reason)
                 return False
             self._unsaved.remove(reply)
         self._save_retry.stop()

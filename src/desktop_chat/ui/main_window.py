@@ -352,9 +352,9 @@ class MainWindow(QMainWindow):
         """Said at once, kept until saving works again; the text stays in the window."""
         self._save_problem = problem
         if problem:
-            self.show_error(f"Replies are not being saved: {problem} What you see stays here "
-                            "and can be copied; saving resumes by itself when it can.",
-                            pinned=True)
+            self.show_error(f"Replies are not being saved: {problem.rstrip('.')}. What you "
+                            "see stays here and can be copied; saving resumes by itself when "
+                            "it can.", pinned=True)
             self.stateLabel.setText("Not saved")
         else:
             if self._pinned and self._pinned.startswith("Replies are not being saved"):

@@ -254,7 +254,7 @@ class ChatSession:
                     saved, turn.save_error = now, None
                 except StoreError as exc:
                     log.warning("could not save the partial reply (will retry): %s", exc)
-                    turn.save_error = str(exc)
+                    turn.save_error = exc.reason
 
     def _settle(self, turn: Turn) -> None:
         """Record the outcome in the conversation and the store."""
@@ -279,7 +279,7 @@ class ChatSession:
                 reply.sibling_count = len(siblings)
             except StoreError as exc:  # the window keeps the reply and retries the save
                 log.error("could not save the reply: %s", exc)
-                turn.save_error = str(exc)
+                turn.save_error = exc.reason
             except ValueError as exc:
                 log.error("could not place the reply among its siblings: %s", exc)
 

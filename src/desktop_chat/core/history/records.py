@@ -34,7 +34,12 @@ CONVERSATION_COLUMNS = (
 
 
 class StoreError(Exception):
-    """A history problem the user can act on; the message is meant to be shown as is."""
+    """A history problem the user can act on; the message is meant to be shown as is.
+    `reason`: for a failed write, why, in a few words ("the disk is full")."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class DamagedRow(ValueError):

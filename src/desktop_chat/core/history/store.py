@@ -149,7 +149,8 @@ class Store:
                 with transaction(self._conn):
                     yield self._conn
             except sqlite3.Error as exc:
-                raise StoreError(f"The history could not be saved: {in_words(exc)}.") from exc
+                reason = in_words(exc)
+                raise StoreError(f"The history could not be saved: {reason}.", reason) from exc
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
