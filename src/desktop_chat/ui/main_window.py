@@ -13,7 +13,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QPushButton,
     QSplitter,
@@ -32,6 +31,7 @@ from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
 from desktop_chat.ui.file_menu import FileMenu
+from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
 from desktop_chat.ui.model_picker import ModelPicker
 from desktop_chat.ui.setup_flow import SetupFlow
@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self._state = state
         self._pinned: str | None = None  # a start-up notice, kept until the user acts
         self.setWindowTitle(title)
+        self.setStatusBar(PlainStatusBar())  # before anything puts a message or label in it
         self.resize(1000, 720)
         self._build()
         self._connect()
@@ -115,12 +116,14 @@ class MainWindow(QMainWindow):
 
         self.modelPicker = ModelPicker(self.controller.model)
         model_row = self.modelRow = QHBoxLayout()  # SetupFlow adds the demo model's note
-        model_row.addWidget(QLabel("Model:"))
+        model_row.addWidget(PlainLabel("Model:"))
         model_row.addWidget(self.modelPicker)
         model_row.addStretch(1)
 
         self.transcript = Transcript(self._theme())
-        self.errorBanner = QLabel(objectName="errorBanner")
+        # It shows what servers said (an error page, a message quoting the key): plain text,
+        # secrets redacted, so that it can never pose as the app or show the key.
+        self.errorBanner = PlainLabel(objectName="errorBanner")
         self.errorBanner.setAccessibleName("Error")
         self.errorBanner.setWordWrap(True)
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -339,7 +342,7 @@ class MainWindow(QMainWindow):
         else:
             self.transcript.end_reply(reply, len(self.controller.session.messages) - 1)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
-            self.transcript, f"Reply {state.lower()}: {reply.error or ''}" if reply.error
+            self.transcript, f"Reply {state.lower()}: {shown(reply.error)}" if reply.error
             else "Reply finished"))
         if reply.error:
             self.show_error(reply.error)
