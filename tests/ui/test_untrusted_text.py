@@ -10,18 +10,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QImage, QTextDocument
 from PySide6.QtGui import Qt as QtGui
 from PySide6.QtWidgets import QApplication, QLabel, QListWidget, QMessageBox, QWidget
 
+from desktop_chat.core.render.actions import Action, link
 from desktop_chat.ui.crash import show_error_dialog
 from tests.conftest import TEST_KEY
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.app_support import open_settings
-from tests.ui.conftest import ChatDriver, until, wait_until
+from tests.ui.conftest import ChatDriver, run_for, until, wait_until
 from tests.ui.test_images_window import drop_files
-from tests.ui.test_rendering import click_anchor
+from tests.ui.test_rendering import click_anchor, click_at
 
 # A server's error page dressed as the app's own message.
 SPOOF = ('<html><body><p style="color:green">&#10004; Your session expired. '
@@ -254,3 +255,56 @@ def test_the_status_bar_never_shows_a_key(chat: ChatDriver, server: LoopbackServ
     message = chat.window.statusBar().currentMessage()
     assert message.startswith("Did not open 'ftp://example.com/?key=[REDACTED]'")
     assert TEST_KEY not in everything_shown(chat)
+
+
+# -- the view's own actions ------------------------------------------------------------------
+
+
+def test_a_reply_cannot_use_any_of_the_views_actions(
+        chat: ChatDriver, server: LoopbackServer) -> None:
+    """Every action the view has, as a markdown link in a reply: clicked, none does
+    anything; copied, every link keeps its text (an http one included)."""
+    hrefs = [link(action, 0 if action.numbered else None) for action in Action]
+    reply = " ".join(f"[go{n}]({href})" for n, href in enumerate(hrefs))
+    reply += " and [a page](https://example.com/)."
+    server.push(Scenario(deltas=[reply]))
+    chat.send("tempt me")
+    chat.wait_for_reply()
+    view = chat.window.transcript
+    for n in range(len(hrefs)):
+        click_at(chat, view.document().find(f"go{n}").selectionStart() + 1)
+    run_for(chat.loop, 0.2)
+    assert len(server.replies_asked) == 1
+    assert chat.window.composer.toPlainText() == ""
+    assert not chat.window.errorBanner.isVisible()
+    assert chat.window.statusBar().currentMessage() == ""
+    view.selectAll()
+    view.copy()
+    copied = chat.clipboard()
+    assert all(f"[go{n}]({href})" in copied for n, href in enumerate(hrefs)), copied
+    assert "and a page." in copied
+
+
+def test_our_own_links_with_arguments_out_of_range_do_nothing(
+        chat: ChatDriver, server: LoopbackServer) -> None:
+    """Well-formed links of ours that name nothing here (a message past the end, a reply
+    rather than a prompt, a message of another conversation) are ignored, never an error."""
+    chat.send("first chat")
+    chat.wait_for_reply()
+    elsewhere = chat.window.controller.session.messages[-1].id
+    chat.window.controller.new_chat()
+    chat.send("second chat")
+    chat.wait_for_reply()
+    server.requests.clear()
+    for action, number in [(Action.EDIT, 999), (Action.EDIT, 1), (Action.COPY_REPLY, 999),
+                           (Action.COPY_REPLY, 0), (Action.COPY_CODE, 5), (Action.TOGGLE, 3),
+                           (Action.PREVIOUS, elsewhere), (Action.NEXT, elsewhere),
+                           (Action.PREVIOUS, 10**17), (Action.NEXT, 0), (Action.EDIT, 10**17),
+                           (Action.COPY_REPLY, 10**17)]:
+        chat.window.transcript.anchorClicked.emit(QUrl(link(action, number)))
+        run_for(chat.loop, 0.05)
+    assert server.requests == []
+    assert chat.window.composer.toPlainText() == ""
+    assert not chat.window.errorBanner.isVisible()
+    assert "second chat" in chat.transcript_text() and "first chat" not in chat.transcript_text()
+    assert chat.window.findChild(QMessageBox, "errorDialog") is None

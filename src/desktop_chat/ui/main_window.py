@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Message, ReplyState
+from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role
 from desktop_chat.core.render import markdown
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.composer import Composer
@@ -287,11 +287,14 @@ class MainWindow(QMainWindow):
         self.undoButton.hide()
 
     def _start_edit(self, index: int) -> None:
-        """Edit & resend: the old message and what followed stay as another branch."""
-        if self.controller.is_streaming:
+        """Edit & resend: the old message and what followed stay as another branch. Only a
+        message the user wrote, in the conversation shown, can be edited."""
+        messages = self.controller.session.messages
+        if (self.controller.is_streaming or not 0 <= index < len(messages)
+                or messages[index].role is not Role.USER):
             return
         self._editing = index
-        self.composer.setPlainText(self.controller.session.messages[index].content)
+        self.composer.setPlainText(messages[index].content)
         self.composer.setFocus()
         self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
                                      8000)
