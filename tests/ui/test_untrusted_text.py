@@ -6,6 +6,7 @@ conversation exports, whatever its dates."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -308,3 +309,26 @@ def test_our_own_links_with_arguments_out_of_range_do_nothing(
     assert not chat.window.errorBanner.isVisible()
     assert "second chat" in chat.transcript_text() and "first chat" not in chat.transcript_text()
     assert chat.window.findChild(QMessageBox, "errorDialog") is None
+
+
+# -- exports -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", [1e308, math.inf, -1e308], ids=repr)
+def test_any_stored_conversation_exports(chat: ChatDriver, tmp_path: Path, when: float) -> None:
+    chat.send("When was this?")
+    chat.wait_for_reply()
+    store = chat.window.controller.store
+    assert store is not None
+    with store._conn:
+        store._conn.execute("UPDATE conversations SET created_at = ?", (when,))
+        store._conn.execute("UPDATE messages SET created_at = ?", (when,))
+    menu = chat.window.fileMenu
+    assert menu.export_to(tmp_path / "chat.md", "markdown")
+    assert "When was this?" in (tmp_path / "chat.md").read_text(encoding="utf-8")
+    assert menu.export_to(tmp_path / "chat.json", "json")
+    assert menu.export_to(tmp_path / "all.json", "all")
+    for name in ("chat.json", "all.json"):
+        data = strict_json((tmp_path / name).read_text(encoding="utf-8"))
+        assert data["conversations"][0]["messages"][0]["content"] == "When was this?"
+    assert not chat.window.errorBanner.isVisible()
