@@ -1,4 +1,5 @@
-"""Logging to a rotating file in the data dir, with secrets redacted."""
+"""Logging to a rotating file in the data dir, with secrets redacted; the window redacts
+what it shows with the same function (`redact_secrets`)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,14 @@ class RedactingFormatter(logging.Formatter):
             add_secret(secret)
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), _known)
+        return redact_secrets(super().format(record))
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with every secret this process knows of, and anything shaped like one,
+    replaced: what the log file gets, and what the window shows of a server's or a model's
+    words (an error body that quotes the key)."""
+    return redact(text, _known)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

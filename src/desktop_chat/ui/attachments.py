@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWi
 
 from desktop_chat.core.model.message import Attachment
 from desktop_chat.core.render.actions import Action, link
+from desktop_chat.ui.labels import plain_tooltip
 
 THUMB_PX = 64
 SENT_THUMB_PX = 160
@@ -53,7 +54,7 @@ def insert_images(cursor: QTextCursor, attachments: list[Attachment], counter: i
         fmt.setName(name)
         fmt.setAnchor(True)
         fmt.setAnchorHref(name)
-        fmt.setToolTip(attachment.name or "image")
+        fmt.setToolTip(plain_tooltip(attachment.name or "image"))  # a name may be imported
         if cursor.block().length() > 1:
             cursor.insertBlock()
         cursor.insertImage(fmt)
@@ -116,7 +117,8 @@ class AttachmentStrip(QWidget):
             picture.setPixmap(pixmap)
         else:
             picture.setText("image")
-        picture.setToolTip(f"{attachment.name or 'image'} ({len(attachment.data) // 1024} KB)")
+        picture.setToolTip(plain_tooltip(
+            f"{attachment.name or 'image'} ({len(attachment.data) // 1024} KB)"))
         picture.setAccessibleName(f"Attached image {attachment.name}".strip())
         remove = QToolButton(tile)
         remove.setText("Remove")

@@ -285,8 +285,11 @@ class ChatController(QObject):
                                          what="Opening the conversation")
 
     def switch_branch(self, message_id: int, step: int) -> None:
-        """Show the previous (-1) or next (+1) alternative of a message."""
+        """Show the previous (-1) or next (+1) alternative of a message. Only a message of
+        the conversation shown has alternatives here; any other id is ignored."""
         if self.is_streaming or self.store is None or self.conversation_id is None:
+            return
+        if message_id not in {m.id for m in self.session.messages if m.id is not None}:
             return
         try:
             siblings = self.store.siblings(message_id)

@@ -57,6 +57,7 @@ class CopyActions(QObject):
                           QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
                           self._window)
         box.setObjectName("linkDialog")
+        box.setTextFormat(Qt.TextFormat.PlainText)  # the address is the model's: shown as is
         box.setInformativeText(url)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.accepted.connect(lambda: QDesktopServices.openUrl(QUrl(url)))

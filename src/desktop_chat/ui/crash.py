@@ -36,6 +36,7 @@ def show_error_dialog(parent: QWidget, log_path: Path, exc: BaseException) -> No
         QMessageBox.StandardButton.Ok,
         parent,
     )
+    box.setTextFormat(Qt.TextFormat.PlainText)
     box.setInformativeText(f"{type(exc).__name__}. Details were written to {log_path}.")
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.setObjectName("errorDialog")

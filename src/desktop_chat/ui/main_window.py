@@ -13,7 +13,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QPushButton,
     QSplitter,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Message, ReplyState
+from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role
 from desktop_chat.core.render import markdown
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.composer import Composer
@@ -32,6 +31,7 @@ from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
 from desktop_chat.ui.file_menu import FileMenu
+from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
 from desktop_chat.ui.model_picker import ModelPicker
 from desktop_chat.ui.setup_flow import SetupFlow
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self._pinned: str | None = None  # a start-up notice, kept until the user acts
         self._save_problem = ""  # why replies are not being saved ("" while they are)
         self.setWindowTitle(title)
+        self.setStatusBar(PlainStatusBar())  # before anything puts a message or label in it
         self.resize(1000, 720)
         self._build()
         self._connect()
@@ -116,12 +117,14 @@ class MainWindow(QMainWindow):
 
         self.modelPicker = ModelPicker(self.controller.model)
         model_row = self.modelRow = QHBoxLayout()  # SetupFlow adds the demo model's note
-        model_row.addWidget(QLabel("Model:"))
+        model_row.addWidget(PlainLabel("Model:"))
         model_row.addWidget(self.modelPicker)
         model_row.addStretch(1)
 
         self.transcript = Transcript(self._theme())
-        self.errorBanner = QLabel(objectName="errorBanner")
+        # It shows what servers said (an error page, a message quoting the key): plain text,
+        # secrets redacted, so that it can never pose as the app or show the key.
+        self.errorBanner = PlainLabel(objectName="errorBanner")
         self.errorBanner.setAccessibleName("Error")
         self.errorBanner.setWordWrap(True)
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -286,11 +289,14 @@ class MainWindow(QMainWindow):
         self.undoButton.hide()
 
     def _start_edit(self, index: int) -> None:
-        """Edit & resend: the old message and what followed stay as another branch."""
-        if self.controller.is_streaming:
+        """Edit & resend: the old message and what followed stay as another branch. Only a
+        message the user wrote, in the conversation shown, can be edited."""
+        messages = self.controller.session.messages
+        if (self.controller.is_streaming or not 0 <= index < len(messages)
+                or messages[index].role is not Role.USER):
             return
         self._editing = index
-        self.composer.setPlainText(self.controller.session.messages[index].content)
+        self.composer.setPlainText(messages[index].content)
         self.composer.setFocus()
         self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
                                      8000)
@@ -341,7 +347,7 @@ class MainWindow(QMainWindow):
         else:
             self.transcript.end_reply(reply, len(self.controller.session.messages) - 1)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
-            self.transcript, f"Reply {state.lower()}: {reply.error or ''}" if reply.error
+            self.transcript, f"Reply {state.lower()}: {shown(reply.error)}" if reply.error
             else "Reply finished"))
         if reply.error:
             self.show_error(reply.error)

@@ -19,6 +19,7 @@ from desktop_chat.core.model.message import Message, ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, link
 from desktop_chat.core.render.markdown import CodeBlock, IncrementalMarkdown, Theme
+from desktop_chat.ui.labels import shown
 
 
 def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharFormat:
@@ -211,10 +212,12 @@ def _block_format(leading_tags: str) -> QTextBlockFormat:
 
 
 def footer(message: Message) -> str:
+    """The note under a reply, inserted as plain text; an error there is the server's words
+    (now or as stored), so secrets are redacted as in the log."""
     if message.state is ReplyState.STOPPED:
         return "■ Stopped"
     if message.state in (ReplyState.INTERRUPTED, ReplyState.FAILED):
-        return f"⚠ {message.error or 'The reply was interrupted.'}"
+        return f"⚠ {shown(message.error or 'The reply was interrupted.')}"
     if message.finish_reason == "length":
         return "⚠ The reply was cut off at the server's length limit (max tokens)."
     if message.finish_reason == "content_filter":

@@ -7,7 +7,6 @@ import html
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.history.records import HIGHLIGHT_END, HIGHLIGHT_START
 from desktop_chat.core.history.store import ConversationSummary, SearchHit
+from desktop_chat.ui.labels import PlainLabel, plain_tooltip
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -56,7 +56,7 @@ class Sidebar(QWidget):
         self.conversationList.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.conversationList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.conversationList.setWordWrap(True)
-        self.hint = QLabel(objectName="sidebarHint")
+        self.hint = PlainLabel(objectName="sidebarHint")
         self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 0, 8)
@@ -70,8 +70,9 @@ class Sidebar(QWidget):
         self.conversationList.delete_pressed.connect(self.delete_requested)
 
     def show_conversations(self, items: list[ConversationSummary], current: int | None) -> None:
-        self._fill([(c.id, None, c.title or "New conversation", c.title) for c in items],
-                   current, editable=True)
+        # A title may come from an import or a prompt: the tooltip shows it as it is.
+        self._fill([(c.id, None, c.title or "New conversation", plain_tooltip(c.title))
+                    for c in items], current, editable=True)
         self.hint.setVisible(not items)
         self.hint.setText("Your conversations will appear here.")
 
@@ -111,5 +112,8 @@ def _plain(snippet: str) -> str:
 
 
 def _rich(snippet: str) -> str:
+    """The snippet escaped, its matches bold; always rich text (a snippet with no tag in it
+    would otherwise be shown with its escapes)."""
     escaped = html.escape(snippet)
-    return escaped.replace(HIGHLIGHT_START, "<b>").replace(HIGHLIGHT_END, "</b>")
+    marked = escaped.replace(HIGHLIGHT_START, "<b>").replace(HIGHLIGHT_END, "</b>")
+    return f"<p>{marked}</p>"

@@ -6,21 +6,23 @@ when the profile has prices.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar
+from PySide6.QtWidgets import QSizePolicy, QStatusBar
 
 from desktop_chat.core.chat.usage import ConversationTotals, describe_usage
 from desktop_chat.core.config.providers import Profile
 from desktop_chat.core.model.message import Usage
+from desktop_chat.ui.labels import PlainLabel
 
 
 class StatusLine:
-    """Owns the labels in the window's status bar."""
+    """Owns the labels in the window's status bar. Plain text: the model name is the
+    server's (its model list) and a notice may quote it."""
 
     def __init__(self, bar: QStatusBar) -> None:
         self.bar = bar
-        self.modelLabel = QLabel()
-        self.stateLabel = QLabel("Ready")
-        self.tokensLabel = QLabel()
+        self.modelLabel = PlainLabel()
+        self.stateLabel = PlainLabel("Ready")
+        self.tokensLabel = PlainLabel()
         self.tokensLabel.setObjectName("tokensLabel")
         for label, name in ((self.modelLabel, "Model"), (self.stateLabel, "State"),
                             (self.tokensLabel, "Tokens")):
@@ -38,7 +40,7 @@ class StatusLine:
             return
         self.modelLabel.setText(f"Model: {model or 'none chosen'}"
                                 + (f"  ·  {profile}" if profile else ""))
-        self.modelLabel.setToolTip(self.modelLabel.text())
+        self.modelLabel.setToolTip(self.modelLabel.text())  # PlainLabel: shown as it is
 
     def show_usage(self, last: Usage | None, totals: ConversationTotals | None,
                    profile: Profile | None) -> None:

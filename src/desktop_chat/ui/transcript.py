@@ -38,11 +38,13 @@ LIVE = frozenset({link(Action.REGENERATE), link(Action.CONTINUE)})  # only on th
 
 class Transcript(QTextBrowser):
     code_copy_requested = Signal(str)
-    copy_reply_requested = Signal(int)  # index of the message
+    # Numbers read from a link are Python ints of up to 18 digits (see actions.parse): as
+    # `object` they reach the slot whole, where a C int would overflow inside emit().
+    copy_reply_requested = Signal(object)  # index of the message
     regenerate_requested = Signal()
     continue_requested = Signal()
-    edit_requested = Signal(int)  # index of the user message
-    branch_requested = Signal(int, int)  # message id, -1 previous / +1 next alternative
+    edit_requested = Signal(object)  # index of the user message
+    branch_requested = Signal(object, int)  # message id, -1 previous / +1 next alternative
     link_requested = Signal(str)  # a safe http(s) URL the user clicked
     link_refused = Signal(str)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -112,7 +113,8 @@ def _conversation_json(store: Store, conversation_id: int) -> dict[str, Any] | N
     leaf = conversation.active_leaf_id
     return {
         "uid": conversation.uid, "title": conversation.title,
-        "created_at": conversation.created_at, "updated_at": conversation.updated_at,
+        "created_at": _finite(conversation.created_at),
+        "updated_at": _finite(conversation.updated_at),
         "model": conversation.model, "extra": conversation.extra,
         "active_leaf": leaf if leaf in kept else None,
         "messages": [_message_json(m, kept) for m in messages],
@@ -133,13 +135,19 @@ def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
             "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens,
             **({"estimated": True} if usage.estimated else {}),
         },
-        "created_at": message.created_at, "updated_at": message.updated_at,
+        "created_at": _finite(message.created_at), "updated_at": _finite(message.updated_at),
     }
     if message.attachments:
         out["attachments"] = [
             {"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode("ascii")}
             for a in message.attachments]
     return out
+
+
+def _finite(epoch: float) -> float | None:
+    """A stored time as JSON can hold it: infinity (a damaged row, an old import of 1e400)
+    has no JSON form, so it is written as null, which an import reads as "unknown"."""
+    return epoch if math.isfinite(epoch) else None
 
 
 def import_json(store: Store, data: object, progress: Progress | None = None) -> ImportResult:
@@ -264,7 +272,8 @@ def export_markdown(store: Store, conversation_id: int) -> str:
     if conversation is None:
         raise TransferError("This conversation no longer exists.")
     lines = [f"# {conversation.title or 'Untitled conversation'}", ""]
-    about = [f"Started {_when(conversation.created_at)}"]
+    started = _when(conversation.created_at)
+    about = [f"Started {started}" if started else "Start date unknown"]
     if conversation.model:
         about.insert(0, f"Model: {conversation.model}")
     lines += [" · ".join(about), ""]
@@ -279,7 +288,8 @@ def _message_markdown(message: Message) -> list[str]:
         who += f" ({message.model})"
     if message.sibling_count > 1:
         who += f" — version {message.sibling_index + 1} of {message.sibling_count}"
-    lines = [f"## {who} · {_when(message.created_at)}", ""]
+    when = _when(message.created_at)
+    lines = [f"## {who} · {when}" if when else f"## {who}", ""]
     if message.reasoning:
         lines += ["> **Reasoning**", ">", *(f"> {line}" for line in
                                             message.reasoning.splitlines()), ""]
@@ -298,8 +308,14 @@ def _kilobytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{-(-size // 1024)} KB"
 
 
-def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M")
+def _when(epoch: float, fmt: str = "%Y-%m-%d %H:%M") -> str | None:
+    """A stored time as a reader's local date, or None for one no calendar holds (1e308,
+    infinity, before year 1 or after 9999: a damaged row, an old import): an export says
+    the date is unknown rather than failing."""
+    try:
+        return datetime.fromtimestamp(epoch).astimezone().strftime(fmt)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def export_markdown_all(store: Store, directory: Path, progress: Progress | None = None,
@@ -319,5 +335,5 @@ def export_markdown_all(store: Store, directory: Path, progress: Progress | None
 
 def _file_name(conversation_id: int, title: str, created_at: float) -> str:
     safe = re.sub(r"[^\w\s-]", "_", title).strip()[:60].strip() or "Untitled"
-    day = datetime.fromtimestamp(created_at).strftime("%Y-%m-%d")
+    day = _when(created_at, "%Y-%m-%d") or "undated"
     return f"{day} {safe} [{conversation_id}].md"
