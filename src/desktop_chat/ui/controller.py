@@ -308,6 +308,7 @@ class ChatController(QObject):
                 store.set_active_leaf(conversation_id, message_id)
             stored = store.conversation(conversation_id)
             path = await asyncio.to_thread(store.active_path, conversation_id)
+            overrides = store.conversation_settings(conversation_id)
         except StoreError as exc:
             log.warning("could not open conversation %d: %s", conversation_id, exc)
             self.error.emit(f"This conversation could not be opened: {exc}")
@@ -318,7 +319,7 @@ class ChatController(QObject):
         if stored is None or self.is_streaming:
             return
         conversation = Conversation(path, stored.title)
-        self.session = self._new_session(conversation, conversation_id)
+        self.session = self._new_session(conversation, conversation_id, overrides)
         self.conversation_opened.emit(conversation)
 
     def save_again(self) -> bool:
@@ -370,11 +371,13 @@ class ChatController(QObject):
         await self._client.aclose()
 
     def _new_session(
-        self, conversation: Conversation | None = None, conversation_id: int | None = None
+        self, conversation: Conversation | None = None, conversation_id: int | None = None,
+        overrides: ConversationSettings | None = None,
     ) -> ChatSession:
         return ChatSession(self._client, self._model, self._system_prompt, conversation,
                            store=self.store, conversation_id=conversation_id,
-                           params=self._params, context_window=self._context_window)
+                           params=self._params, context_window=self._context_window,
+                           overrides=overrides or ConversationSettings())
 
     # -- the reply in flight --------------------------------------------------------------
 

@@ -208,7 +208,7 @@ def load(data_dir: Path) -> LoadResult:
     path = data_dir / SETTINGS_FILE
     try:
         raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # none yet (or no folder: said elsewhere)
         return LoadResult(Settings())
     except OSError as exc:
         log.error("settings: cannot read %s: %s", path, exc)
