@@ -53,6 +53,7 @@ def test_a_reply_the_full_disk_cannot_take_is_kept_shown_and_saved_later(
     chat.copy_last_reply()
     assert chat.clipboard() == text
     assert chat.window.stateLabel.text() == "Ready · not saved"
+    assert "Not saved: the disk is full" in chat.transcript_text()  # on the reply itself
     conversation = chat.window.controller.conversation_id
     assert conversation is not None
     saved = store.active_path(conversation)[-1]
@@ -62,6 +63,7 @@ def test_a_reply_the_full_disk_cannot_take_is_kept_shown_and_saved_later(
     assert chat.window.controller.save_again()  # what the retry timer does every few seconds
     assert store.active_path(conversation)[-1].content == text
     assert "not being saved" not in banner(chat)
+    assert "Not saved" not in chat.transcript_text() and text in chat.transcript_text()
 
 
 def test_the_retry_saves_by_itself_once_there_is_room(

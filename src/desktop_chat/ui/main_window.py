@@ -345,7 +345,8 @@ class MainWindow(QMainWindow):
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
         else:
-            self.transcript.end_reply(reply, len(self.controller.session.messages) - 1)
+            self.transcript.end_reply(reply, len(self.controller.session.messages) - 1,
+                                      unsaved=self._save_problem)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
             self.transcript, f"Reply {state.lower()}: {shown(reply.error)}" if reply.error
             else "Reply finished"))
@@ -365,6 +366,8 @@ class MainWindow(QMainWindow):
         else:
             if self._pinned and self._pinned.startswith("Replies are not being saved"):
                 self._hide_error()
+            if not self.controller.is_streaming:  # the "Not saved" notes go with a redraw
+                self.transcript.show_messages(self.controller.session.messages)
             self.statusBar().showMessage("Saved.", 3000)
 
     def _show_trimmed(self, turns: int) -> None:

@@ -86,7 +86,8 @@ class ReplyView:
         # The open tail is shown without syntax colours: it is drawn again every paint.
         self._render_tail(cursor, highlight=False)
 
-    def finish(self, message: Message) -> None:
+    def finish(self, message: Message, unsaved: str = "") -> None:
+        """`unsaved`: why the history could not take this reply (said under it)."""
         if self._md.needs_full_render():  # reference links reach back into earlier blocks
             cursor = self._select_from(self._before_answer)
             cursor.removeSelectedText()
@@ -99,13 +100,14 @@ class ReplyView:
         self.finished_blocks += self.tail_blocks
         self.tail_blocks = []
         self._close_reasoning()
-        note = footer(message)
+        note = "\n".join(n for n in (footer(message), _unsaved_note(unsaved)) if n)
         if note:
             cursor = QTextCursor(self._doc)
             cursor.movePosition(QTextCursor.MoveOperation.End)
             cursor.insertBlock(QTextBlockFormat())
             red = QColor("#e06c60" if self._theme.dark else "#c0392b")
-            color = self._muted if message.state is ReplyState.STOPPED else red
+            color = (self._muted if message.state is ReplyState.STOPPED and not unsaved
+                     else red)
             cursor.insertText(note, chrome_format(link(Action.NOTE), color))
 
     # -- helpers --------------------------------------------------------------------------
@@ -209,6 +211,11 @@ def _block_format(leading_tags: str) -> QTextBlockFormat:
     sample = QTextDocument()
     sample.setHtml(f"{leading_tags}x")
     return QTextBlockFormat(sample.begin().blockFormat())
+
+
+def _unsaved_note(reason: str) -> str:
+    return (f"⚠ Not saved: {reason.rstrip('.')}. It stays here; saving resumes by itself."
+            if reason else "")
 
 
 def footer(message: Message) -> str:

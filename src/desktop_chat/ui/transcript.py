@@ -167,11 +167,13 @@ class Transcript(QTextBrowser):
             with self._follow.growing():
                 self._reply.add_reasoning(markdown.break_long_runs_text(plain))
 
-    def end_reply(self, message: Message, index: int, *, last: bool = True) -> None:
+    def end_reply(self, message: Message, index: int, *, last: bool = True,
+                  unsaved: str = "") -> None:
+        """`unsaved`: why the history could not save this reply, said under it."""
         reply, self._reply = self._reply, None
         if reply is None:
             return
-        reply.finish(message)
+        reply.finish(message, unsaved)
         self._code_blocks += reply.finished_blocks
         if reply.reasoning_blocks is not None:
             self._sections[len(self._sections)] = reply.reasoning_blocks
