@@ -242,10 +242,11 @@ def _hide_credentials(url: str) -> str:
 
 
 def _said(detail: str) -> str:
-    detail = " ".join(detail.split())
+    """': <what the server said>' for the middle of a sentence (the caller adds the period)."""
+    detail = " ".join(detail.split())[:200].rstrip(" .")
     if not detail:
         return ""
-    return f": {detail[:200]}"
+    return f": {detail}"
 
 
 # -- reading what the server said (duck-typed on the SDK's exceptions) -----------------------
