@@ -312,9 +312,10 @@ def test_503_gives_up_after_the_retries(
 def test_a_server_sentence_ending_in_a_period_is_not_doubled(
     server: LoopbackServer, make_client: MakeClient, fake_sleep: FakeSleep
 ) -> None:
-    server.push(Scenario(status=500, error_body={"error": {"message": "Upgrade your plan."}}))
+    busy = Scenario(status=503, error_body={"error": {"message": "Upgrade your plan."}})
+    server.push(busy, busy, busy)
     error = failure(stream_events(make_client))
-    assert error.message == ("The server failed with HTTP 500: Upgrade your plan. Try again in "
+    assert error.message == ("The server failed with HTTP 503: Upgrade your plan. Try again in "
                              "a moment.")
     assert len(server.requests) == 3
 
