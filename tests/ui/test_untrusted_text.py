@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt, QUrl
@@ -89,6 +90,19 @@ def strict_json(text: str) -> dict:
 # -- plain text ------------------------------------------------------------------------------
 
 
+
+def press_test_connection(chat: ChatDriver) -> tuple[Any, Any]:
+    """Open Settings and press the first profile's Test connection; wait inside the loop."""
+    dialog = open_settings(chat)
+    form = dialog.providers.forms()[0]
+
+    async def press() -> None:
+        form.testButton.click()
+        await until(chat.loop, form.testButton.isEnabled)
+
+    chat.loop.run_until_complete(press())
+    return dialog, form
+
 def test_an_html_error_page_in_the_banner_is_shown_as_its_text(
         chat: ChatDriver, server: LoopbackServer) -> None:
     server.push(*failing(503, SPOOF, times=3))
@@ -119,14 +133,7 @@ def test_no_widget_showing_untrusted_text_reads_it_as_html(
     assert window.modelLabel.text().startswith(f"Model: {HOSTILE}")
 
     server.models_scenario = Scenario(status=500, error_body=SPOOF)
-    dialog = open_settings(chat)
-    form = dialog.providers.forms()[0]
-
-    async def test_connection() -> None:
-        form.testButton.click()
-        await until(chat.loop, form.testButton.isEnabled)
-
-    chat.loop.run_until_complete(test_connection())
+    dialog, form = press_test_connection(chat)
     assert "<b>Sign in again</b>" in form.testResult.text()
 
     showing = {}
@@ -234,14 +241,7 @@ def test_a_key_in_a_connection_test_is_never_shown(
     """Settings > Test connection says what the server answered."""
     chat = make_window(key=PLAIN_KEY)
     server.models_scenario = failing(500, {"error": {"message": quoting(PLAIN_KEY)}})[0]
-    dialog = open_settings(chat)
-    form = dialog.providers.forms()[0]
-
-    async def test_connection() -> None:
-        form.testButton.click()
-        await until(chat.loop, form.testButton.isEnabled)
-
-    chat.loop.run_until_complete(test_connection())
+    dialog, form = press_test_connection(chat)
     assert "Invalid request from key [REDACTED] (org-1)" in form.testResult.text()
     assert PLAIN_KEY not in everything_shown(chat)
     dialog.reject()
