@@ -30,6 +30,7 @@ from desktop_chat.core.config.providers import OFFLINE, PRESETS, preset
 from desktop_chat.core.config.secrets import Secrets
 from desktop_chat.core.config.settings import SettingsFile
 from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
+from desktop_chat.core.history import schema
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
@@ -97,6 +98,11 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     log.info("%s %s starting; data dir %s; profile %s", APP_NAME, __version__, data_dir,
              f"{profile.id} ({profile.base_url or profile.preset}, model {profile.model})"
              if profile else "none (first run)")
+    if schema.needs_migration(data_dir / HISTORY_FILE):
+        # upgrading an old history removes every key it knows from stored errors: look them
+        # all up first (each lookup tells the redaction about the key)
+        for known in settings.profiles:
+            secrets.get(known)
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
     connections = Connections(loop, stored, secrets, data_dir)

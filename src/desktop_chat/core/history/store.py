@@ -42,6 +42,7 @@ from desktop_chat.core.history.db import (
     newest_leaf,
     path_rows,
     path_start,
+    server_text,
     transaction,
 )
 from desktop_chat.core.history.records import (
@@ -302,7 +303,8 @@ class Store:
                          "WHERE id = ?", (reply.content, reply.reasoning, time.time(), reply.id))
 
     def finish_reply(self, reply: Message) -> None:
-        """Save the reply in its final state: text, reasoning, usage, outcome."""
+        """Save the reply in its final state: text, reasoning, usage, outcome (its error
+        redacted: a server may quote the key back)."""
         if reply.state is ReplyState.STREAMING:
             raise ValueError("finish_reply needs the outcome, not 'streaming'")
         now = reply.updated_at = time.time()
@@ -312,8 +314,9 @@ class Store:
                 "UPDATE messages SET state = ?, content = ?, reasoning = ?, finish_reason = ?, "
                 "error = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, "
                 "usage_estimated = ?, updated_at = ? WHERE id = ?",
-                (reply.state.value, reply.content, reply.reasoning, reply.finish_reason,
-                 reply.error, *usage_columns(usage), int(usage is not None and usage.estimated),
+                (reply.state.value, reply.content, reply.reasoning,
+                 server_text(reply.finish_reason), server_text(reply.error),
+                 *usage_columns(usage), int(usage is not None and usage.estimated),
                  now, reply.id),
             )
             conn.execute("UPDATE conversations SET updated_at = ? WHERE id = "

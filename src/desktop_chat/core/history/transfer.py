@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat.core.history.chatgpt import import_chatgpt
+from desktop_chat.core.history.db import server_text
 from desktop_chat.core.history.imports import (
     ImportResult,
     ParsedConversation,
@@ -141,7 +142,8 @@ def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
         "parent": message.parent_id if message.parent_id in kept else None,
         "role": message.role.value, "content": message.content,
         "reasoning": message.reasoning, "state": message.state.value, "model": message.model,
-        "finish_reason": message.finish_reason, "error": message.error,
+        # stored redacted already; again, for a key the app learned since
+        "finish_reason": server_text(message.finish_reason), "error": server_text(message.error),
         "usage": None if usage is None else {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens,
@@ -317,7 +319,8 @@ def _message_markdown(message: Message) -> list[str]:
         lines += [f"*Image attached: {label}({kind}, {_kilobytes(attachment.size)})*", ""]
     note = _STATE_NOTES.get(message.state)
     if note:
-        lines += [f"*{note}{' ' + message.error if message.error else ''}*", ""]
+        error = server_text(message.error)
+        lines += [f"*{note}{' ' + error if error else ''}*", ""]
     return lines
 
 
