@@ -106,7 +106,7 @@ def test_a_list_where_chatgpt_has_text_is_refused_naming_it(filled: Store, field
 
 @pytest.mark.parametrize(("raw", "shown"), [
     ("1e400", "inf"),  # too large for a float: JSON readers make it infinity
-    ("1" + "0" * 400, "a number of about 401 digits"),  # an integer no float can hold
+    ("1" + "0" * 400, "a number of 401 digits"),  # an integer no float can hold
     ("-1", "-1"),
     ("NaN", "nan"),
     ("253402300800", "253402300800"),  # the first second of the year 10000

@@ -625,3 +625,18 @@ def test_two_processes_on_one_file_do_not_corrupt_it(db_path: Path, tmp_path: Pa
         assert [s.message_count for s in summaries] == [150, 150]
         assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert len(store.search("edited")) == 6
+
+
+def test_a_huge_title_is_shortened_in_lists_and_kept_whole(store: Store) -> None:
+    title = "A very long title\nwith lines " * 500_000  # ~14 MB, as an import may bring
+    conversation = store.create_conversation(title)
+    add(store, conversation, None, Role.USER, "hello")
+    [summary] = store.list_conversations()
+    assert len(summary.title) == 200 and summary.title.endswith("…")
+    assert "\n" not in summary.title and summary.title.startswith("A very long title with")
+    [hit] = store.search("title")
+    assert hit.title == summary.title and len(hit.snippet) < 300
+    [hit] = store.search("hello")
+    assert hit.title == summary.title
+    stored = store.conversation(conversation)
+    assert stored is not None and stored.title == title  # the full text is kept

@@ -235,8 +235,11 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     if value is None or isinstance(value, bool):
         return json.dumps(value)
     if isinstance(value, int):
-        if value.bit_length() > 200:  # str() of a huge int is slow, and may even be refused
-            return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+        if value.bit_length() > 200:  # quoted whole it would be a wall of digits
+            try:
+                return f"a number of {len(str(abs(value)))} digits"
+            except ValueError:  # more digits than Python turns into text
+                return "a number of thousands of digits"
         return str(value)
     if isinstance(value, float):
         return repr(value)

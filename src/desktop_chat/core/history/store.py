@@ -49,6 +49,7 @@ from desktop_chat.core.history.records import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
     SETTINGS_KEY,
+    TITLE_SHOWN_CHARS,
     ConversationSummary,
     DamagedRow,
     SearchHit,
@@ -197,13 +198,13 @@ class Store:
 
     def list_conversations(self, limit: int | None = 200, offset: int = 0,
                            ) -> list[ConversationSummary]:
-        """Not deleted, newest activity first."""
+        """Not deleted, newest activity first; titles as lists show them (`shown_title`)."""
         rows = self._rows(
-            "SELECT c.id, c.title, c.model, c.created_at, c.updated_at, (SELECT count(*) "
-            "FROM messages m WHERE m.conversation_id = c.id) AS message_count "
+            "SELECT c.id, substr(c.title, 1, ?) AS title, c.model, c.created_at, c.updated_at, "
+            "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count "
             "FROM conversations c WHERE c.deleted_at IS NULL "
             "ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
-            (-1 if limit is None else limit, offset),
+            (TITLE_SHOWN_CHARS + 1, -1 if limit is None else limit, offset),
         )
         out = []
         for row in rows:
