@@ -31,6 +31,7 @@ from desktop_chat.core.config.secrets import Secrets
 from desktop_chat.core.config.settings import SettingsFile
 from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
 from desktop_chat.core.history import schema
+from desktop_chat.core.history.import_process import IMPORT_HOST_FLAG
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
@@ -156,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         from desktop_chat.engine_host import main as engine_host_main
 
         return engine_host_main(argv[1:])
+    if argv[:1] == [IMPORT_HOST_FLAG]:  # and its import helper (core/history/import_process.py)
+        from desktop_chat.core.history.import_process import main as import_host_main
+
+        return import_host_main(argv[1:])
     _ensure_std_streams()
     args = parse_args(argv)
     if args.self_test:
@@ -297,10 +302,12 @@ async def _smoke(window: MainWindow, prompt: str) -> int:
 
 async def close_window_services(window: MainWindow) -> None:
     """Stop a reply in flight (keeping its text), close HTTP clients, stop the offline
-    engine."""
+    engine, cancel an import in flight (all or nothing: nothing is imported)."""
     await window.controller.aclose()
     if window.connections is not None:
         await window.connections.aclose()
+    if window.transfers is not None:
+        await window.transfers.aclose()
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
