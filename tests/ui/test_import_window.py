@@ -9,6 +9,7 @@ import asyncio
 import copy
 import itertools
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -206,3 +207,27 @@ def test_a_10_mb_title_neither_freezes_the_window_nor_is_cut_in_the_history(
     with Store(tmp_path / "data" / HISTORY_FILE) as store:
         stored = store.conversation(store.list_conversations()[0].id)
         assert stored is not None and stored.title == title
+
+
+def test_a_frozen_app_runs_the_helper_through_its_own_main(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PyInstaller build has no `python -m`: the helper is the app's executable with
+    --import-host, which app.main hands to the helper before any Qt is set up."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    db = tmp_path / HISTORY_FILE
+    Store(db).close()
+    command = import_process.host_command(db, DATA / "chatgpt_export_small.json")
+    assert command[:2] == [sys.executable, "--import-host"]
+    as_frozen = [sys.executable, "-c", "import sys; from desktop_chat.app import main; "
+                 "sys.exit(main(sys.argv[1:]))", *command[1:]]
+    monkeypatch.delattr(sys, "frozen")
+    proc = subprocess.Popen(as_frozen, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=import_process._host_env())
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b'{"secrets": []}\n')
+    proc.stdin.flush()
+    answers = [json.loads(line) for line in proc.stdout]  # until the helper exits
+    proc.stdin.close()
+    assert proc.wait(30) == 0
+    assert answers[-1] == {"result": {"conversations": 2, "messages": 9, "skipped_messages": 5,
+                                      "already_present": 0, "empty_conversations": 1}}

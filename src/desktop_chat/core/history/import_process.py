@@ -105,6 +105,9 @@ async def import_in_process(db_path: Path, file_path: Path, progress: Progress |
         ended = True
         with contextlib.suppress(OSError):
             proc.stdin.close()
+    if status != 0 and outcome:
+        log.warning("the import helper answered, then exited with status %s:\n%s", status,
+                    "\n".join(tail))
     if "result" in outcome:
         return ImportResult(**outcome["result"])
     if "refused" in outcome:
@@ -213,10 +216,15 @@ def _log_to_stderr() -> None:
 
 
 def _read_secrets() -> None:
+    """The first line of stdin. Read from the file descriptor, not `sys.stdin`: a daemon
+    thread blocked in a buffered reader at exit makes Python abort."""
+    line = b""
+    with contextlib.suppress(OSError):
+        while not line.endswith(b"\n") and (chunk := os.read(0, 1)):
+            line += chunk
     try:
-        line = sys.stdin.buffer.readline() if sys.stdin is not None else b""
         secrets = json.loads(line).get("secrets", []) if line.strip() else []
-    except (OSError, ValueError, AttributeError):
+    except (ValueError, AttributeError):
         secrets = []
     for secret in secrets if isinstance(secrets, list) else []:
         if isinstance(secret, str):
@@ -226,8 +234,8 @@ def _read_secrets() -> None:
 def _exit_when_stdin_closes() -> None:
     """The app closed our stdin (it quit, or cancelled the import): stop now, without
     committing anything."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        while sys.stdin.buffer.read(4096):
+    with contextlib.suppress(OSError):
+        while os.read(0, 4096):
             pass
     os._exit(_GONE)
 
