@@ -120,7 +120,7 @@ async def import_in_process(db_path: Path, file_path: Path, progress: Progress |
 
 def _ended(status: int, tail: Sequence[str]) -> str:
     if any("MemoryError" in line for line in tail) or status in (-9, 137):
-        return "it ran out of memory"
+        return "it was killed, most likely because memory ran out"
     if status < 0:
         return f"the helper process was ended by signal {-status}"
     return f"the helper process exited with status {status}"
