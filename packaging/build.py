@@ -12,7 +12,8 @@ Nothing from the developer's own environment leaks in.
 
 --check runs the frozen app's --self-test offscreen (and on a real X server when Xvfb is
 installed), sends one prompt through the frozen window to the loopback test server
-(tests/support/openai_server.py) and checks the streamed reply, scans the bundle for
+(tests/support/openai_server.py) and checks the streamed reply, runs the import helper
+(--import-host) on the small ChatGPT export, scans the bundle for
 libraries that do not resolve, and times the start of the frozen app against the same code
 run by Python. Exit status 0 only if everything passed.
 """
@@ -23,11 +24,13 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -352,6 +355,43 @@ def check_smoke(server: TestServer) -> list[str]:
     return failures
 
 
+def check_import() -> list[str]:
+    """File → Import runs the frozen executable itself as its helper process (--import-host):
+    the small ChatGPT export must be imported into a new history and answered on stdout."""
+    heading("frozen --import-host (the import helper) on tests/data/chatgpt_export_small.json")
+    fixture = ROOT / "tests" / "data" / "chatgpt_export_small.json"
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "history.sqlite3"
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(frozen_executable()), "--import-host", str(db), str(fixture)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=app_env(), cwd=tmp)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b'{"secrets": []}\n')  # then kept open: closing it means "stop"
+        proc.stdin.flush()
+        watchdog = threading.Timer(120, proc.kill)  # a helper that hangs fails the check
+        watchdog.start()
+        try:
+            output = b"".join(iter(proc.stdout.readline, b""))  # until the helper exits
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+            proc.stdin.close()
+        seconds = time.perf_counter() - started
+        conn = sqlite3.connect(db)
+        try:
+            imported = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
+        finally:
+            conn.close()
+    text = output.decode("utf-8", "replace").strip()
+    log("\n".join("  " + ln for ln in text.splitlines()[-5:]))
+    log(f"  exit {code} in {seconds:.2f} s; {imported} conversations in the new history")
+    answered = SILENT or '"result": {"conversations": 2' in text
+    if code != 0 or imported != 2 or not answered:
+        return ["--import-host: the import helper did not import the small ChatGPT export"]
+    return []
+
+
 def with_xvfb(fn):  # type: ignore[no-untyped-def]
     """Call fn(display) with an Xvfb server running, or return None without Xvfb."""
     if not LINUX or shutil.which("Xvfb") is None:
@@ -419,6 +459,7 @@ def checks(runs: int) -> list[str]:
     server = TestServer(SMOKE_DELTAS)
     try:
         failures += check_smoke(server)
+        failures += check_import()
         if runs > 0:
             failures += check_start_times(server, runs)
     finally:

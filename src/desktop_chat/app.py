@@ -30,7 +30,8 @@ from desktop_chat.core.config.providers import OFFLINE, PRESETS, preset
 from desktop_chat.core.config.secrets import Secrets
 from desktop_chat.core.config.settings import SettingsFile
 from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
-from desktop_chat.core.history import recovery
+from desktop_chat.core.history import recovery, schema
+from desktop_chat.core.history.import_process import IMPORT_HOST_FLAG
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
@@ -98,6 +99,11 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     log.info("%s %s starting; data dir %s; profile %s", APP_NAME, __version__, data_dir,
              f"{profile.id} ({profile.base_url or profile.preset}, model {profile.model})"
              if profile else "none (first run)")
+    if schema.needs_migration(data_dir / HISTORY_FILE):
+        # upgrading an old history removes every key it knows from stored errors: look them
+        # all up first (each lookup tells the redaction about the key)
+        for known in settings.profiles:
+            secrets.get(known)
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
     connections = Connections(loop, stored, secrets, data_dir)
@@ -158,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         from desktop_chat.engine_host import main as engine_host_main
 
         return engine_host_main(argv[1:])
+    if argv[:1] == [IMPORT_HOST_FLAG]:  # and its import helper (core/history/import_process.py)
+        from desktop_chat.core.history.import_process import main as import_host_main
+
+        return import_host_main(argv[1:])
     _ensure_std_streams()
     args = parse_args(argv)
     if args.self_test:
@@ -299,10 +309,12 @@ async def _smoke(window: MainWindow, prompt: str) -> int:
 
 async def close_window_services(window: MainWindow) -> None:
     """Stop a reply in flight (keeping its text), close HTTP clients, stop the offline
-    engine."""
+    engine, cancel an import in flight (all or nothing: nothing is imported)."""
     await window.controller.aclose()
     if window.connections is not None:
         await window.connections.aclose()
+    if window.transfers is not None:
+        await window.transfers.aclose()
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:

@@ -70,7 +70,7 @@ def test_a_new_store_is_wal_at_the_current_schema_without_backup(store: Store,
     assert pragma("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
     assert pragma("PRAGMA busy_timeout").fetchone()[0] == 5000
-    assert pragma("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+    assert pragma("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
     assert store.full_text_search
     assert schema.backups(db_path) == []
 
@@ -97,7 +97,7 @@ def make_v1(path: Path) -> None:
 def test_v1_history_is_migrated_and_backed_up_first(db_path: Path) -> None:
     make_v1(db_path)
     with Store(db_path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         summaries = store.list_conversations()
         assert [s.title for s in summaries] == [
             "Cut off by a crash", "Café au lait", "Sourdough starter"]
@@ -141,7 +141,7 @@ PHOTO = Attachment("image/jpeg", b"\xff\xd8\xff\xe0" + bytes(64), "starter.jpg")
 def test_v2_history_is_migrated_to_v3_and_backed_up_first(db_path: Path) -> None:
     make_v2(db_path)
     with Store(db_path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         path = store.active_path(1)
         assert [m.content[:8] for m in path] == ["How do I", "Discard ", "And how ", "Daily at"]
         assert path[1].reasoning == "Starters like warmth."
@@ -666,3 +666,18 @@ def test_two_processes_on_one_file_do_not_corrupt_it(db_path: Path, tmp_path: Pa
         assert [s.message_count for s in summaries] == [150, 150]
         assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert len(store.search("edited")) == 6
+
+
+def test_a_huge_title_is_shortened_in_lists_and_kept_whole(store: Store) -> None:
+    title = "A very long title\nwith lines " * 500_000  # ~14 MB, as an import may bring
+    conversation = store.create_conversation(title)
+    add(store, conversation, None, Role.USER, "hello")
+    [summary] = store.list_conversations()
+    assert len(summary.title) == 200 and summary.title.endswith("…")
+    assert "\n" not in summary.title and summary.title.startswith("A very long title with")
+    [hit] = store.search("title")
+    assert hit.title == summary.title and len(hit.snippet) < 300
+    [hit] = store.search("hello")
+    assert hit.title == summary.title
+    stored = store.conversation(conversation)
+    assert stored is not None and stored.title == title  # the full text is kept

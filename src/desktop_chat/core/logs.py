@@ -13,11 +13,19 @@ from pathlib import Path
 
 LOG_FILE = "desktop-chat.log"
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-# OpenAI-style keys, bearer tokens and key=value pairs; anything that looks like a secret.
+# Well-known key shapes, redacted even when the app was never told the key: OpenAI-style `sk-`
+# keys (also Anthropic, OpenRouter, DeepSeek), bearer tokens, key=value / "api_key": "..." pairs,
+# and the prefixed keys of other providers and code hosts (Google, Groq, xAI, Perplexity,
+# Hugging Face, Replicate, NVIDIA, GitHub, AWS, Slack). A shape must start at a word boundary,
+# so "task-manager" does not lose its tail.
 _SECRET_PATTERNS = [
-    re.compile(r"sk-[A-Za-z0-9_\-*]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-*]{8,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]{8,}"),
     re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]{6,}"),
+    re.compile(r"(?<![A-Za-z0-9])(?:AIza[0-9A-Za-z_\-]{30,}|gsk_[A-Za-z0-9]{20,}"
+               r"|xai-[A-Za-z0-9]{20,}|pplx-[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}"
+               r"|r8_[A-Za-z0-9]{20,}|nvapi-[A-Za-z0-9_\-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}"
+               r"|github_pat_[A-Za-z0-9_]{20,}|AKIA[0-9A-Z]{16}|xox[abposr]-[A-Za-z0-9\-]{10,})"),
 ]
 
 
@@ -51,9 +59,15 @@ class RedactingFormatter(logging.Formatter):
 
 def redact_secrets(text: str) -> str:
     """`text` with every secret this process knows of, and anything shaped like one,
-    replaced: what the log file gets, and what the window shows of a server's or a model's
-    words (an error body that quotes the key)."""
+    replaced: what the log file gets, what the window shows of a server's or a model's words
+    (an error body that quotes the key), and what the history stores or exports of any string
+    a server or a tool sent (error messages and bodies, tool results)."""
     return redact(text, _known)
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The keys `add_secret` was told about, for a helper process that must redact alike."""
+    return _known
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

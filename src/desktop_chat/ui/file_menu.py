@@ -22,6 +22,7 @@ class FileMenu(QObject):
         self._controller = controller
         self._library = library
         self._transfers = transfers
+        self._importing = False
         self.progress = QProgressBar(objectName="importProgress")
         self.progress.setMaximumWidth(160)
         window.statusBar().addPermanentWidget(self.progress)
@@ -38,7 +39,7 @@ class FileMenu(QObject):
         if transfers is not None:
             transfers.progress.connect(self._import_progress)
             transfers.finished.connect(self._done)
-            transfers.failed.connect(lambda _message: self.progress.hide())
+            transfers.failed.connect(self._failed)
 
     def export_to(self, path: Path, kind: str) -> bool:
         """kind: "markdown" / "json" (the open chat) or "all" (every chat, JSON)."""
@@ -50,6 +51,7 @@ class FileMenu(QObject):
 
     def import_from(self, path: Path) -> None:
         if self._transfers is not None and self._transfers.start_import(path) is not None:
+            self._importing = True
             self.progress.setRange(0, 0)
             self.progress.show()
             self._window.statusBar().showMessage(f"Importing {path.name}…")
@@ -78,7 +80,16 @@ class FileMenu(QObject):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
+    def _failed(self, message: str) -> None:
+        """An export or import failed (the window's error banner has `message` too); an
+        import's "Importing…" line gives way to its outcome."""
+        self.progress.hide()
+        if self._importing:
+            self._importing = False
+            self._window.statusBar().showMessage(message, 8000)
+
     def _done(self, summary: str) -> None:
+        self._importing = False
         self.progress.hide()
         self._window.statusBar().showMessage(summary, 8000)
         self._library.changed.emit()  # imported conversations: list them

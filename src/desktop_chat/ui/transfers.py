@@ -1,7 +1,9 @@
 """Export and import of conversations, for the window's File menu.
 
-Exports are quick and run in place; an import can hold thousands of conversations, so it
-runs in a worker thread (one transaction: all or nothing) and reports progress.
+Exports are quick and run in place; an import can hold thousands of conversations and any
+content whatsoever, so it runs in a helper process (core/history/import_process.py: one
+transaction, all or nothing) and reports progress. It always ends with `finished` ("Imported
+N conversation(s)…") or `failed` ("Nothing was imported: <why>").
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop_chat.core import logs
 from desktop_chat.core.history import transfer
+from desktop_chat.core.history.import_process import import_in_process
 from desktop_chat.core.history.store import Store, StoreError
 from desktop_chat.ui.tasks import Tasks
 
@@ -36,6 +40,11 @@ class Transfers(QObject):
     @property
     def importing(self) -> bool:
         return self.tasks.busy
+
+    async def aclose(self) -> None:
+        """Cancel an import in flight (its helper process is killed: nothing is imported) and
+        wait until it has ended."""
+        await self.tasks.aclose()
 
     def export(self, path: Path, conversation_id: int | None, kind: str) -> bool:
         """kind: "markdown" or "json"; conversation_id None = every conversation (JSON)."""
@@ -63,14 +72,16 @@ class Transfers(QObject):
         return self.tasks.start(self._import(path), what="The import")
 
     async def _import(self, path: Path) -> None:
-        def report(done: int, total: int) -> None:  # called in the worker thread
-            self._loop.call_soon_threadsafe(self.progress.emit, done, total)
-
+        assert self._store is not None
         try:
-            assert self._store is not None
-            result = await asyncio.to_thread(transfer.import_file, self._store, path, report)
-        except (transfer.TransferError, StoreError, OSError) as exc:
-            log.warning("import of %s failed: %s", path, exc)
+            result = await import_in_process(self._store.path, path, self.progress.emit,
+                                             secrets=logs.known_secrets())
+        except transfer.TransferError as exc:
+            log.warning("import of %s refused: %s", path, exc)
             self.failed.emit(f"Nothing was imported: {exc}")
+        except Exception as exc:  # e.g. the helper could not be started: still an answer
+            log.exception("import of %s failed", path)
+            self.failed.emit(f"Nothing was imported: the import failed unexpectedly "
+                             f"({type(exc).__name__}). The log has the details.")
         else:
             self.finished.emit(result.summary())

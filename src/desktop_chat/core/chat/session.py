@@ -31,6 +31,7 @@ from desktop_chat.core.llm.events import (
     StreamEvent,
     TextDelta,
 )
+from desktop_chat.core.logs import redact_secrets
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
@@ -204,7 +205,8 @@ class ChatSession:
         except Exception as exc:  # a bug of ours must not lose the reply either
             log.exception("reply consumer failed")
             reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
-            reply.error = f"Something went wrong: {exc!r}. Details are in the log file."
+            reply.error = redact_secrets(
+                f"Something went wrong: {exc!r}. Details are in the log file.")
         finally:
             autosave.cancel()
             _estimate_usage(request, reply)
@@ -320,7 +322,7 @@ def _apply(event: StreamEvent, turn: Turn) -> None:
         reply.finish_reason = event.reason
         reply.state = ReplyState.COMPLETE
     elif isinstance(event, Failed):
-        reply.error = event.error.message
+        reply.error = redact_secrets(event.error.message)  # a server may quote the key back
         turn.error_kind = event.error.kind
         reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
 

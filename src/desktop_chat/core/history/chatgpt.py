@@ -11,16 +11,18 @@ a placeholder such as "[image]".
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from desktop_chat.core.history.imports import (
+    MAX_TIMESTAMP,
     ImportResult,
     ParsedConversation,
-        Progress,
+    Progress,
     TransferError,
     enumerate_items,
     optional_str,
+    parse_each,
+    shown,
     timestamp,
     tree_order,
     write_all,
@@ -44,12 +46,11 @@ def import_chatgpt(store: Store, data: object, progress: Progress | None = None,
     """All or nothing, in one transaction; safe to run in a worker thread. `progress(done,
     total)` is called from that thread after each conversation; raising from it cancels."""
     items = list(enumerate_items(data, "ChatGPT conversations"))
-    return write_all(store, _parse_all(items), len(items), progress)
+    return write_all(store, parse_each(items, parse_conversation, _name), len(items), progress)
 
 
-def _parse_all(items: list[tuple[int, dict[str, Any]]]) -> Iterator[ParsedConversation]:
-    for number, item in items:
-        yield parse_conversation(item, f"Conversation {number} ({_title(item)!r})")
+def _name(number: int, item: dict[str, Any]) -> str:
+    return f"Conversation {number} ({shown(_title(item))})"
 
 
 def _title(item: dict[str, Any]) -> str:
@@ -61,10 +62,11 @@ def parse_conversation(item: dict[str, Any], where: str) -> ParsedConversation:
     if not isinstance(mapping, dict) or not all(isinstance(n, dict) for n in mapping.values()):
         raise TransferError(f"{where} has no message tree ('mapping'); is this a ChatGPT "
                             "conversations.json?")
-    created = timestamp(item.get("create_time"))
+    created = timestamp(item.get("create_time"), where=where, name="create_time")
     conversation = ParsedConversation(
         title=_title(item), created_at=created,
-        updated_at=timestamp(item.get("update_time"), created), messages=[],
+        updated_at=timestamp(item.get("update_time"), created, where=where,
+                             name="update_time"), messages=[],
         model=optional_str(item.get("default_model_slug")),
     )
     source_id = optional_str(item.get("conversation_id")) or optional_str(item.get("id"))
@@ -82,7 +84,8 @@ def _add_messages(conversation: ParsedConversation, mapping: dict[str, dict[str,
     parents = {key: _parent(key, node, mapping) for key, node in mapping.items()}
     for key in tree_order(_sorted_siblings(parents, mapping), where):
         parent_anchor = anchor.get(parents[key])  # parents come first: already anchored
-        message = _message(mapping[key], conversation.created_at)
+        message = _message(mapping[key], conversation.created_at,
+                           f"{where}, message {shown(key)}")
         if message is None:
             anchor[key] = parent_anchor
             conversation.skipped_messages += mapping[key].get("message") is not None
@@ -116,39 +119,55 @@ def _sorted_siblings(parents: dict[str, str | None], mapping: dict[str, dict[str
 
 
 def _created(node: dict[str, Any]) -> float:
+    """For ordering siblings only: an odd time sorts first (`_message` refuses it)."""
     message = node.get("message")
-    return timestamp(message.get("create_time"), 0.0) if isinstance(message, dict) else 0.0
+    value = message.get("create_time") if isinstance(message, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            return 0.0
+        return seconds if 0.0 <= seconds <= MAX_TIMESTAMP else 0.0
+    return 0.0
 
 
-def _message(node: dict[str, Any], conversation_created: float) -> Message | None:
+def _message(node: dict[str, Any], conversation_created: float, where: str) -> Message | None:
     message = node.get("message")
-    if not isinstance(message, dict) or _hidden(message):
+    if not isinstance(message, dict) or _hidden(message, where):
         return None
     author = message.get("author")
-    role = _ROLES.get(author.get("role") if isinstance(author, dict) else None)
+    role_name = author.get("role") if isinstance(author, dict) else None
+    if role_name is not None and not isinstance(role_name, str):
+        raise TransferError(f"{where}: its author role ({shown(role_name)}) is not text.")
+    role = _ROLES.get(role_name) if role_name is not None else None
     content = _text(message.get("content"))
     if role is None or not content.strip():
         return None
     metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
-    created = timestamp(message.get("create_time"), conversation_created)
+    created = timestamp(message.get("create_time"), conversation_created, where=where,
+                        name="create_time")
     finish = _finish_type(metadata)
     return Message.of(
         role, content, created_at=created,
-        updated_at=timestamp(message.get("update_time"), created),
+        updated_at=timestamp(message.get("update_time"), created, where=where,
+                             name="update_time"),
         model=optional_str(metadata.get("model_slug")) if role is Role.ASSISTANT else None,
         finish_reason=_FINISH.get(finish, finish) if finish else None,
         state=ReplyState.STOPPED if finish == "interrupted" else ReplyState.COMPLETE,
     )
 
 
-def _hidden(message: dict[str, Any]) -> bool:
+def _hidden(message: dict[str, Any], where: str) -> bool:
     metadata = message.get("metadata")
     content = message.get("content")
     recipient = message.get("recipient")
+    kind = content.get("content_type") if isinstance(content, dict) else None
+    if kind is not None and not isinstance(kind, str):
+        raise TransferError(f"{where}: its content_type ({shown(kind)}) is not text.")
     return (
         (isinstance(metadata, dict) and bool(metadata.get("is_visually_hidden_from_conversation")))
         or (recipient is not None and recipient != "all")
-        or (isinstance(content, dict) and content.get("content_type") in _HIDDEN_TYPES)
+        or kind in _HIDDEN_TYPES
     )
 
 

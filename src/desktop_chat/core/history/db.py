@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat.core.history.records import MESSAGE_COLUMNS, StoreError, usage_columns
+from desktop_chat.core.logs import redact_secrets
 from desktop_chat.core.model.message import Message
 
 _CHUNK = 500  # ids per `IN (...)` query: far below sqlite's variable limit on any build
@@ -73,7 +74,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def insert_message(conn: sqlite3.Connection, conversation_id: int, message: Message) -> int:
     """Write `message` under its `parent_id`, with its own timestamps: its text and reasoning
     in its row, its images as rows of `attachments` (in the caller's transaction, so never
-    one without the other). Returns the new row's id."""
+    one without the other). What a server sent about the outcome (error, finish reason) is
+    stored redacted (`server_text`). Returns the new row's id."""
     usage = message.usage
     cursor = conn.execute(
         "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, state, "
@@ -81,9 +83,10 @@ def insert_message(conn: sqlite3.Connection, conversation_id: int, message: Mess
         "usage_estimated, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (conversation_id, message.parent_id, message.role.value, message.content,
-         message.reasoning, message.state.value, message.model, message.finish_reason,
-         message.error, *usage_columns(usage), int(usage is not None and usage.estimated),
-         message.created_at, message.updated_at or message.created_at),
+         message.reasoning, message.state.value, message.model,
+         server_text(message.finish_reason), server_text(message.error), *usage_columns(usage),
+         int(usage is not None and usage.estimated), message.created_at,
+         message.updated_at or message.created_at),
     )
     message_id = int(cursor.lastrowid or 0)
     conn.executemany(
@@ -92,6 +95,12 @@ def insert_message(conn: sqlite3.Connection, conversation_id: int, message: Mess
          for position, a in enumerate(message.attachments)],
     )
     return message_id
+
+
+def server_text(text: str | None) -> str | None:
+    """A string a server or a tool sent (an error message or body, a tool result), as the
+    history keeps it: without any key (the same redaction as the logs)."""
+    return None if text is None else redact_secrets(text)
 
 
 def attachment_rows(conn: sqlite3.Connection, message_ids: Sequence[int],

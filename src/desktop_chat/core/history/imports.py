@@ -5,12 +5,22 @@ Importers first turn a file into `ParsedConversation`s of `Message`s (pure Pytho
 `TransferError` for anything malformed) and only then write; a write error, a malformed
 conversation late in the file or a cancel (the progress callback raising) rolls the whole
 import back.
+
+Any input ends in one of two ways: an `ImportResult`, or a `TransferError` whose text names
+the conversation and the field at fault (values are quoted shortened, see `shown`). A value
+whose meaning is clear is coerced (a lone surrogate, which no UTF-8 file can hold, becomes
+U+FFFD); one that is not is refused (a time outside the years 1970-9999, a token count beyond
+64 bits, a role that is not text). A failure nobody foresaw still becomes a `TransferError`
+naming the conversation, and the transaction is rolled back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import math
+import re
 import sqlite3
 import time
 import uuid
@@ -21,11 +31,18 @@ from typing import Any
 from desktop_chat.core.history.db import BulkWriter
 from desktop_chat.core.history.records import StoreError
 from desktop_chat.core.history.store import Store
-from desktop_chat.core.model.message import Message
+from desktop_chat.core.model.message import Attachment, Message, Reasoning, Text
 
 log = logging.getLogger("desktop_chat.store")
 
 Progress = Callable[[int, int], None]
+
+# The last second `datetime` can show (9999-12-31 23:59:59 UTC): a later time, or one before
+# 1970, is no date a chat has, and would fail wherever it is shown.
+MAX_TIMESTAMP = 253_402_300_799.0
+MAX_COUNT = 2**63 - 1  # SQLite's largest INTEGER
+SHOWN_CHARS = 60  # of a value quoted in a message
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class TransferError(Exception):
@@ -61,6 +78,7 @@ class ParsedConversation:
     uid: str = field(default_factory=lambda: uuid.uuid4().hex)
     model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    where: str = "A conversation"  # how messages name it ("Conversation 3 ('Title')")
     active_leaf: Hashable | None = None  # the file's key of the message shown last
     skipped_messages: int = 0
     keep_if_empty: bool = False  # our own export keeps a chat with no messages yet
@@ -122,21 +140,30 @@ def _report(progress: Progress | None, done: int, total: int) -> None:
 
 def _write_one(writer: BulkWriter, conversation: ParsedConversation,
                result: ImportResult) -> None:
-    if writer.has_conversation(conversation.uid):
+    if writer.has_conversation(clean_text(conversation.uid)):
         result.already_present += 1
         return
     result.skipped_messages += conversation.skipped_messages
     if not conversation.messages and not conversation.keep_if_empty:
         result.empty_conversations += 1
         return
-    conversation_id = writer.add_conversation(
-        uid=conversation.uid, title=conversation.title, created_at=conversation.created_at,
-        updated_at=conversation.updated_at, model=conversation.model, extra=conversation.extra,
-    )
-    ids: dict[int | None, int | None] = {None: None}  # local id -> database id
-    for message in conversation.messages:
-        stored = dataclasses.replace(message, parent_id=ids[message.parent_id])
-        ids[message.id] = writer.add_message(conversation_id, stored)
+    try:
+        extra = clean_json(conversation.extra, conversation.where)
+        conversation_id = writer.add_conversation(
+            uid=clean_text(conversation.uid), title=clean_text(conversation.title),
+            created_at=conversation.created_at, updated_at=conversation.updated_at,
+            model=clean_optional(conversation.model), extra=extra,
+        )
+        ids: dict[int | None, int | None] = {None: None}  # local id -> database id
+        for message in conversation.messages:
+            stored = clean_message(dataclasses.replace(message, parent_id=ids[message.parent_id]))
+            ids[message.id] = writer.add_message(conversation_id, stored)
+    except (sqlite3.Error, StoreError, TransferError):
+        raise
+    except Exception as exc:  # a value nobody foresaw: refused, naming the conversation
+        log.exception("%s could not be written", conversation.where)
+        raise TransferError(f"{conversation.where} could not be saved: it holds a value "
+                            f"that cannot be stored ({type(exc).__name__}).") from exc
     newest = ids[conversation.messages[-1].id] if conversation.messages else None
     leaf = conversation.active_leaf_id
     writer.set_active_leaf(conversation_id, newest if leaf is None else ids[leaf])
@@ -144,18 +171,123 @@ def _write_one(writer: BulkWriter, conversation: ParsedConversation,
     result.messages += len(conversation.messages)
 
 
+def parse_each(items: list[tuple[int, dict[str, Any]]],
+               parse: Callable[[dict[str, Any], str], ParsedConversation],
+               name: Callable[[int, dict[str, Any]], str]) -> Iterator[ParsedConversation]:
+    """`parse(item, where)` for each item, lazily; a failure nobody foresaw (a bug of ours
+    meeting an odd value) is a `TransferError` naming the conversation, like any other."""
+    for number, item in items:
+        where = name(number, item)
+        try:
+            parsed = parse(item, where)
+        except TransferError:
+            raise
+        except MemoryError:
+            raise TransferError(f"{where} is too large for the memory available.") from None
+        except Exception as exc:
+            log.exception("%s could not be read", where)
+            raise TransferError(f"{where} could not be read: it holds a value this version "
+                                f"does not understand ({type(exc).__name__}).") from exc
+        parsed.where = where
+        yield parsed
+
+
 # -- checking values from a file ---------------------------------------------------------------
 
 
-def timestamp(value: object, fallback: float | None = None) -> float:
-    """Seconds since the epoch; a missing or odd value falls back (to now by default)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
-        return float(value)
-    return time.time() if fallback is None else fallback
+def timestamp(value: object, fallback: float | None = None, *, where: str, name: str,
+              ) -> float:
+    """Seconds since the epoch. A missing value, or one that is not a number, falls back (to
+    now by default); a number that is no time between 1970 and 9999 (negative, huge,
+    infinite, NaN) is refused, naming `where` and the field `name`."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return time.time() if fallback is None else fallback
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not 0.0 <= seconds <= MAX_TIMESTAMP:  # NaN fails both
+        raise TransferError(f"{where}: its {name} ({shown(value)}) is not a time between the "
+                            "years 1970 and 9999.")
+    return seconds
+
+
+def count(value: object, *, where: str, name: str) -> int | None:
+    """A token count: None unless an integer; refused if no database can hold it."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not 0 <= value <= MAX_COUNT:
+        raise TransferError(f"{where}: its {name} ({shown(value)}) is not a token count "
+                            "(a whole number from 0 to 2^63 - 1).")
+    return value
 
 
 def optional_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A value from a file, quoted for a message to the user: strings shortened to `limit`
+    characters, numbers as written unless they are very long, anything else by its kind."""
+    if isinstance(value, str):
+        cut = clean_text(value[:limit])
+        return repr(cut + "…" if len(value) > limit else cut)
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        if value.bit_length() > 200:  # quoted whole it would be a wall of digits
+            try:
+                return f"a number of {len(str(abs(value)))} digits"
+            except ValueError:  # more digits than Python turns into text
+                return "a number of thousands of digits"
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return {list: "a list", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
+
+
+# -- making values storable --------------------------------------------------------------------
+
+
+def clean_text(text: str) -> str:
+    """`text` as UTF-8 can hold it: a lone surrogate (JSON allows "\\ud800" on its own; UTF-8,
+    and so SQLite, does not) becomes U+FFFD, the replacement character."""
+    if text.isascii():  # O(1) for most strings
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def clean_optional(text: str | None) -> str | None:
+    return None if text is None else clean_text(text)
+
+
+def clean_message(message: Message) -> Message:
+    """The message with every string storable (see `clean_text`)."""
+    parts = [type(p)(clean_text(p.text)) if isinstance(p, Text | Reasoning)
+             else Attachment(p.mime, p.data, clean_text(p.name)) if isinstance(p, Attachment)
+             else p for p in message.parts]
+    return dataclasses.replace(
+        message, parts=parts, model=clean_optional(message.model),
+        error=clean_optional(message.error), finish_reason=clean_optional(message.finish_reason))
+
+
+def clean_json(value: dict[str, Any], where: str) -> dict[str, Any]:
+    """Free-form settings from a file, made storable: strings cleaned (see `clean_text`);
+    refused when nested deeper than JSON can be written back."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        raise TransferError(f"{where}: its settings ('extra') are nested too deeply to keep."
+                            ) from None
+    except (TypeError, ValueError) as exc:
+        raise TransferError(f"{where}: its settings ('extra') cannot be kept ({exc}).",
+                            ) from None
+    cleaned = clean_text(text)
+    return value if cleaned is text else json.loads(cleaned)
 
 
 def enumerate_items(data: object, what: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -22,6 +22,9 @@ from desktop_chat.core.model.message import Attachment, Message, ReplyState, Rol
 
 # The key of `conversations.extra` that holds the per-conversation overrides.
 SETTINGS_KEY = "overrides"
+# A title as lists show it (the sidebar, search hits): an imported one may be megabytes, which
+# would take seconds to lay out; the full text stays in the database.
+TITLE_SHOWN_CHARS = 200
 
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, reasoning, state, model, finish_reason, "
@@ -48,7 +51,7 @@ class DamagedRow(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
-    """One line of the sidebar."""
+    """One line of the sidebar; `title` as shown (see `shown_title`)."""
 
     id: int
     title: str
@@ -73,7 +76,8 @@ class StoredConversation:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """`message_id` is None when the conversation's title matched. `snippet` marks matched
+    """`message_id` is None when the conversation's title matched (`title` as shown, see
+    `shown_title`). `snippet` marks matched
     words with HIGHLIGHT_START / HIGHLIGHT_END (control characters, so the view can escape
     the text for HTML first and then turn the marks into tags)."""
 
@@ -134,7 +138,7 @@ def conversation_from_row(row: sqlite3.Row, extra: dict[str, Any]) -> StoredConv
 def summary_from_row(row: sqlite3.Row) -> ConversationSummary:
     return ConversationSummary(
         id=_integer(row, "id"),
-        title=lenient_text(row["title"]),
+        title=shown_title(row["title"]),
         updated_at=_number(row, "updated_at"),
         message_count=_integer(row, "message_count"),
         created_at=_number(row, "created_at"),
@@ -160,6 +164,18 @@ def lenient_text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return "" if value is None else str(value)
+
+
+def shown_title(value: object) -> str:
+    """A title for a list: at most `TITLE_SHOWN_CHARS` characters ("…" marks a cut), on one
+    line. Queries select `substr(title, 1, TITLE_SHOWN_CHARS + 1)`, so a huge title is never
+    even read."""
+    title = lenient_text(value)
+    if len(title) > TITLE_SHOWN_CHARS:
+        title = title[:TITLE_SHOWN_CHARS - 1].rstrip() + "…"
+    if "\n" in title or "\r" in title:
+        title = " ".join(title.splitlines())
+    return title
 
 
 def usage_columns(usage: Usage | None) -> tuple[int | None, int | None, int | None]:

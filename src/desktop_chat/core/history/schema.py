@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from desktop_chat.core.logs import redact_secrets
+
 log = logging.getLogger("desktop_chat.store")
 
 KEEP_BACKUPS = 3
@@ -135,12 +137,53 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     _run_script(conn, V3_CHANGES)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _v1_to_v2, _v2_to_v3]
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    """v4: no key in what servers said. Builds before v4 stored a reply's error (and finish
+    reason) as the server sent it, and some servers quote the API key back ("Incorrect API key
+    provided: sk-…"); redact them as the logs do (the keys this process knows, which the app
+    gathers before opening an old history, and every well-known key shape). The old text is
+    overwritten on disk (secure_delete), not just unlinked; the backup taken before the
+    migration keeps it, like everything else of the old file."""
+    rows = conn.execute("SELECT id, error, finish_reason FROM messages "
+                        "WHERE error IS NOT NULL OR finish_reason IS NOT NULL").fetchall()
+    changed = []
+    for row_id, error, finish_reason in rows:
+        cleaned = [redact_secrets(v) if isinstance(v, str) else v for v in (error, finish_reason)]
+        if cleaned != [error, finish_reason]:
+            changed.append((*cleaned, row_id))
+    if not changed:
+        return
+    secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        conn.executemany("UPDATE messages SET error = ?, finish_reason = ? WHERE id = ?", changed)
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(secure)}")
+    log.info("removed keys from %d stored error message(s)", len(changed))
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def needs_migration(path: Path) -> bool:
+    """Whether opening the history at `path` will migrate it (a file from an older version);
+    False for a missing file or one that cannot be read (opening it will say why)."""
+    if not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            return 0 < user_version(conn) < SCHEMA_VERSION
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
 
 
 def migrate(conn: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) -> int:
@@ -158,6 +201,9 @@ def migrate(conn: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) 
             version = user_version(conn)
             if version >= target:
                 conn.execute("COMMIT")
+                # what a migration rewrote (keys taken out of errors, say) replaces the old
+                # pages in the main file now, not at some later checkpoint
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 return found
             log.info("migrating %s from schema %d to %d", path.name, version, version + 1)
             MIGRATIONS[version](conn)

@@ -13,8 +13,10 @@ import sqlite3
 from desktop_chat.core.history.records import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
+    TITLE_SHOWN_CHARS,
     SearchHit,
     lenient_text,
+    shown_title,
 )
 from desktop_chat.core.history.schema import FTS_TABLE
 
@@ -40,13 +42,13 @@ def like_pattern(word: str) -> str:
 def search_titles(conn: sqlite3.Connection, words: list[str], limit: int) -> list[SearchHit]:
     where = " AND ".join(["title LIKE ? ESCAPE '\\'"] * len(words))
     rows = conn.execute(
-        f"SELECT id, title, updated_at FROM conversations WHERE deleted_at IS NULL AND {where} "
-        "ORDER BY updated_at DESC LIMIT ?",
-        [*map(like_pattern, words), limit],
+        f"SELECT id, substr(title, 1, ?) AS title, updated_at FROM conversations "
+        f"WHERE deleted_at IS NULL AND {where} ORDER BY updated_at DESC LIMIT ?",
+        [TITLE_SHOWN_CHARS + 1, *map(like_pattern, words), limit],
     ).fetchall()
     return [
-        SearchHit(row["id"], None, lenient_text(row["title"]),
-                  mark(lenient_text(row["title"]), words), row["updated_at"])
+        SearchHit(row["id"], None, shown_title(row["title"]),
+                  mark(shown_title(row["title"]), words), row["updated_at"])
         for row in rows
     ]
 
@@ -54,12 +56,12 @@ def search_titles(conn: sqlite3.Connection, words: list[str], limit: int) -> lis
 def search_messages_fts(conn: sqlite3.Connection, words: list[str], limit: int,
                         ) -> list[SearchHit]:
     rows = conn.execute(
-        f"SELECT m.id, m.conversation_id, c.title, c.updated_at, "
+        f"SELECT m.id, m.conversation_id, substr(c.title, 1, ?) AS title, c.updated_at, "
         f"snippet({FTS_TABLE}, 0, ?, ?, '…', 12) AS snippet "
         f"FROM {FTS_TABLE} JOIN messages m ON m.id = {FTS_TABLE}.rowid "
         "JOIN conversations c ON c.id = m.conversation_id "
         f"WHERE {FTS_TABLE} MATCH ? AND c.deleted_at IS NULL ORDER BY rank LIMIT ?",
-        (HIGHLIGHT_START, HIGHLIGHT_END, fts_query(words), limit),
+        (TITLE_SHOWN_CHARS + 1, HIGHLIGHT_START, HIGHLIGHT_END, fts_query(words), limit),
     ).fetchall()
     return [_message_hit(row, lenient_text(row["snippet"])) for row in rows]
 
@@ -68,16 +70,16 @@ def search_messages_like(conn: sqlite3.Connection, words: list[str], limit: int,
                          ) -> list[SearchHit]:
     where = " AND ".join(["m.content LIKE ? ESCAPE '\\'"] * len(words))
     rows = conn.execute(
-        "SELECT m.id, m.conversation_id, m.content, c.title, c.updated_at FROM messages m "
-        "JOIN conversations c ON c.id = m.conversation_id "
+        "SELECT m.id, m.conversation_id, m.content, substr(c.title, 1, ?) AS title, "
+        "c.updated_at FROM messages m JOIN conversations c ON c.id = m.conversation_id "
         f"WHERE c.deleted_at IS NULL AND {where} ORDER BY m.id DESC LIMIT ?",
-        [*map(like_pattern, words), limit],
+        [TITLE_SHOWN_CHARS + 1, *map(like_pattern, words), limit],
     ).fetchall()
     return [_message_hit(row, snippet(lenient_text(row["content"]), words)) for row in rows]
 
 
 def _message_hit(row: sqlite3.Row, text: str) -> SearchHit:
-    return SearchHit(row["conversation_id"], row["id"], lenient_text(row["title"]), text,
+    return SearchHit(row["conversation_id"], row["id"], shown_title(row["title"]), text,
                      row["updated_at"])
 
 

@@ -42,12 +42,14 @@ from desktop_chat.core.history.db import (
     insert_message,
     newest_leaf,
     rows_in_order,
+    server_text,
     transaction,
 )
 from desktop_chat.core.history.records import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
     SETTINGS_KEY,
+    TITLE_SHOWN_CHARS,
     ConversationSummary,
     DamagedRow,
     SearchHit,
@@ -233,13 +235,13 @@ class Store:
 
     def list_conversations(self, limit: int | None = 200, offset: int = 0,
                            ) -> list[ConversationSummary]:
-        """Not deleted, newest activity first."""
+        """Not deleted, newest activity first; titles as lists show them (`shown_title`)."""
         rows = self._rows(
-            "SELECT c.id, c.title, c.model, c.created_at, c.updated_at, (SELECT count(*) "
-            "FROM messages m WHERE m.conversation_id = c.id) AS message_count "
+            "SELECT c.id, substr(c.title, 1, ?) AS title, c.model, c.created_at, c.updated_at, "
+            "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count "
             "FROM conversations c WHERE c.deleted_at IS NULL "
             "ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
-            (-1 if limit is None else limit, offset),
+            (TITLE_SHOWN_CHARS + 1, -1 if limit is None else limit, offset),
         )
         out = []
         for row in rows:
@@ -339,7 +341,8 @@ class Store:
                          "WHERE id = ?", (reply.content, reply.reasoning, time.time(), reply.id))
 
     def finish_reply(self, reply: Message) -> None:
-        """Save the reply in its final state: text, reasoning, usage, outcome."""
+        """Save the reply in its final state: text, reasoning, usage, outcome (its error
+        redacted: a server may quote the key back)."""
         if reply.state is ReplyState.STREAMING:
             raise ValueError("finish_reply needs the outcome, not 'streaming'")
         now = reply.updated_at = time.time()
@@ -349,8 +352,9 @@ class Store:
                 "UPDATE messages SET state = ?, content = ?, reasoning = ?, finish_reason = ?, "
                 "error = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, "
                 "usage_estimated = ?, updated_at = ? WHERE id = ?",
-                (reply.state.value, reply.content, reply.reasoning, reply.finish_reason,
-                 reply.error, *usage_columns(usage), int(usage is not None and usage.estimated),
+                (reply.state.value, reply.content, reply.reasoning,
+                 server_text(reply.finish_reason), server_text(reply.error),
+                 *usage_columns(usage), int(usage is not None and usage.estimated),
                  now, reply.id),
             )
             conn.execute("UPDATE conversations SET updated_at = ? WHERE id = "

@@ -27,13 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat.core.history.chatgpt import import_chatgpt
+from desktop_chat.core.history.db import server_text
 from desktop_chat.core.history.imports import (
     ImportResult,
     ParsedConversation,
     Progress,
     TransferError,
+    count,
     enumerate_items,
     optional_str,
+    parse_each,
+    shown,
     timestamp,
     tree_order,
     write_all,
@@ -71,13 +75,24 @@ _STATE_NOTES = {
 
 
 def read_json(path: Path) -> Any:
+    """The file's JSON, or a `TransferError` saying in words why it cannot be read."""
+    name = path.name
     try:
         with open(path, encoding="utf-8-sig") as file:
             return json.load(file)
     except OSError as exc:
-        raise TransferError(f"{path.name} could not be read: {exc.strerror or exc}") from exc
+        raise TransferError(f"{name} could not be read: {exc.strerror or exc}") from exc
+    except RecursionError:
+        raise TransferError(f"{name} is nested too deeply to be read (brackets inside "
+                            "brackets, hundreds of levels deep); no chat export is.") from None
+    except MemoryError:
+        raise TransferError(f"{name} is too large to be read with the memory available."
+                            ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TransferError(f"{path.name} is not a valid JSON file ({exc}).") from exc
+        raise TransferError(f"{name} is not a valid JSON file ({exc}).") from exc
+    except ValueError:  # e.g. Python's limit on the digits of one integer
+        raise TransferError(f"{name} holds a number with thousands of digits, which no chat "
+                            "export has; it was not read.") from None
 
 
 def import_file(store: Store, path: Path, progress: Progress | None = None) -> ImportResult:
@@ -129,7 +144,8 @@ def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
         "parent": message.parent_id if message.parent_id in kept else None,
         "role": message.role.value, "content": message.content,
         "reasoning": message.reasoning, "state": message.state.value, "model": message.model,
-        "finish_reason": message.finish_reason, "error": message.error,
+        # stored redacted already; again, for a key the app learned since
+        "finish_reason": server_text(message.finish_reason), "error": server_text(message.error),
         "usage": None if usage is None else {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens,
@@ -160,12 +176,14 @@ def import_json(store: Store, data: object, progress: Progress | None = None) ->
         raise TransferError("This export was made by a newer version of desktop-chat; update "
                             "desktop-chat to import it.")
     items = list(enumerate_items(data.get("conversations"), "conversations"))
-    return write_all(store, _parse_all(items), len(items), progress)
+    return write_all(store, parse_each(items, _parse_conversation, _name), len(items),
+                     progress)
 
 
-def _parse_all(items: list[tuple[int, dict[str, Any]]]) -> Iterator[ParsedConversation]:
-    for number, item in items:
-        yield _parse_conversation(item, f"Conversation {number}")
+def _name(number: int, item: dict[str, Any]) -> str:
+    title = item.get("title")
+    return f"Conversation {number} ({shown(title)})" if isinstance(title, str) else (
+        f"Conversation {number}")
 
 
 def _parse_conversation(item: dict[str, Any], where: str) -> ParsedConversation:
@@ -173,14 +191,15 @@ def _parse_conversation(item: dict[str, Any], where: str) -> ParsedConversation:
     parents = {key: m.get("parent") for key, m in raw.items()}
     for key, parent in parents.items():
         if parent is not None and (not isinstance(parent, int | str) or parent not in raw):
-            raise TransferError(f"{where}: message {key} answers a message that is missing.")
-    created = timestamp(item.get("created_at"))
+            raise TransferError(f"{where}: message {shown(key)} answers a message that is "
+                                "missing.")
+    created = timestamp(item.get("created_at"), where=where, name="created_at")
     extra = item.get("extra", {})
     if not isinstance(extra, dict) or not isinstance(item.get("title", ""), str):
         raise TransferError(f"{where}: its title or settings have the wrong type.")
     parsed = ParsedConversation(
         title=item.get("title", ""), created_at=created,
-        updated_at=timestamp(item.get("updated_at"), created),
+        updated_at=timestamp(item.get("updated_at"), created, where=where, name="updated_at"),
         model=optional_str(item.get("model")), extra=extra,
         active_leaf=leaf if isinstance(leaf := item.get("active_leaf"), int | str) else None,
         keep_if_empty=True,
@@ -207,32 +226,42 @@ def _keyed_messages(messages: object, where: str) -> Iterator[tuple[int | str, d
 
 def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
                    ) -> Message:
-    try:
-        role, state = Role(raw.get("role")), ReplyState(raw.get("state", "complete"))
-    except ValueError as exc:
-        raise TransferError(f"{where}, message {key}: {exc}.") from None
+    where = f"{where}, message {shown(key)}"
+    role, state = raw.get("role"), raw.get("state", "complete")
+    if not isinstance(role, str) or role not in _ROLES:
+        raise TransferError(f"{where}: its role ({shown(role)}) is not user, assistant or "
+                            "system.")
+    if not isinstance(state, str) or state not in _STATES:
+        raise TransferError(f"{where}: its state ({shown(state)}) is not one of "
+                            f"{', '.join(_STATES)}.")
     texts = [raw.get(name, "") for name in ("content", "reasoning")]
     if not all(isinstance(text, str) for text in texts):
-        raise TransferError(f"{where}, message {key}: its text is not a string.")
-    created = timestamp(raw.get("created_at"), fallback)
+        raise TransferError(f"{where}: its text is not a string.")
+    created = timestamp(raw.get("created_at"), fallback, where=where, name="created_at")
+    reply_state = _STATES[state]
     return Message.of(
-        role, texts[0], reasoning=texts[1],
-        attachments=_attachments(raw.get("attachments", []), f"{where}, message {key}"),
+        _ROLES[role], texts[0], reasoning=texts[1],
+        attachments=_attachments(raw.get("attachments", []), where),
         # nothing streams into an imported message any more
-        state=ReplyState.INTERRUPTED if state is ReplyState.STREAMING else state,
-        created_at=created, updated_at=timestamp(raw.get("updated_at"), created),
-        model=optional_str(raw.get("model")), usage=_usage(raw.get("usage")),
+        state=ReplyState.INTERRUPTED if reply_state is ReplyState.STREAMING else reply_state,
+        created_at=created,
+        updated_at=timestamp(raw.get("updated_at"), created, where=where, name="updated_at"),
+        model=optional_str(raw.get("model")), usage=_usage(raw.get("usage"), where),
         finish_reason=optional_str(raw.get("finish_reason")),
         error=optional_str(raw.get("error")),
     )
 
 
-def _usage(raw: object) -> Usage | None:
+_ROLES = {role.value: role for role in Role}
+_STATES = {state.value: state for state in ReplyState}
+
+
+def _usage(raw: object, where: str) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    counts = [raw.get(name) for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    return Usage(*(c if isinstance(c, int) and not isinstance(c, bool) else None
-                   for c in counts), estimated=raw.get("estimated") is True)
+    counts = [count(raw.get(name), where=where, name=f"usage {name}")
+              for name in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    return Usage(*counts, estimated=raw.get("estimated") is True)
 
 
 def _attachments(raw: object, where: str) -> list[Attachment]:
@@ -300,7 +329,8 @@ def _message_markdown(message: Message) -> list[str]:
         lines += [f"*Image attached: {label}({kind}, {_kilobytes(attachment.size)})*", ""]
     note = _STATE_NOTES.get(message.state)
     if note:
-        lines += [f"*{note}{' ' + message.error if message.error else ''}*", ""]
+        error = server_text(message.error)
+        lines += [f"*{note}{' ' + error if error else ''}*", ""]
     return lines
 
 
