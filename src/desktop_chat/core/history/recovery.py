@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from desktop_chat.core.history.db import connect, transaction
+from desktop_chat.core.history.db import connect, server_text, transaction
 from desktop_chat.core.history.records import StoreError
 from desktop_chat.core.history.store import Store
 
@@ -286,6 +286,9 @@ def _write_rows(conn: sqlite3.Connection, rows: dict[str, list[dict[str, object]
         for row in rows[table]:
             values = {k: v for k, v in row.items() if k in wanted and k != "_rowid"}
             values.setdefault("id", row["_rowid"])
+            for name in ("error", "finish_reason"):  # a server's words: kept without keys
+                if isinstance(values.get(name), str):
+                    values[name] = server_text(values[name])
             names = ", ".join(values)
             try:
                 conn.execute(f"INSERT OR IGNORE INTO {table} ({names}) VALUES "
