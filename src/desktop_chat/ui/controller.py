@@ -215,7 +215,9 @@ class ChatController(QObject):
         """Answer the last prompt again; the previous answer stays as a sibling."""
         if not self.session.messages or not self._can_start():
             return False
-        return self._start(self.session.start_regenerate, reopen=True)
+        return self._start(self.session.start_regenerate, reopen=True,
+                           refused="The answer was not regenerated. {why}. Try again in a "
+                                   "moment.")
 
     def edit_and_resend(self, index: int, prompt: str) -> bool:
         if not prompt.strip() or not self._can_start():
@@ -238,16 +240,19 @@ class ChatController(QObject):
             log.info("stop requested")
             self._task.cancel()
 
-    def _start(self, start: Callable[[], Turn], *, reopen: bool = False) -> bool:
+    def _start(self, start: Callable[[], Turn], *, reopen: bool = False,
+               refused: str = ("Your message was not sent — it is still in the message box. "
+                               "{why}. Press Enter to try again."),
+               ) -> bool:
         """Run one of the session's `start…` and stream its turn; a refusal (ValueError:
-        an image; StoreError: the history) is reported and changes nothing."""
+        an image; StoreError: the history) is reported (`refused`, with `{why}` filled in)
+        and changes nothing."""
         try:
             turn = start()
         except (ValueError, StoreError) as exc:
             log.warning("reply not started: %s", exc)
             self.error.emit(str(exc) if isinstance(exc, ValueError) else
-                            "Your message was not sent — it is still in the message box. "
-                            f"{str(exc).rstrip('.')}. Press Enter to try again.")
+                            refused.format(why=str(exc).rstrip(".")))
             return False
         self._turn = turn
         if reopen:  # the path changed above the new reply: show it as it now is
