@@ -71,6 +71,9 @@ def open_history(path: Path) -> tuple[Store | None, str | None]:
     try:
         problems = store.quick_check()
     except StoreError as exc:
+        if not is_damage(exc.__cause__):  # e.g. a passing I/O error: never move a sound file
+            log.error("history check could not run: %s", exc)
+            return store, None
         problems = [str(exc)]
     if not problems:
         return store, None
