@@ -130,12 +130,18 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     return window
 
 
+# A write from the GUI thread waits at most this long for another writer (an import): longer
+# would freeze the window; a reply that cannot be saved yet is retried (see ChatController).
+GUI_WRITE_WAIT_S = 0.05
+
+
 def open_history(data_dir: Path) -> tuple[Store | None, str | None]:
     """The history store (recovered if damaged), with replies cut off by a crash marked
     interrupted. Without a usable store the app still chats (in memory) and says why."""
     store, notice = recovery.open_history(data_dir / HISTORY_FILE)
     if store is None:
         return None, notice
+    store.limit_write_wait(GUI_WRITE_WAIT_S)
     try:
         interrupted = store.mark_interrupted_on_start()
         if interrupted:

@@ -77,8 +77,8 @@ INTERRUPTED_ERROR = "The reply was interrupted: the app closed before it finishe
 
 _CAUSES = (
     ("disk is full", "the disk is full"),
-    ("locked", "another program is using the history file"),
-    ("busy", "another program is using the history file"),
+    ("locked", "the file is busy (an import, or another program, is writing to it)"),
+    ("busy", "the file is busy (an import, or another program, is writing to it)"),
     ("readonly", "the history file cannot be written (it is read-only)"),
     ("disk i/o error", "the disk reported an error"),
     ("malformed", "the history file is damaged"),
@@ -169,6 +169,13 @@ class Store:
     def _rows(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         with self._read() as conn:
             return conn.execute(sql, params).fetchall()
+
+    def limit_write_wait(self, seconds: float) -> None:
+        """How long a write on this store's connection waits for another writer (an import
+        in its helper process) before it fails with StoreError. The window's store waits only
+        briefly: a write on the GUI thread must never freeze it; a failed save is retried."""
+        with self._lock:
+            self._conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
 
     def quick_check(self) -> list[str]:
         """sqlite's quick check of every page (no index comparison): the problems found,
