@@ -330,11 +330,10 @@ class ChatController(QObject):
     def save_again(self) -> bool:
         """Save the finished replies the history could not take (retried every few seconds,
         e.g. until there is disk space again). True once none is left."""
-        store = self.store
-        for reply in list(self._unsaved):
+        for reply in list(self._unsaved):  # only replies of a stored conversation get here
             try:
-                if store is not None:
-                    store.finish_reply(reply)
+                assert self.store is not None
+                self.store.finish_reply(reply)
             except StoreError as exc:
                 log.warning("reply %s still not saved: %s", reply.id, exc)
                 self._report_saving(exc.reason)

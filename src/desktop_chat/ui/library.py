@@ -53,10 +53,8 @@ class Library(QObject):
         title = title.strip()
         if self.store is None or not title:
             return False
-        try:
-            self.store.rename_conversation(conversation_id, title)
-        except StoreError as exc:
-            self.error.emit(f"The conversation could not be renamed: {exc}")
+        if not self._change("renamed",
+                            lambda store: store.rename_conversation(conversation_id, title)):
             self.changed.emit()  # the list shows the title that was kept
             return False
         self.renamed.emit(conversation_id, title)
@@ -67,24 +65,26 @@ class Library(QObject):
         """Hidden at once, removed for good only later: `restore` undoes it. False (and
         `error` says why, unless it is in use) when it could not be deleted: then it is still
         there, still open if it was."""
-        if self.store is None or self._in_use(conversation_id):
-            return False
-        try:
-            self.store.delete_conversation(conversation_id)
-        except StoreError as exc:
-            self.error.emit(f"The conversation could not be deleted: {exc}")
+        if self._in_use(conversation_id) or not self._change(
+                "deleted", lambda store: store.delete_conversation(conversation_id)):
             return False
         self.deleted.emit(conversation_id)
         self.changed.emit()
         return True
 
     def restore(self, conversation_id: int) -> bool:
+        if not self._change("restored", lambda store: store.restore_conversation(conversation_id)):
+            return False
+        self.changed.emit()
+        return True
+
+    def _change(self, done: str, write: Callable[[Store], None]) -> bool:
+        """Run one history write; a failure is said in words ("could not be <done>")."""
         if self.store is None:
             return False
         try:
-            self.store.restore_conversation(conversation_id)
+            write(self.store)
         except StoreError as exc:
-            self.error.emit(f"The conversation could not be restored: {exc}")
+            self.error.emit(f"The conversation could not be {done}: {exc}")
             return False
-        self.changed.emit()
         return True

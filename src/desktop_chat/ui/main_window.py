@@ -357,18 +357,17 @@ class MainWindow(QMainWindow):
 
     def _show_save_problem(self, problem: str) -> None:
         """Said at once, kept until saving works again; the text stays in the window."""
+        shown = _save_banner(self._save_problem) if self._save_problem else None
         self._save_problem = problem
         if problem:
-            self.show_error(f"Replies are not being saved: {problem.rstrip('.')}. What you "
-                            "see stays here and can be copied; saving resumes by itself when "
-                            "it can.", pinned=True)
+            self.show_error(_save_banner(problem), pinned=True)
             self.stateLabel.setText("Not saved")
-        else:
-            if self._pinned and self._pinned.startswith("Replies are not being saved"):
-                self._hide_error()
-            if not self.controller.is_streaming:  # the "Not saved" notes go with a redraw
-                self.transcript.show_messages(self.controller.session.messages)
-            self.statusBar().showMessage("Saved.", 3000)
+            return
+        if shown is not None and self._pinned == shown:
+            self._hide_error()
+        if not self.controller.is_streaming:  # the "Not saved" notes go with a redraw
+            self.transcript.show_messages(self.controller.session.messages)
+        self.statusBar().showMessage("Saved.", 3000)
 
     def _show_trimmed(self, turns: int) -> None:
         if notice := trim_notice(turns):
@@ -413,6 +412,11 @@ class MainWindow(QMainWindow):
         self._save_state()
         self.closed.emit()
         super().closeEvent(event)
+
+
+def _save_banner(problem: str) -> str:
+    return (f"Replies are not being saved: {problem.rstrip('.')}. What you see stays here "
+            "and can be copied; saving resumes by itself when it can.")
 
 
 def _button(text: str, name: str, tip: str) -> QPushButton:

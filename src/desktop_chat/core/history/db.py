@@ -28,7 +28,8 @@ FROM messages m WHERE m.id IN ({{marks}})
 """
 
 
-def _lenient_text(data: bytes) -> str:
+def lenient_decode(data: bytes) -> str:
+    """Text as stored, with U+FFFD for bytes that are not UTF-8."""
     return data.decode("utf-8", "replace")
 
 
@@ -41,7 +42,7 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     # Text that is not UTF-8 (a buggy writer, a bad sector) reads with U+FFFD in place of the
     # bad bytes instead of failing the whole query.
-    conn.text_factory = _lenient_text
+    conn.text_factory = lenient_decode
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from desktop_chat.core.history.db import connect, server_text, transaction
+from desktop_chat.core.history.db import connect, lenient_decode, server_text, transaction
 from desktop_chat.core.history.records import StoreError
 from desktop_chat.core.history.store import Store
 
@@ -165,7 +165,7 @@ def salvage(damaged: Path, target: Path) -> Recovered:
         source.execute("PRAGMA writable_schema = ON")
     except sqlite3.Error:
         return Recovered(damaged, unreadable_rows=1)
-    source.text_factory = lambda data: data.decode("utf-8", "replace")
+    source.text_factory = lenient_decode
     unreadable = 0
     try:
         rows: dict[str, list[dict[str, object]]] = {}
