@@ -24,11 +24,11 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name
-from pygments.styles import get_style_by_name
 from pygments.util import ClassNotFound
 
 from desktop_chat.core.render import actions
 from desktop_chat.core.render.actions import Action
+from desktop_chat.core.render.theme import Theme
 
 _REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -49,23 +49,6 @@ _TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checke
 class CodeBlock:
     language: str
     code: str
-
-
-@dataclass(frozen=True, slots=True)
-class Theme:
-    dark: bool = False
-
-    @property
-    def pygments_style(self) -> str:
-        return "monokai" if self.dark else "friendly"
-
-    @property
-    def muted(self) -> str:
-        return "#9aa0a6" if self.dark else "#6a737d"
-
-    @property
-    def code_background(self) -> str:
-        return get_style_by_name(self.pygments_style).background_color or "#f6f8fa"
 
 
 @dataclass(slots=True)
