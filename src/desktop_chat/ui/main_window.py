@@ -12,6 +12,7 @@ from PySide6.QtGui import (
     QShortcut,
 )
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QMainWindow,
     QPushButton,
@@ -26,7 +27,7 @@ from desktop_chat.core.config.providers import Profile
 from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role
 from desktop_chat.core.render import markdown
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
-from desktop_chat.ui.composer import Composer
+from desktop_chat.ui.composer import Composer, ComposerBox, Draft, Drafts
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
@@ -38,6 +39,7 @@ from desktop_chat.ui.setup_flow import SetupFlow
 from desktop_chat.ui.shortcuts_help import show_shortcuts
 from desktop_chat.ui.sidebar import Sidebar
 from desktop_chat.ui.status_line import StatusLine
+from desktop_chat.ui.theme import current as current_theme
 from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
 from desktop_chat.ui.transfers import Transfers
@@ -136,18 +138,16 @@ class MainWindow(QMainWindow):
         self.chatStack.addWidget(self.transcript)
         self.composer = Composer()
         self.attachmentStrip = AttachmentStrip()
-        self.sendButton = _button("Send", "sendButton", "Send the message (Enter)")
-        self.stopButton = _button("Stop", "stopButton", "Stop the reply (Esc)")
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.sendButton)
-        buttons.addWidget(self.stopButton)
-        buttons.addStretch(1)
-        compose_column = QVBoxLayout()
-        compose_column.addWidget(self.attachmentStrip)
-        compose_column.addWidget(self.composer)
-        compose_row = QHBoxLayout()
-        compose_row.addLayout(compose_column, 1)
-        compose_row.addLayout(buttons)
+        self.composerBox = ComposerBox(self.composer, self.attachmentStrip)
+        self.sendButton = self.composerBox.sendButton
+        self.stopButton = self.composerBox.stopButton
+        self.drafts = Drafts()
+        self._draft_key: int | None = None  # the conversation the composer's draft is for
+        self.composerBox.setMaximumWidth(current_theme().column_width)
+        compose_row = QHBoxLayout()  # the box sits under the reading column, centred
+        compose_row.addStretch(1)
+        compose_row.addWidget(self.composerBox, 100)
+        compose_row.addStretch(1)
 
         chat = QWidget()
         column = QVBoxLayout(chat)
@@ -183,6 +183,11 @@ class MainWindow(QMainWindow):
         self.sendButton.clicked.connect(self.send)
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
+        self.composerBox.attach_requested.connect(self._pick_attachments)
+        c.finished_elsewhere.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        c.prompt_returned_elsewhere.connect(
+            lambda key, prompt: self.drafts.give_back(key, prompt.content,
+                                                      list(prompt.attachments)))
         self.sidebar.open_requested.connect(c.open_chat)
         self.sidebar.rename_requested.connect(self.library.rename)
         self.sidebar.delete_requested.connect(self.delete_conversation)
@@ -253,6 +258,7 @@ class MainWindow(QMainWindow):
             self.composer.clear()
 
     def _show_prompt(self, message: Message, index: int) -> None:
+        self._draft_key = self.controller.conversation_id  # a new chat has its id now
         self.transcript.add_user_message(message.content, index,
                                          attachments=message.attachments)
 
@@ -332,10 +338,8 @@ class MainWindow(QMainWindow):
     # -- controller -> view ---------------------------------------------------------------
 
     def _set_streaming(self, streaming: bool) -> None:
-        self.stopButton.setEnabled(streaming)
-        self.sendButton.setEnabled(not streaming)
-        self.newChatButton.setEnabled(not streaming)
-        self.conversationList.setEnabled(not streaming)
+        """The sidebar and New chat stay usable: a reply goes on in its own conversation."""
+        self.composerBox.set_streaming(streaming)
         if streaming:
             self.stateLabel.setText("Generating…")
 
@@ -376,7 +380,33 @@ class MainWindow(QMainWindow):
     def _show_notice(self, notice: str) -> None:
         self.stateLabel.setText(notice or "Generating…")
 
+    def _switch_draft(self) -> None:
+        """Keep the composer's draft with the conversation it was typed in; show this one's."""
+        key = self.controller.conversation_id
+        if key == self._draft_key:
+            return
+        self.drafts.keep(self._draft_key, Draft(self.composer.toPlainText(),
+                                                self.attachmentStrip.take()))
+        self._draft_key = key
+        draft = self.drafts.take(key)
+        self.composer.setPlainText(draft.text)
+        self.composer.moveCursor(self.composer.textCursor().MoveOperation.End)
+        self.attachmentStrip.set_attachments(draft.attachments)
+
+    def _pick_attachments(self) -> None:
+        """A file dialog that does not block the loop (a reply may be streaming)."""
+        dialog = QFileDialog(self, "Attach images")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilters(["Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp)",
+                               "All files (*)"])
+        dialog.filesSelected.connect(self._attach_files)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
     def _show_conversation(self, conversation: Conversation) -> None:
+        if self._editing is not None:
+            self.composer.clear()  # an edit of a message in the chat left behind ends here
+        self._switch_draft()
         self._editing = None
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
@@ -400,6 +430,7 @@ class MainWindow(QMainWindow):
             self._show_model(self.controller.model)
 
     def _show_model(self, model: str) -> None:
+        self.composer.show_model(model)
         profile = self.controller.profile
         self.status.show_model(model, profile.name if profile else "")
 
@@ -418,9 +449,3 @@ def _save_banner(problem: str) -> str:
     return (f"Replies are not being saved: {problem.rstrip('.')}. What you see stays here "
             "and can be copied; saving resumes by itself when it can.")
 
-
-def _button(text: str, name: str, tip: str) -> QPushButton:
-    button = QPushButton(text, objectName=name)
-    button.setAccessibleName(text)
-    button.setToolTip(tip)
-    return button
