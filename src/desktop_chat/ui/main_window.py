@@ -10,6 +10,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QKeySequence,
     QShortcut,
+    QTextCursor,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +28,7 @@ from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
 from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role
 from desktop_chat.core.render import markdown
+from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.composer import Composer, ComposerBox, Draft, Drafts
 from desktop_chat.ui.connections import Connections
@@ -74,7 +77,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect()
         self._install_shortcuts()
-        self.fileMenu = FileMenu(self, controller, library, transfers)
+        self.fileMenu = FileMenu(self, controller, library, transfers, state)
         if transfers is not None:
             transfers.failed.connect(self.show_error)
         self.setup: SetupFlow | None = None
@@ -118,9 +121,12 @@ class MainWindow(QMainWindow):
         sidebar = self.sidebar
 
         self.modelPicker = ModelPicker(self.controller.model)
+        self.expandSidebarButton = sidebar_button(self)
+        self.providerLabel = PlainLabel(objectName="providerLabel")
         model_row = self.modelRow = QHBoxLayout()  # SetupFlow adds the demo model's note
-        model_row.addWidget(PlainLabel("Model:"))
+        model_row.addWidget(self.expandSidebarButton)
         model_row.addWidget(self.modelPicker)
+        model_row.addWidget(self.providerLabel)
         model_row.addStretch(1)
 
         self.transcript = Transcript(self._theme())
@@ -174,6 +180,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.undoButton)
         self.undoButton.hide()
         self._deleted: int | None = None
+        self._find = ""  # words to show when the conversation being opened arrives
         self._editing: int | None = None
         self._show_model(self.controller.model)
 
@@ -191,6 +198,11 @@ class MainWindow(QMainWindow):
         self.sidebar.open_requested.connect(c.open_chat)
         self.sidebar.rename_requested.connect(self.library.rename)
         self.sidebar.delete_requested.connect(self.delete_conversation)
+        self.sidebar.export_requested.connect(
+            lambda cid, title, kind: self.fileMenu.ask_export(kind, cid, title))
+        self.sidebar.collapse_requested.connect(self.toggle_sidebar)
+        self.expandSidebarButton.clicked.connect(self.toggle_sidebar)
+        self.sidebar.match_opened.connect(self._find_when_opened)
         self.sidebar.search_changed.connect(self._refresh_conversations)
         self.undoButton.clicked.connect(self._undo_delete)
         self.copying = CopyActions(self, self.controller, self.transcript)
@@ -232,6 +244,7 @@ class MainWindow(QMainWindow):
             (QKeySequence("Shift+Esc"), self.composer.setFocus),
             (QKeySequence.StandardKey.Find, self._focus_search),
             (QKeySequence("Ctrl+/"), lambda: show_shortcuts(self)),
+            (QKeySequence("Ctrl+B"), self.toggle_sidebar),
         ]
         for sequence, slot in bindings:
             shortcut = QShortcut(sequence, self)
@@ -307,7 +320,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
                                      8000)
 
+    def toggle_sidebar(self) -> None:
+        """Hide or show the conversation list (the button, or Ctrl+B)."""
+        shown = not self.sidebar.isVisible()
+        self.sidebar.setVisible(shown)
+        self.expandSidebarButton.setVisible(not shown)
+        (self.newChatButton if shown else self.composer).setFocus()
+
+    def _find_when_opened(self, words: str) -> None:
+        self._find = words  # a search hit is opening: show it at the match
+
     def _focus_search(self) -> None:
+        if not self.sidebar.isVisible():
+            self.toggle_sidebar()
         self.searchBox.setFocus()
         self.searchBox.selectAll()
 
@@ -415,11 +440,14 @@ class MainWindow(QMainWindow):
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)
         self.status.show_usage(None, self.controller.usage_totals(), self.controller.profile)
+        words, self._find = self._find, ""
+        if words and not self.controller.shows_reply:
+            scroll_to_words(self.transcript, words)
 
     def _refresh_conversations(self) -> None:
         query = self.searchBox.text()
         if query.strip():
-            self.sidebar.show_hits(self.library.search(query))
+            self.sidebar.show_hits(self.library.search(query), self.controller.conversation_id)
         else:
             self.sidebar.show_conversations(self.library.conversations(),
                                             self.controller.conversation_id)
@@ -432,6 +460,7 @@ class MainWindow(QMainWindow):
     def _show_model(self, model: str) -> None:
         self.composer.show_model(model)
         profile = self.controller.profile
+        self.providerLabel.setText(profile.name if profile else "")
         self.status.show_model(model, profile.name if profile else "")
 
     def _configured(self, profile: Profile | None) -> None:
@@ -443,6 +472,25 @@ class MainWindow(QMainWindow):
         self._save_state()
         self.closed.emit()
         super().closeEvent(event)
+
+
+def sidebar_button(window: QWidget) -> QToolButton:
+    """Shows the sidebar again once hidden (at the top of the conversation)."""
+    button = QToolButton(window, objectName="expandSidebarButton")
+    button.setAccessibleName("Show the sidebar")
+    button.setToolTip("Show the sidebar (Ctrl+B)")
+    button.setIcon(icons.icon("sidebar", current_theme().colors.muted))
+    button.setAutoRaise(True)
+    button.hide()
+    return button
+
+
+def scroll_to_words(transcript: QWidget, words: str) -> None:
+    """Select and show the first place `words` occur in the transcript (a search hit)."""
+    find = getattr(transcript, "find", None)
+    if callable(find):
+        transcript.moveCursor(QTextCursor.MoveOperation.Start)  # type: ignore[attr-defined]
+        find(words)
 
 
 def _save_banner(problem: str) -> str:

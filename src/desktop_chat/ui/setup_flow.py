@@ -46,7 +46,8 @@ class SetupFlow(QObject):
         c.probing.connect(self._probing)
         c.progress.connect(self._progress)
         self.demoNotice = DemoNotice(c.offline)  # next to the model, while the demo model answers
-        window.modelRow.insertWidget(2, self.demoNotice, 10)  # type: ignore[attr-defined]
+        row = window.modelRow  # type: ignore[attr-defined]
+        row.insertWidget(row.indexOf(picker) + 1, self.demoNotice, 10)
 
     def start(self) -> None:
         self.apply_appearance(self.connections.settings)
