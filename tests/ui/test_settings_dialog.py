@@ -307,7 +307,7 @@ def test_appearance_and_network_tabs(open_dialog) -> None:
 @pytest.mark.parametrize(
     ("field", "text", "expected"),
     [
-        ("baseUrl", "api.example.com/v1", "must start with http:// or https://"),
+        ("baseUrl", "ftp://api.example.com/v1", "must start with http:// or https://"),
         ("baseUrl", "http://host:99999/v1", "port in the base URL"),
         ("headers", "X-Good: 1\nno colon here", "Extra headers, line 2"),
         ("headers", "Bad Name: x", "Extra headers, line 1"),
@@ -442,12 +442,13 @@ def test_connection_lists_the_models(open_dialog, server: LoopbackServer, qloop)
     opened = open_dialog(local_settings(server), test_connection=list_models)
     form = opened.form("vllm")
     form.headers.setPlainText("X-Probe: yes")
-    assert run_test(opened, form, qloop) == "✓ Connected: 3 models — alpha, mid, zeta."
-    assert [form.model.itemText(i) for i in range(form.model.count())] == ["alpha", "mid",
-                                                                           "zeta"]
+    assert run_test(opened, form, qloop) == "✓ Connected: 3 models — zeta, alpha, mid."
+    assert [form.model.itemText(i) for i in range(form.model.count())] == ["zeta", "alpha",
+                                                                           "mid"]
     assert server.requests[-1].headers.get("x-probe") == "yes"  # the edited form was used
     profile = opened.ok().profile("vllm")
-    assert profile.models == ("alpha", "mid", "zeta") and profile.model == "alpha"
+    # the server's first listed, not the alphabet's first (issue #14, defect 6)
+    assert profile.models == ("zeta", "alpha", "mid") and profile.model == "zeta"
 
 
 def test_connection_sends_the_typed_key_and_shows_the_exact_error(
@@ -482,7 +483,7 @@ def test_connection_test_of_an_invalid_form_says_what_to_fix(open_dialog, qloop)
 
     opened = open_dialog(test_connection=record)
     form = opened.form("openai")
-    form.baseUrl.setText("nonsense")
+    form.baseUrl.setText("ftp://nonsense")
     form.testButton.click()
     assert "must start with http://" in form.testResult.text() and not calls
     form.baseUrl.setText("https://api.openai.com/v1")

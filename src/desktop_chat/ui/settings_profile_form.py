@@ -38,6 +38,7 @@ from desktop_chat.core.config.providers import (
     format_headers,
     parse_headers,
     preset,
+    with_scheme,
 )
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource
 from desktop_chat.core.engine.offline import (
@@ -46,6 +47,7 @@ from desktop_chat.core.engine.offline import (
     demo_available,
     engine_available,
 )
+from desktop_chat.core.llm.discovery import find_api_root
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
@@ -225,6 +227,7 @@ class ProfileForm(QWidget):
             raise Invalid("Give the profile a name.", self.nameEdit)
         url = self.baseUrl.text().strip()
         if not p.is_offline:
+            url = with_scheme(url)  # "127.0.0.1:8080": a local address, http://
             if problem := base_url_problem(url):
                 raise Invalid(f"{label}: {problem}", self.baseUrl)
             if "YOUR-RESOURCE" in url:
@@ -325,7 +328,12 @@ class ProfileForm(QWidget):
 
     async def _run_test(self, profile: Profile, key: str | None) -> None:
         try:
-            models = await self._test_connection(profile, key)
+            url, models = await find_api_root(
+                profile.base_url,
+                lambda candidate: self._test_connection(
+                    dataclasses.replace(profile, base_url=candidate), key))
+            if url != profile.base_url and not profile.is_offline:
+                self.baseUrl.setText(url)  # a bare host answered at /v1: keep that
         except ChatError as exc:
             self._show_result(exc.message, ok=False)
         except Exception as exc:  # the dialog never shows a traceback
@@ -333,7 +341,7 @@ class ProfileForm(QWidget):
             self._show_result(f"The test failed unexpectedly ({type(exc).__name__}). "
                               "Check the base URL and try again.", ok=False)
         else:
-            self._got_models(sorted(models))
+            self._got_models(list(models))
         self.testButton.setEnabled(True)
 
     def _got_models(self, models: list[str]) -> None:

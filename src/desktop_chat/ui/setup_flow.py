@@ -62,7 +62,10 @@ class SetupFlow(QObject):
             return
         if self.welcome is not None:
             self.welcome.cancel_checks()
+            leaving = self._stack.currentWidget() is self.welcome
             self._stack.setCurrentIndex(0)
+            if leaving:  # the panel had the focus: it goes to the composer, not the transcript
+                self._window.composer.setFocus()  # type: ignore[attr-defined]
         self._picker.set_models(list(profile.models), self.connections.controller.model)
         self._picker.setEnabled(not profile.is_offline)
         self._window.setWindowFilePath("")

@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.config.providers import base_url_problem
+from desktop_chat.core.config.providers import base_url_problem, with_scheme
 from desktop_chat.core.config.secrets import KeychainStatus
+from desktop_chat.core.llm.discovery import find_api_root
 from desktop_chat.core.llm.errors import ChatError, ErrorKind
 from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
@@ -232,7 +233,7 @@ class WelcomePanel(QWidget):
             self.openai_key_accepted.emit(key, models)
 
     def connect_custom(self) -> None:
-        url = self.customUrl.text().strip()
+        url = with_scheme(self.customUrl.text())
         if problem := base_url_problem(url):
             show_outcome(self.customStatus, problem, ok=False)
             self.customUrl.setFocus()
@@ -244,9 +245,18 @@ class WelcomePanel(QWidget):
                          what="Connecting to the server")
 
     async def _run_server_check(self, url: str, key: str | None) -> None:
-        models = await self._checked(self._check_server(url, key), self.customStatus)
+        found: list[str] = []  # the base URL that answered (a bare host: with /v1)
+
+        async def check(candidate: str) -> list[str]:
+            models = await self._check_server(candidate, key)
+            found.append(candidate)
+            return models
+
+        models = await self._checked(find_api_root(url, check), self.customStatus)
         self.connectButton.setEnabled(True)
         if models is not None:
+            url = found[-1]
+            self.customUrl.setText(url)
             show_outcome(self.customStatus, f"✓ Connected ({_models(models)}).", ok=True)
             self.custom_chosen.emit(url, key, models)
         elif self._unlisted_error:
@@ -258,11 +268,13 @@ class WelcomePanel(QWidget):
             url, key = self._unlisted
             self.custom_chosen.emit(url, key, [])
 
-    async def _checked(self, check: Awaitable[list[str]], status: QLabel) -> list[str] | None:
-        """The models, or None after showing why the check failed."""
+    async def _checked(self, check: Awaitable[list[str] | tuple[str, list[str]]],
+                       status: QLabel) -> list[str] | None:
+        """The models (in the server's order), or None after showing why the check failed."""
         self._unlisted_error = False
         try:
-            return sorted(await check)
+            answer = await check
+            return list(answer[1] if isinstance(answer, tuple) else answer)
         except ChatError as exc:
             self._unlisted_error = exc.kind is ErrorKind.NO_MODEL_LIST
             show_outcome(status, exc.message, ok=False)
