@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role
+from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role, Usage
 from desktop_chat.core.render import markdown
 from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
@@ -381,7 +381,8 @@ class MainWindow(QMainWindow):
             else "Reply finished"))
         if reply.error:
             self.show_error(reply.error)
-        self.status.show_usage(reply.usage, self.controller.usage_totals(),
+        self.status.show_usage(reply.usage or last_usage(self.controller.session.messages),
+                               self.controller.usage_totals(),
                                self.controller.profile)
 
     def _show_save_problem(self, problem: str) -> None:
@@ -439,7 +440,8 @@ class MainWindow(QMainWindow):
         self._refresh_conversations()
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)
-        self.status.show_usage(None, self.controller.usage_totals(), self.controller.profile)
+        self.status.show_usage(last_usage(conversation.messages),
+                               self.controller.usage_totals(), self.controller.profile)
         words, self._find = self._find, ""
         if words and not self.controller.shows_reply:
             scroll_to_words(self.transcript, words)
@@ -472,6 +474,14 @@ class MainWindow(QMainWindow):
         self._save_state()
         self.closed.emit()
         super().closeEvent(event)
+
+
+def last_usage(messages: list[Message]) -> Usage | None:
+    """The newest reply's token use: how much context the conversation fills now."""
+    for message in reversed(messages):
+        if message.role is Role.ASSISTANT and message.usage is not None:
+            return message.usage
+    return None
 
 
 def sidebar_button(window: QWidget) -> QToolButton:
