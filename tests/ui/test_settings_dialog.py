@@ -382,7 +382,11 @@ def test_without_keychain_keys_stay_for_the_session(open_dialog) -> None:
     opened = open_dialog(keychain=NO_KEYCHAIN)
     page = opened.dialog.providers
     notice = page.findChild(QWidget, "keychainNotice")
-    assert notice.isVisible() and NO_KEYCHAIN.reason in notice.text()
+    assert notice.isVisible() and "\n" not in notice.text()  # one line; details on demand
+    details = page.findChild(QWidget, "keychainDetails")
+    assert not details.isVisible()
+    page.findChild(QWidget, "keychainDetailsButton").click()
+    assert details.isVisible() and NO_KEYCHAIN.reason in details.text()
     assert page.sessionOnly.isChecked() and not page.plaintextConfirm.isEnabled()
     opened.form("openai").apiKey.setText(NEW_KEY)
     settings = opened.ok()
@@ -394,7 +398,9 @@ def test_plaintext_keys_need_the_warning_ticked(open_dialog) -> None:
     opened = open_dialog(keychain=NO_KEYCHAIN)
     page = opened.dialog.providers
     opened.form("openai").apiKey.setText(NEW_KEY)
+    assert not page.plaintextConfirm.isVisible()
     page.plaintext.setChecked(True)
+    assert page.plaintextConfirm.isVisible()
     assert page.plaintextConfirm.isEnabled() and not page.plaintextConfirm.isChecked()
     assert "tick the box" in opened.refused()
     page.plaintextConfirm.setChecked(True)
@@ -536,7 +542,8 @@ def test_tab_goes_from_the_list_through_the_form_to_ok(open_dialog) -> None:
         label = widget.objectName() or widget.accessibleName()
         if widget.isVisible() and widget.focusPolicy().value & 1 and label:
             order.append(label)
-    expected = ["sessionOnly", "plaintextKeys", "plaintextConfirm", "profileList",
+    # plaintextConfirm is hidden until a plain-text file is chosen (it does not apply before)
+    expected = ["sessionOnly", "plaintextKeys", "profileList",
                 "addProfileButton", "removeProfileButton", "makeActiveButton", "profileName",
                 "baseUrl", "testConnectionButton"]
     assert [name for name in order if name in expected][:len(expected)] == expected, order
@@ -604,3 +611,29 @@ def test_conversation_cancel_emits_nothing(qtbot) -> None:
     dialog.defaultModel.setChecked(False)
     dialog.reject()
     assert emitted == []
+
+
+def test_a_server_without_a_key_shows_no_key_section(open_dialog) -> None:
+    """Issue #14: options that do not apply are hidden, not disabled."""
+    opened = open_dialog()
+    form = opened.form("openai")
+    assert form.apiKey.isVisible() and form.keyEnv.isVisible()
+    form.needsKey.setChecked(False)
+    assert not form.apiKey.isVisible() and not form.keyEnv.isVisible()
+    assert not form.inputPrice.isVisible() or form.original.has_prices
+    form.needsKey.setChecked(True)
+    assert form.apiKey.isVisible()
+
+
+def test_pages_fit_at_800x600_without_scrolling(open_dialog) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    opened = open_dialog(keychain=NO_KEYCHAIN)
+    dialog = opened.dialog
+    dialog.resize(800, 600)
+    assert dialog.findChildren(QScrollArea) == []
+    for index in range(dialog.tabs.count()):
+        dialog.tabs.setCurrentIndex(index)
+        page = dialog.tabs.currentWidget()
+        assert page.minimumSizeHint().height() <= dialog.tabs.currentWidget().height() + 1, (
+            dialog.tabs.tabText(index))

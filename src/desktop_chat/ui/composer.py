@@ -46,6 +46,7 @@ class Composer(QPlainTextEdit):
         self.setTabChangesFocus(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         font = self.font()
         font.setPointSizeF(point_size(current().type.body))
         self.setFont(font)
@@ -104,7 +105,7 @@ class Composer(QPlainTextEdit):
                                           .height()))
         line_height = self.fontMetrics().lineSpacing()
         frame = int(self.document().documentMargin() * 2) + self.frameWidth() * 2
-        wanted = lines * line_height + frame
+        wanted = lines * line_height + frame + 6  # the viewport's own margins
         window = self.window()
         limit = int(window.height() * MAX_WINDOW_SHARE) if window is not self else wanted
         height = max(line_height + frame, min(wanted, max(limit, 3 * line_height)))

@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.modelPicker = ModelPicker(self.controller.model)
         self.expandSidebarButton = sidebar_button(self)
         self.providerLabel = PlainLabel(objectName="providerLabel")
+        self.providerLabel.setStyleSheet(f"color: {current_theme().colors.muted};")
         model_row = self.modelRow = QHBoxLayout()  # SetupFlow adds the demo model's note
         model_row.addWidget(self.expandSidebarButton)
         model_row.addWidget(self.modelPicker)

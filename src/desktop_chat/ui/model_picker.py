@@ -8,7 +8,10 @@ leaving the box), not on every keystroke.
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, QStringListModel, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QCompleter, QWidget
+
+from desktop_chat.ui.theme import current, point_size
 
 
 class ModelPicker(QComboBox):
@@ -34,6 +37,25 @@ class ModelPicker(QComboBox):
         self.textActivated.connect(self._commit)
         self.lineEdit().editingFinished.connect(lambda: self._commit(self.currentText()))
         self.lineEdit().setPlaceholderText("Type or pick a model")
+        self.restyle()
+
+    def restyle(self) -> None:
+        """Flat: the model's name in the header, a soft background under the pointer."""
+        theme = current()
+        c = theme.colors
+        self.setStyleSheet(
+            f"QComboBox#modelPicker {{ border: 1px solid transparent;"
+            f" border-radius: {theme.radius.button}px; padding: 3px 6px; background: transparent;"
+            f" color: {c.text}; }}"
+            f" QComboBox#modelPicker:hover, QComboBox#modelPicker:focus {{ background: {c.hover};"
+            f" }}"
+            " QComboBox#modelPicker::drop-down { border: none; width: 18px; }"
+            f" QComboBox#modelPicker QLineEdit {{ background: transparent; border: none;"
+            f" color: {c.text}; }}")
+        font = self.font()
+        font.setPointSizeF(point_size(theme.type.body))
+        font.setWeight(QFont.Weight.DemiBold)
+        self.setFont(font)
 
     @property
     def chosen(self) -> str:

@@ -119,6 +119,7 @@ class ProfileForm(QWidget):
                             "Sent with every request. One \"Name: value\" per line.")
         self.headers.setPlaceholderText("Name: value  (one per line)")
         self.headers.setTabChangesFocus(True)
+        self.headers.setMaximumHeight(self.headers.fontMetrics().lineSpacing() * 3 + 12)
         self.headers.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 14)
         self.azureVersion = name(QLineEdit(), "Azure API version", "azureApiVersion")
         self.azureDeployment = name(QLineEdit(), "Azure deployment", "azureDeployment",
@@ -150,6 +151,7 @@ class ProfileForm(QWidget):
         self.ggufButton.clicked.connect(self._pick_gguf)
         self.ggufPath.textChanged.connect(self._show_demo)
         self.testButton.clicked.connect(self.test)
+        self.needsKey.toggled.connect(self._show_key_rows)
 
     def _lay_out(self) -> None:
         form = self.form = QFormLayout()
@@ -180,6 +182,15 @@ class ProfileForm(QWidget):
         outer.addLayout(form)
         outer.addStretch(1)
 
+    def _show_key_rows(self) -> None:
+        """A server that needs no key shows no key section (and, free as local servers are,
+        no prices unless some were set)."""
+        p = self.original
+        keyed = self.needsKey.isChecked() and not p.is_offline
+        for row in (self._key_row, self.keyEnv):
+            self.form.setRowVisible(row, keyed)
+        self.form.setRowVisible(self._price_row, not p.is_offline and (keyed or p.has_prices))
+
     def _load(self, p: Profile) -> None:
         self.nameEdit.setText(p.name)
         self.baseUrl.setText(p.base_url)
@@ -208,11 +219,11 @@ class ProfileForm(QWidget):
         azure = p.preset == AZURE or p.is_azure
         for row in (self.azureVersion, self.azureDeployment):
             self.form.setRowVisible(row, azure)
-        for row in (self._url_row, self.api, self.needsKey, self._key_row, self.keyEnv,
-                    self.model, self.headers, self._price_row, self._test_row,
-                    self.testResult):
+        for row in (self._url_row, self.api, self.needsKey, self.model, self.headers,
+                    self._test_row, self.testResult):
             self.form.setRowVisible(row, not p.is_offline)
         self.form.setRowVisible(self._gguf_row, p.is_offline)
+        self._show_key_rows()
         self._show_demo()
         if azure:
             self.form.labelForField(self.model).setText("Model / deployment:")

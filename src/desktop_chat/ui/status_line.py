@@ -47,6 +47,9 @@ class StatusLine:
         # cut, the state and the token counts stay whole. Its full text is in the tooltip.
         self.modelLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar.insertWidget(0, self.modelLabel, 1)
+        # Quiet: the model is in the conversation's header (the picker); this label keeps the
+        # text for assistive tools and automation, unseen.
+        self.modelLabel.hide()
         bar.addPermanentWidget(self.tokensLabel)
 
     def show_model(self, model: str, profile: str = "") -> None:
