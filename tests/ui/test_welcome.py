@@ -113,12 +113,12 @@ def test_a_rejected_key_is_explained_inline(make_panel, server: LoopbackServer) 
 
 @pytest.mark.parametrize(("keychain", "expected"), [
     (KEYCHAIN, "Your key will be kept in the system keychain, never in a file."),
-    (NO_KEYCHAIN, "No keychain is available on this computer, so a pasted key is kept until "
-                  "you quit"),
+    (NO_KEYCHAIN, "No keychain here: a pasted key is kept until you quit."),
 ])
 def test_the_panel_says_where_the_key_will_be_kept(make_panel, keychain, expected) -> None:
     label = make_panel(keychain=keychain).panel.keychainStatus
     assert label.isVisible() and label.text().startswith(expected)
+    assert keychain.reason in label.toolTip()  # the details on demand
 
 
 # -- (b) local servers -------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from desktop_chat.ui.theme import current as current_theme
 from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
 from desktop_chat.ui.transfers import Transfers
+from desktop_chat.ui.welcome import EmptyChat
 
 UNDO_MS = 10_000
 STATE_TEXT = {
@@ -143,6 +144,8 @@ class MainWindow(QMainWindow):
         )
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
         self.chatStack.addWidget(self.transcript)
+        view = getattr(self.transcript, "viewport", lambda: self.transcript)()
+        self.emptyChat = EmptyChat(view)  # the greeting while the chat has no message
         self.composer = Composer()
         self.attachmentStrip = AttachmentStrip()
         self.composerBox = ComposerBox(self.composer, self.attachmentStrip)
@@ -272,6 +275,7 @@ class MainWindow(QMainWindow):
             self.composer.clear()
 
     def _show_prompt(self, message: Message, index: int) -> None:
+        self.emptyChat.hide()
         self._draft_key = self.controller.conversation_id  # a new chat has its id now
         self.transcript.add_user_message(message.content, index,
                                          attachments=message.attachments)
@@ -347,6 +351,12 @@ class MainWindow(QMainWindow):
         return markdown.Theme(dark=is_dark(QGuiApplication.palette()))
 
     def _scheme_changed(self) -> None:
+        for part in (self.sidebar, self.composerBox, self.modelPicker):
+            part.restyle()
+        self.providerLabel.setStyleSheet(f"color: {current_theme().colors.muted};")
+        self.expandSidebarButton.setIcon(icons.icon("sidebar", current_theme().colors.muted))
+        self.emptyChat.restyle()
+        self.status.restyle()
         self.transcript.theme = self._theme()
         if not self.controller.is_streaming:
             self.transcript.show_messages(self.controller.session.conversation.messages)
@@ -374,6 +384,7 @@ class MainWindow(QMainWindow):
         self.stateLabel.setText(f"{state} · not saved" if self._save_problem else state)
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
+            self.emptyChat.setVisible(not self.controller.session.messages)
         else:
             self.transcript.end_reply(reply, len(self.controller.session.messages) - 1,
                                       unsaved=self._save_problem)
@@ -434,6 +445,7 @@ class MainWindow(QMainWindow):
         if self._editing is not None:
             self.composer.clear()  # an edit of a message in the chat left behind ends here
         self._switch_draft()
+        self.emptyChat.setVisible(not conversation.messages)
         self._editing = None
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
@@ -464,6 +476,7 @@ class MainWindow(QMainWindow):
         self.composer.show_model(model)
         profile = self.controller.profile
         self.providerLabel.setText(profile.name if profile else "")
+        self.emptyChat.show_model(model, profile.name if profile else "")
         self.status.show_model(model, profile.name if profile else "")
 
     def _configured(self, profile: Profile | None) -> None:

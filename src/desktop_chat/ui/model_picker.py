@@ -7,10 +7,11 @@ leaving the box), not on every keystroke.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, QStringListModel, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QRect, QSignalBlocker, QStringListModel, Qt, Signal
+from PySide6.QtGui import QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import QComboBox, QCompleter, QWidget
 
+from desktop_chat.ui import icons
 from desktop_chat.ui.theme import current, point_size
 
 
@@ -23,7 +24,7 @@ class ModelPicker(QComboBox):
         self.setAccessibleName("Model")
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.setMinimumContentsLength(28)
+        self.setMinimumContentsLength(22)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self._names = QStringListModel(self)
         completer = QCompleter(self._names, self)
@@ -56,6 +57,15 @@ class ModelPicker(QComboBox):
         font.setPointSizeF(point_size(theme.type.body))
         font.setWeight(QFont.Weight.DemiBold)
         self.setFont(font)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """The flat box keeps a caret, so that it still reads as a drop-down."""
+        super().paintEvent(event)
+        size = 14
+        painter = QPainter(self)
+        icons.icon("collapse", current().colors.muted).paint(
+            painter, QRect(self.width() - size - 4, (self.height() - size) // 2, size, size))
+        painter.end()
 
     @property
     def chosen(self) -> str:

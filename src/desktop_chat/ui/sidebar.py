@@ -266,6 +266,7 @@ class Sidebar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("sidebar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.collapseButton = _tool_button("collapseSidebarButton", "Hide the sidebar",
                                            "Hide the sidebar (Ctrl+B)")
         self.newChatButton = _tool_button("newChatButton", "New chat",
@@ -296,7 +297,7 @@ class Sidebar(QWidget):
         layout.setContentsMargins(space.s, space.s, space.s, space.s)
         layout.setSpacing(space.s)
         layout.addLayout(header)
-        for widget in (self.searchBox, self.conversationList, self.hint):
+        for widget in (self.searchBox, self.hint, self.conversationList):
             layout.addWidget(widget)
         self.hint.hide()
         self.searchBox.textChanged.connect(self.search_changed)
@@ -312,7 +313,6 @@ class Sidebar(QWidget):
     def restyle(self) -> None:
         theme = current()
         c = theme.colors
-        self.setAutoFillBackground(True)
         self.setStyleSheet(
             f"QWidget#sidebar {{ background: {c.sidebar}; }}"
             f" QListWidget#conversationList {{ background: {c.sidebar}; border: none;"

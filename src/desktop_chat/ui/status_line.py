@@ -38,9 +38,7 @@ class StatusLine:
         for label, name in ((self.modelLabel, "Model"), (self.stateLabel, "State"),
                             (self.tokensLabel, "Tokens")):
             label.setAccessibleName(name)
-        muted = current().colors.muted
-        for label in (self.modelLabel, self.stateLabel, self.tokensLabel):
-            label.setStyleSheet(f"color: {muted};")
+        self.restyle()
         bar.setSizeGripEnabled(False)
         bar.addWidget(self.stateLabel)
         # The model line gives way when space is short (large fonts, narrow windows): it is
@@ -51,6 +49,11 @@ class StatusLine:
         # text for assistive tools and automation, unseen.
         self.modelLabel.hide()
         bar.addPermanentWidget(self.tokensLabel)
+
+    def restyle(self) -> None:
+        muted = current().colors.muted
+        for label in (self.modelLabel, self.stateLabel, self.tokensLabel):
+            label.setStyleSheet(f"color: {muted};")
 
     def show_model(self, model: str, profile: str = "") -> None:
         if not (model or profile):
