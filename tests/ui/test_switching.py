@@ -8,6 +8,7 @@ import asyncio
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from desktop_chat.ui.sidebar import STREAMING_ROLE
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver, until, wait_until
 
@@ -34,6 +35,7 @@ def test_switching_chats_while_a_reply_streams(chat: ChatDriver,
     server.push(Scenario(deltas=words, pace=0.02))
     chat.send("streaming question")
     window, loop = chat.window, chat.loop
+    view = window.conversationList
 
     async def scenario() -> None:
         await until(loop, lambda: "w3" in chat.transcript_text())
@@ -43,6 +45,13 @@ def test_switching_chats_while_a_reply_streams(chat: ChatDriver,
         assert window.stopButton.isEnabled()  # the reply goes on elsewhere
         await asyncio.sleep(0.15)
         assert "w" not in chat.transcript_text().replace("old answer", "")
+        marked = [view.item(i).text() for i in range(view.count())
+                  if view.item(i).data(STREAMING_ROLE)]
+        assert marked == ["streaming question"]  # the chat being written in has a dot
+        chat.type("for later")
+        chat.press_enter()  # one reply at a time: refused in words, the draft kept
+        assert "another chat" in window.statusBar().currentMessage()
+        assert window.composer.toPlainText() == "for later"
         click_title(chat, "streaming question")
         await until(loop, lambda: "streaming question" in chat.transcript_text()
                     and "w1 " in chat.transcript_text())

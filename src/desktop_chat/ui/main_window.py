@@ -261,7 +261,13 @@ class MainWindow(QMainWindow):
         """Send what the composer holds; it is cleared only once the controller took it."""
         prompt = self.composer.toPlainText()
         attachments = self.attachmentStrip.attachments
-        if not (prompt.strip() or attachments) or self.controller.is_streaming:
+        if not (prompt.strip() or attachments):
+            return
+        if self.controller.is_streaming:
+            if not self.controller.shows_reply:  # the draft stays; say why nothing happens
+                self.statusBar().showMessage(
+                    "A reply is still being written in another chat: wait for it, or stop "
+                    "it (Esc), to send this.", 8000)
             return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
         self._hide_error()
@@ -294,6 +300,10 @@ class MainWindow(QMainWindow):
                 self.show_error(str(exc))
 
     def delete_conversation(self, conversation_id: int) -> None:
+        if self.controller.is_replying_in(conversation_id):
+            self.statusBar().showMessage("A reply is being written in this chat: stop it "
+                                         "(Esc) before deleting the chat.", 8000)
+            return
         if not self.library.delete(conversation_id):
             return  # the controller said why; nothing changed
         self._deleted = conversation_id
@@ -376,6 +386,7 @@ class MainWindow(QMainWindow):
     def _set_streaming(self, streaming: bool) -> None:
         """The sidebar and New chat stay usable: a reply goes on in its own conversation."""
         self.composerBox.set_streaming(streaming)
+        self._refresh_conversations()  # the chat being written in is marked
         if streaming:
             self.stateLabel.setText("Generating…")
 
@@ -465,7 +476,8 @@ class MainWindow(QMainWindow):
             self.sidebar.show_hits(self.library.search(query), self.controller.conversation_id)
         else:
             self.sidebar.show_conversations(self.library.conversations(),
-                                            self.controller.conversation_id)
+                                            self.controller.conversation_id,
+                                            streaming=self.controller.streaming_conversation_id)
 
     def _model_picked(self, model: str) -> None:
         if model.strip():

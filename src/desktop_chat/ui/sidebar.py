@@ -45,6 +45,7 @@ MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
 GROUP_ROLE = Qt.ItemDataRole.UserRole + 2  # the date group's heading, on its first row only
 SNIPPET_ROLE = Qt.ItemDataRole.UserRole + 3  # a search hit's snippet, matches marked
 MATCH_ROLE = Qt.ItemDataRole.UserRole + 4  # the first matched words of a hit
+STREAMING_ROLE = Qt.ItemDataRole.UserRole + 5  # a reply is being written in this chat
 
 TODAY, YESTERDAY, WEEK, OLDER = "Today", "Yesterday", "Previous 7 days", "Older"
 MORE_PX = 24  # the "⋯" button at the end of a hovered row
@@ -216,6 +217,13 @@ class RowDelegate(QStyledItemDelegate):
         painter.setPen(qcolor(c.text))
         text_left = row.left() + space.s
         right_room = MORE_PX + space.xs if hovered and not index.data(SNIPPET_ROLE) else 0
+        if index.data(STREAMING_ROLE) and not right_room:  # a reply is being written here
+            dot = 6
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(qcolor(c.accent))
+            painter.drawEllipse(row.right() - space.m - dot,
+                                row.top() + (row.height() - dot) // 2, dot, dot)
+            right_room = space.m + dot
         width = row.right() - text_left - space.s - right_room
         title = str(index.data(Qt.ItemDataRole.DisplayRole) or "").split("\n", 1)[0]
         title_rect = QRect(text_left, row.top() + space.s, width, line)
@@ -329,7 +337,8 @@ class Sidebar(QWidget):
         self._searchIcon.setIcon(icons.icon("search", c.muted))
 
     def show_conversations(self, items: list[ConversationSummary], current_id: int | None,
-                           now: float | None = None) -> None:
+                           now: float | None = None, streaming: int | None = None) -> None:
+        """`streaming`: the chat a reply is being written in (marked with a dot)."""
         today = datetime.fromtimestamp(now if now is not None else time.time()).date()
         rows = []
         previous = None
@@ -339,7 +348,7 @@ class Sidebar(QWidget):
             rows.append((c.id, None, c.title or "New conversation", plain_tooltip(c.title),
                          group if group != previous else None, None))
             previous = group
-        self._fill(rows, current_id, editable=True)
+        self._fill(rows, current_id, editable=True, streaming=streaming)
         self.hint.setVisible(not items)
         self.hint.setText("Your conversations will appear here.")
 
@@ -351,7 +360,8 @@ class Sidebar(QWidget):
         self.hint.setText("No message matches.")
 
     def _fill(self, rows: list[tuple[int, int | None, str, str, str | None, str | None]],
-              current_id: int | None, *, editable: bool) -> None:
+              current_id: int | None, *, editable: bool,
+              streaming: int | None = None) -> None:
         view = self.conversationList
         view.blockSignals(True)
         view.clear()
@@ -364,6 +374,9 @@ class Sidebar(QWidget):
             item.setData(SNIPPET_ROLE, snippet)
             item.setData(MATCH_ROLE, _first_match(snippet) if snippet else None)
             item.setToolTip(tip)
+            if conversation_id == streaming:
+                item.setData(STREAMING_ROLE, True)
+                item.setToolTip("A reply is being written here")
             if editable:
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             view.addItem(item)
