@@ -44,6 +44,10 @@ _AZURE_DEPLOYMENT = re.compile(r"/openai/deployments/[^/]+(/chat/completions|/re
 _AZURE_NO_VERSION = {"error": {"code": "404", "message": "Resource not found"}}
 
 
+# Local servers' own APIs the app asks which models are for chat (LM Studio, Ollama).
+NATIVE_PATHS = frozenset({"/api/v0/models", "/api/show", "/api/tags"})
+
+
 def route(path: str, query: dict[str, str]) -> str | None:
     """The API a request path names ("/chat/completions", "/responses", "/models"), or None.
     An Azure path without an api-version query is unknown, as it is to Azure."""
@@ -102,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._api = route(target.path, self._query)
         recorded = RecordedRequest(target.path, headers, body, self._query, self.command,
                                    self.path)
-        if target.path.startswith("/api/") and (
+        if target.path in NATIVE_PATHS and (
                 f"{self.command} {target.path}" not in self.owner.native):
             # A local server's own API, asked on every local server (which models are for
             # chat?) and not served here unless a test says what to answer: not counted.
