@@ -386,8 +386,9 @@ class ChatController(QObject):
             self.save_problem.emit(problem)
 
     def conversation_renamed(self, conversation_id: int, title: str) -> None:
-        if conversation_id == self.conversation_id:
-            self.session.conversation.title = title
+        for session in (self.session, self._streaming):  # shown, or being written in
+            if session is not None and session.conversation_id == conversation_id:
+                session.conversation.title = title
 
     def conversation_deleted(self, conversation_id: int) -> None:
         """The open conversation went from the list: show a new chat instead."""
