@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", help="model name for new messages")
     parser.add_argument("--gguf", type=Path, metavar="PATH",
                         help="chat offline with this GGUF model file (built-in engine; needs "
-                        'the optional extra: pip install "desktop-chat[local]")')
+                        'the optional extra: pip install ".[local]" in the source folder)')
     parser.add_argument("--smoke-prompt", metavar="TEXT",
                         help="for automated checks: send TEXT, print the reply, exit "
                         "(0 if it completed)")

@@ -130,20 +130,21 @@ class ChatClient:
 
     async def list_models(self, timeout_s: float | None = None, *, quiet: bool = False
                           ) -> list[str]:
-        """The server's model ids, sorted; raises `ChatError` with text for the window.
+        """The server's model ids in the order it lists them (its first is its own default
+        for many local servers); raises `ChatError` with text for the window.
         `quiet`: a probe (local server discovery), where no answer is the usual outcome."""
         if (refusal := self._refusal()) is not None:
             raise refusal
         read_s = timeout_s or self.endpoint.read_timeout_s
         timeout = openai.Timeout(read_s, connect=min(read_s, self.endpoint.connect_timeout_s))
         try:
-            ids = {m.id async for m in self._ready().models.list(timeout=timeout)
-                   if isinstance(getattr(m, "id", None), str) and m.id}
+            ids = [m.id async for m in self._ready().models.list(timeout=timeout)
+                   if isinstance(getattr(m, "id", None), str) and m.id]
         except openai.APIStatusError as exc:
             raise self._models_status_error(exc) from None
         except Exception as exc:
             raise self._request_error(exc, read_s, quiet=quiet) from None
-        return sorted(ids, key=lambda name: (name.casefold(), name))
+        return list(dict.fromkeys(ids))
 
     def _ready(self) -> openai.AsyncOpenAI:
         assert self._sdk is not None, "_refusal() is checked first"
