@@ -217,7 +217,8 @@ def settings_from_extra(extra: dict[str, Any], row_id: object) -> ConversationSe
         raise DamagedRow(f"{where}: model or system prompt is not text")
     params = raw.get("params")
     return ConversationSettings(model=model or None, system_prompt=prompt,
-                                params=None if params is None else _params(params, where))
+                                params=None if params is None else _params(params, where),
+                                tools_off=raw.get("tools_off") is True)
 
 
 def settings_json(settings: ConversationSettings) -> dict[str, Any]:
@@ -230,6 +231,8 @@ def settings_json(settings: ConversationSettings) -> dict[str, Any]:
     if settings.params is not None:
         out["params"] = {name: value for name in _PARAM_NAMES
                          if (value := getattr(settings.params, name)) is not None}
+    if settings.tools_off:
+        out["tools_off"] = True
     return out
 
 
