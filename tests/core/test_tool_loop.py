@@ -207,3 +207,60 @@ def test_a_server_that_rejects_tools_says_how_to_turn_them_off(server: LoopbackS
     assert session.messages == []  # the prompt goes back to the composer
     assert harness.turn.error_kind is ErrorKind.TOOLS_REJECTED
     assert "Turn tools off for this conversation" in (harness.turn.reply.error or "")
+
+
+def test_tool_calls_survive_the_history_and_the_exports(server: LoopbackServer,
+                                                        store: Store) -> None:
+    from desktop_chat.core.history import transfer
+
+    server.push(Scenario(deltas=["Checking."], tool_calls=[call("c1", "test__echo",
+                                                                text="``` fenced")]),
+                Scenario(deltas=["It said so."]))
+    harness = Harness(server, settings=ToolSettings().allow_always("test", "echo"), store=store)
+    session = run(harness.run("echo please"))
+    conversation_id = session.conversation_id
+    assert conversation_id is not None
+    stored = store.active_path(conversation_id)[-1]
+    assert [type(p).__name__ for p in stored.parts] == ["Text", "ToolCall", "Text"]
+    assert stored.parts == session.messages[-1].parts
+    # sent back correctly in a later request of the conversation
+    assert stored.request_messages()[1] == {"role": "tool", "tool_call_id": "c1",
+                                            "content": "``` fenced"}
+    exported = transfer.export_json(store)
+    message = exported["conversations"][0]["messages"][-1]
+    assert message["tool_calls"][0]["result"] == "``` fenced"
+    assert message["tool_calls"][0]["at"] == len("Checking.")
+    markdown = transfer.export_markdown(store, conversation_id)
+    assert "**Tool: test › echo** · done" in markdown
+    assert "````\n``` fenced\n````" in markdown
+    other = Store(store.path.with_name("other.sqlite3"))
+    try:
+        transfer.import_json(other, exported)
+        imported = other.active_path(other.list_conversations(limit=None)[0].id)[-1]
+        assert imported.parts == stored.parts
+    finally:
+        other.close()
+
+
+def test_a_call_open_when_the_app_died_comes_back_interrupted(store: Store) -> None:
+    from desktop_chat.core.model.message import Message, Role
+
+    conversation = store.create_conversation("t", "m")
+    prompt = Message.of(Role.USER, "go")
+    store.add_message(conversation, prompt)
+    reply = Message(Role.ASSISTANT, state=ReplyState.STREAMING, parent_id=prompt.id)
+    store.add_message(conversation, reply)
+    reply.append_text("Running it.")
+    reply.parts.append(ToolCall("c1", "test__sleep", '{"seconds": 9}', "test", "sleep", 1,
+                                ToolCallState.RUNNING))
+    store.save_progress(reply)
+    store.close()
+    reopened = Store(store.path)
+    try:
+        reopened.mark_interrupted_on_start()
+        found = reopened.active_path(conversation)[-1]
+        assert found.state is ReplyState.INTERRUPTED
+        assert found.tool_calls[0].state is ToolCallState.INTERRUPTED
+        assert "interrupted" in found.request_messages()[1]["content"]
+    finally:
+        reopened.close()

@@ -28,6 +28,12 @@ COLUMN = "tool_calls"
 
 def calls_json(message: Message) -> str:
     """The column's value for `message` ('[]' when it made no calls)."""
+    out = calls_list(message)
+    return json.dumps(out, ensure_ascii=False) if out else "[]"
+
+
+def calls_list(message: Message) -> list[dict[str, Any]]:
+    """The calls with where they stand in the text (also the JSON export's form)."""
     out: list[dict[str, Any]] = []
     at = 0
     for part in message.parts:
@@ -35,7 +41,7 @@ def calls_json(message: Message) -> str:
             at += len(part.text)
         elif type(part) is ToolCall:
             out.append(call_json(part) | {"at": at})
-    return json.dumps(out, ensure_ascii=False) if out else "[]"
+    return out
 
 
 def call_json(call: ToolCall) -> dict[str, Any]:
@@ -64,15 +70,19 @@ def call_from_json(raw: object) -> ToolCall | None:
 
 
 def add_calls(message: Message, raw: object) -> None:
-    """Put the stored calls (the column's text) back among `message`'s parts."""
-    if not isinstance(raw, str) or raw in ("", "[]"):
-        return
-    try:
-        entries = json.loads(raw)
-    except ValueError:
-        log.warning("message %s: its tool calls are not valid JSON and were left out",
-                    message.id)
-        return
+    """Put the stored calls (the column's text, or an export's list) back among `message`'s
+    parts."""
+    if isinstance(raw, str):
+        if raw in ("", "[]"):
+            return
+        try:
+            entries = json.loads(raw)
+        except ValueError:
+            log.warning("message %s: its tool calls are not valid JSON and were left out",
+                        message.id)
+            return
+    else:
+        entries = raw
     if not isinstance(entries, list):
         return
     placed: list[tuple[int, ToolCall]] = []
@@ -82,7 +92,7 @@ def add_calls(message: Message, raw: object) -> None:
             continue
         if call.state.is_open and message.state is not ReplyState.STREAMING:
             call.state = ToolCallState.INTERRUPTED
-        at = entry.get("at")
+        at = entry.get("at")  # type: ignore[union-attr]  # a dict: call_from_json checked
         placed.append((at if isinstance(at, int) and at >= 0 else len(message.content), call))
     message.parts = _interleave(message.parts, placed)
 
