@@ -172,7 +172,7 @@ def test_timeout_cancel_and_close_leave_no_orphans() -> None:
         await settled(host)
         sleep = host.find("t__sleep")
         assert sleep is not None
-        with pytest.raises(ToolError, match="did not answer within 0.3 s"):
+        with pytest.raises(ToolError, match=r"did not answer within 0\.3 s"):
             await host.call(sleep, {"seconds": 10}, timeout_s=0.3)
         task = asyncio.ensure_future(host.call(sleep, {"seconds": 10}))
         await asyncio.sleep(0.3)

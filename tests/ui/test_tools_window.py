@@ -152,3 +152,51 @@ def test_a_failing_server_is_reported_once_and_the_chat_works(
     chat.wait_for_reply()
     assert "tools" not in (server.replies_asked[-1].body or {})
     assert chat.window.controller.session.messages[-1].content == "still here"
+
+
+def test_settings_tools_page_imports_edits_and_revokes(
+        make_window: Callable[..., ChatDriver], tmp_path: Path) -> None:
+    from desktop_chat.ui.settings_tools import ToolsPage
+
+    chat = make_window()
+    service = chat.window.tools.service  # type: ignore[union-attr]
+    dialog = chat.window.tools.open_settings()  # type: ignore[union-attr]
+    page = dialog.findChild(ToolsPage)
+    assert page is not None
+    QTest.mouseClick(page.importButton, Qt.MouseButton.LeftButton)
+    page.importBox.setPlainText(mcp_config_file(tmp_path / "c.json").read_text())
+    QTest.mouseClick(page.importConfirm, Qt.MouseButton.LeftButton)
+    assert "Imported 1 server(s): test" in page.message.text()
+    wait_until(chat.loop, lambda: service.host.state("test") is not None
+               and service.host.state("test").status is Status.READY, 30)
+    assert "ready, 7 tools" in page.serverList.item(0).text()
+    saved = json.loads((tmp_path / "data" / "tools.json").read_text())
+    assert saved["mcpServers"]["test"]["args"][-1] == "tests.support.mcp_server"
+    # edit: mark it trusted (explicitly), then disable it
+    page.serverList.setCurrentRow(0)
+    QTest.mouseClick(page.editButton, Qt.MouseButton.LeftButton)
+    page.form.trusted.setChecked(True)
+    QTest.mouseClick(page.saveServerButton, Qt.MouseButton.LeftButton)
+    assert service.settings.servers[0].trusted
+    page.serverList.setCurrentRow(0)
+    QTest.mouseClick(page.toggleButton, Qt.MouseButton.LeftButton)
+    assert not service.settings.servers[0].enabled
+    wait_until(chat.loop, lambda: service.host.state("test").status is Status.DISABLED)
+    # a bad paste says what is wrong and changes nothing
+    QTest.mouseClick(page.importButton, Qt.MouseButton.LeftButton)
+    page.importBox.setPlainText('{"mcpServers": {"x": {}}}')
+    QTest.mouseClick(page.importConfirm, Qt.MouseButton.LeftButton)
+    assert "neither a 'command'" in page.message.text()
+    assert [s.name for s in service.settings.servers] == ["test"]
+    # remembered choices are listed and revocable
+    service.update_settings(service.settings.allow_always("test", "add"))
+    assert page.consentList.item(0).text() == "test › add"
+    page.consentList.setCurrentRow(0)
+    QTest.mouseClick(page.revokeButton, Qt.MouseButton.LeftButton)
+    assert service.settings.always_allowed == frozenset()
+    assert page.consentList.count() == 0
+    # the time preset explains a missing launcher
+    page.add_preset("Time (mcp-server-time)")
+    if __import__("shutil").which("uvx") is None:
+        assert "uv" in page.message.text() and "install" in page.message.text()
+    dialog.close()

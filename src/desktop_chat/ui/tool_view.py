@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QAction
+from PySide6.QtWidgets import QDialog, QWidget
 
 from desktop_chat.core.model.message import Message, ToolCall
 from desktop_chat.core.tools.consent import Decision
@@ -78,8 +79,15 @@ class ToolView:
         except Exception as exc:  # StoreError: the choice still applies to this session
             self.window.show_error(str(exc))
 
-    def open_settings(self) -> None:
+    def open_settings(self) -> QDialog:
         from desktop_chat.ui.settings_tools import ToolsDialog
 
         dialog = ToolsDialog(self.service, self.window)
         dialog.open()  # never exec(): a reply may be streaming
+        return dialog
+
+    def settings_page(self) -> QWidget:
+        """Settings → Tools."""
+        from desktop_chat.ui.settings_tools import ToolsPage
+
+        return ToolsPage(self.service)

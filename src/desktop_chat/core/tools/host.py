@@ -123,6 +123,7 @@ class ToolHost:
         self._servers: dict[str, _Server] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()  # every session, also those winding down
 
     # -- what there is --------------------------------------------------------------------
 
@@ -185,6 +186,8 @@ class ToolHost:
 
     def _spawn(self, server: _Server) -> None:
         server.task = asyncio.ensure_future(self._serve(server))
+        self._tasks.add(server.task)
+        server.task.add_done_callback(self._tasks.discard)
 
     def _end(self, name: str) -> None:
         with self._lock:
@@ -209,13 +212,18 @@ class ToolHost:
         self._loop = self._thread = None
 
     async def _stop_all(self) -> None:
+        """Every session ends (servers removed earlier may still be winding down); one that
+        does not end in time is cancelled, so no generator is left running on the loop."""
         with self._lock:
             servers = list(self._servers.values())
         for server in servers:
             server.stop.set()
-        tasks = [s.task for s in servers if s.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S - 1)
+        if self._tasks:
+            _done, late = await asyncio.wait(set(self._tasks), timeout=CLOSE_TIMEOUT_S - 2)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1)
 
     def _background_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
