@@ -88,7 +88,7 @@ def test_parallel_calls_run_and_their_results_go_back(server: LoopbackServer,
     assert reply.state is ReplyState.COMPLETE
     assert [(c.label, c.state, c.result) for c in reply.tool_calls] == [
         ("test › add", ToolCallState.DONE, "5"), ("test › echo", ToolCallState.DONE, "héllo")]
-    assert reply.content == "Let me add.2 + 3 = 5"
+    assert reply.content == "Let me add.\n\n2 + 3 = 5"
     assert [c.tool for c, _ in harness.asked] == ["add", "echo"]
     first, second = server.replies_asked
     assert first.body is not None and second.body is not None

@@ -230,7 +230,10 @@ class ToolsPage(QWidget):
         states = {s.config.name: s for s in self.service.host.states()}
         for config in self.service.servers:
             state = states.get(config.name)
-            item = QListWidgetItem(_line(config, state))
+            line = _line(config, state)
+            if config not in self.service.settings.servers:
+                line += " · from --mcp-config, this run only"
+            item = QListWidgetItem(line)
             item.setData(Qt.ItemDataRole.UserRole, config.name)
             self.serverList.addItem(item)
             if config.name == current:

@@ -27,8 +27,8 @@ from desktop_chat.ui.tool_approval import ToolApprovalCard, pretty_arguments
 
 VIEW_RESULT_CHARS = 4000
 ICONS = {
-    ToolCallState.REQUESTED: "⏳", ToolCallState.RUNNING: "⚙", ToolCallState.DONE: "✓",
-    ToolCallState.FAILED: "⚠", ToolCallState.DENIED: "⊘", ToolCallState.CANCELLED: "■",
+    ToolCallState.REQUESTED: "?", ToolCallState.RUNNING: "…", ToolCallState.DONE: "✓",
+    ToolCallState.FAILED: "⚠", ToolCallState.DENIED: "✕", ToolCallState.CANCELLED: "■",
     ToolCallState.INTERRUPTED: "⚠",
 }
 STATE_WORDS = {

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from desktop_chat.core.model.message import (
+    STEP_BREAK,
     Message,
     Part,
     ReplyState,
@@ -35,12 +36,15 @@ def calls_json(message: Message) -> str:
 def calls_list(message: Message) -> list[dict[str, Any]]:
     """The calls with where they stand in the text (also the JSON export's form)."""
     out: list[dict[str, Any]] = []
-    at = 0
+    at = 0  # the length of `content` before the call (as Message.content joins it)
+    after_call = False
     for part in message.parts:
-        if type(part) is Text:
-            at += len(part.text)
+        if type(part) is Text and part.text:
+            at += len(part.text) + (len(STEP_BREAK) if after_call and at else 0)
+            after_call = False
         elif type(part) is ToolCall:
             out.append(call_json(part) | {"at": at})
+            after_call = True
     return out
 
 
@@ -106,10 +110,14 @@ def _interleave(parts: list[Part], calls: list[tuple[int, ToolCall]]) -> list[Pa
     for at, call in sorted(calls, key=lambda item: item[0]):
         at = min(at, len(text))
         if at > start:
+            if out and type(out[-1]) is ToolCall and text.startswith(STEP_BREAK, start):
+                start += len(STEP_BREAK)  # the break Message.content puts after a step
             out.append(Text(text[start:at]))
             start = at
         out.append(call)
     if start < len(text):
+        if out and type(out[-1]) is ToolCall and start and text.startswith(STEP_BREAK, start):
+            start += len(STEP_BREAK)
         out.append(Text(text[start:]))
     return out
 

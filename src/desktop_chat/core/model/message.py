@@ -135,6 +135,9 @@ class Reasoning(_GrowingText):
     """A model's thinking before its answer: shown apart, stored, never sent back."""
 
 
+STEP_BREAK = "\n\n"  # between the texts of two model requests (tool steps) of one reply
+
+
 class ToolCallState(enum.Enum):
     REQUESTED = "requested"  # the model asked for it; waiting for the user's consent
     RUNNING = "running"
@@ -237,8 +240,20 @@ class Message:
 
     @property
     def content(self) -> str:
-        """The text, exactly as written or received (all text parts joined)."""
-        return "".join(p.text for p in self.parts if type(p) is Text)
+        """The text, exactly as written or received (all text parts joined). The text of
+        each model request after tool calls starts a new paragraph (STEP_BREAK), as the
+        window shows it."""
+        out: list[str] = []
+        after_call = False
+        for part in self.parts:
+            if type(part) is ToolCall:
+                after_call = True
+            elif type(part) is Text and part.text:
+                if after_call and out:
+                    out.append(STEP_BREAK)
+                out.append(part.text)
+                after_call = False
+        return "".join(out)
 
     @property
     def reasoning(self) -> str:
