@@ -77,6 +77,7 @@ class RecordedRequest:
     query: dict[str, str] = field(default_factory=dict)
     method: str = "POST"
     target: str = ""
+    received_at: float = field(default_factory=time.perf_counter)  # when it arrived
 
 
 def default_error_body(status: int, message: str | None = None) -> dict[str, Any]:

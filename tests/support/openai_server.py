@@ -190,6 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hold()
                 return
             self.wfile.write(b"0\r\n\r\n")
+            self.owner.stream_ends.append(time.perf_counter())
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
             if not stop.is_set():
@@ -225,6 +226,7 @@ class LoopbackServer:
         # GET /models answers with this scenario's status / error_body / headers / stall
         self.models_scenario = Scenario()
         self.requests: list[RecordedRequest] = []
+        self.stream_ends: list[float] = []  # perf_counter when each stream was fully written
         self._requested_port = port
         self._queue: collections.deque[Scenario] = collections.deque()
         self._lock = threading.Lock()
