@@ -25,13 +25,15 @@ import asyncio
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 for extra in (ROOT, ROOT / "src"):
     if str(extra) not in sys.path:  # also run as a plain script
         sys.path.insert(0, str(extra))
+
+from tests.support.openai_server import LoopbackServer, Scenario  # noqa: E402
+from tests.support.tools import settled, stdio_config  # noqa: E402
 
 from desktop_chat.core.chat.session import ChatSession  # noqa: E402
 from desktop_chat.core.config.providers import Endpoint  # noqa: E402
@@ -40,8 +42,6 @@ from desktop_chat.core.model.message import ReplyState, ToolCall  # noqa: E402
 from desktop_chat.core.tools.consent import Decision, ToolSettings  # noqa: E402
 from desktop_chat.core.tools.host import ToolHost, ToolInfo  # noqa: E402
 from desktop_chat.core.tools.toolbox import ToolBox  # noqa: E402
-from tests.support.openai_server import LoopbackServer, Scenario  # noqa: E402
-from tests.support.tools import settled, stdio_config  # noqa: E402
 
 TARGET_MS = 5.0
 # Deltas 3 ms apart, as a fast model sends them: the client keeps up, so the gap measures what
