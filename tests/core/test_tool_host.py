@@ -208,3 +208,68 @@ def _children() -> list[int]:
             if int(fields[1]) == me and fields[0] != "Z":
                 found.append(int(entry))
     return found
+
+
+KILLED_APP = """
+import asyncio, sys, time
+sys.path[:0] = [{root!r}, {src!r}]
+from desktop_chat.core.tools.host import ToolHost, Status
+from tests.support.tools import settled, stdio_config
+
+async def main():
+    host = ToolHost()
+    host.start([stdio_config("t")])
+    await settled(host)
+    assert host.state("t").status is Status.READY
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_app_leaves_no_server_behind(tmp_path: Any) -> None:
+    """SIGKILL gives the app no chance to clean up: its stdio servers see their stdin close
+    and exit by themselves."""
+    import signal
+    import subprocess
+
+    script = tmp_path / "app.py"
+    script.write_text(KILLED_APP.format(root=str(mcp_server.ROOT),
+                                        src=str(mcp_server.ROOT / "src")))
+    app = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "ready"
+        servers = _children_of(app.pid)
+        assert servers, "the stdio server runs as the app's child"
+        app.send_signal(signal.SIGKILL)
+        app.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in servers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in servers)
+    finally:
+        if app.poll() is None:
+            app.kill()
+
+
+def _children_of(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
