@@ -113,7 +113,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     loop = asyncio.get_event_loop()
     connections = Connections(loop, stored, secrets, data_dir)
     client = connections.initial_client()
-    tools = ToolService(loop, data_dir, args.mcp_config)
+    tools = ToolService(loop, data_dir, args.mcp_config, secrets=secrets)
     controller = ChatController(loop, client, profile.model if profile else "",
                                 settings.system_prompt, store=store, tools=tools.box)
     connections.controller = controller
