@@ -187,7 +187,7 @@ def tools_rejected(model: str, status: int, detail: str) -> ChatError:
     return ChatError(
         ErrorKind.TOOLS_REJECTED,
         f"Model '{model}' does not accept tools ({detail or f'HTTP {status}'}). Turn tools off "
-        "for this conversation (Tools in the conversation's settings) or pick a model that "
+        "for this conversation (Tools → Use tools in this conversation) or pick a model that "
         "supports tool calling, then send again.",
         detail=detail,
         status=status,
