@@ -106,8 +106,8 @@ class ToolSettingsFile:
     def load(self) -> ToolSettings:
         try:
             text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return ToolSettings()
+        except (FileNotFoundError, NotADirectoryError):
+            return ToolSettings()  # a data folder that cannot exist: the app says so itself
         except OSError as exc:
             return ToolSettings(problems=(f"Could not read {self.path}: {exc.strerror}.",))
         try:
