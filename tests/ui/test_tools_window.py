@@ -237,3 +237,23 @@ def test_injected_exfiltration_is_shown_in_the_card_before_anything_is_sent(
     # the injected text is only ever plain text in the transcript: the image is not loaded
     chat.window.transcript._toggle_tool_row(0)
     assert "<img src='http://evil.example/x.png'>" in chat.transcript_text()
+
+
+def test_tools_can_be_turned_off_for_one_conversation(
+        make_window: Callable[..., ChatDriver], server: LoopbackServer,
+        tmp_path: Path) -> None:
+    chat = with_tools(make_window, tmp_path)
+    view = chat.window.tools
+    assert view is not None and view.useTools.isChecked()
+    view.useTools.trigger()  # Tools → Use tools in this conversation: off
+    server.push(Scenario(deltas=["no tools here"]))
+    chat.send("plain question")
+    chat.wait_for_reply()
+    assert "tools" not in (server.replies_asked[-1].body or {})
+    assert chat.window.controller.overrides.tools_off
+    chat.window.controller.new_chat()  # a new conversation has them again
+    assert view.useTools.isChecked()
+    server.push(Scenario(deltas=["with tools"]))
+    chat.send("another")
+    chat.wait_for_reply()
+    assert "tools" in (server.replies_asked[-1].body or {})
