@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 
 from desktop_chat.core.tools.host import result_text
 
@@ -33,7 +34,13 @@ def self_test() -> str:
     """Raises when the SDK does not work; else a line for the report."""
     for name in TRANSPORTS:
         importlib.import_module(name)
-    tools, answer = asyncio.run(_round_trip())
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        tools, answer = asyncio.run(_round_trip())
+    finally:  # MCPServer installs its own (rich) logging on the root logger: ours stays
+        root.handlers[:] = handlers
+        root.setLevel(level)
     if tools != ["ping"] or answer != "pong ok":
         raise RuntimeError(f"unexpected MCP round trip: {tools} {answer!r}")
     version = importlib.import_module("importlib.metadata").version("mcp")
