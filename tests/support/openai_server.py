@@ -215,6 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hold()
                 return
             self.wfile.write(b"0\r\n\r\n")
+            self.owner.stream_ends.append(time.perf_counter())
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
             if not stop.is_set():
@@ -253,6 +254,7 @@ class LoopbackServer:
         self.native: dict[str, Any] = {}
         self.only_v1 = False  # answer /models only under /v1 (as Ollama and LM Studio do)
         self.requests: list[RecordedRequest] = []
+        self.stream_ends: list[float] = []  # perf_counter when each stream was fully written
         self._requested_port = port
         self._queue: collections.deque[Scenario] = collections.deque()
         self._lock = threading.Lock()

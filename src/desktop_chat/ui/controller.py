@@ -33,8 +33,12 @@ from desktop_chat.core.model.message import (
     Message,
     ReplyState,
     Role,
+    ToolCall,
     check_size,
 )
+from desktop_chat.core.tools.consent import Decision
+from desktop_chat.core.tools.host import ToolInfo
+from desktop_chat.core.tools.toolbox import ToolBox
 from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.controller")
@@ -62,6 +66,8 @@ class ChatController(QObject):
     # A prompt that could not be sent, in a conversation not shown: (conversation id or None
     # for a new chat, the prompt Message), for that conversation's draft.
     prompt_returned_elsewhere = Signal(object, object)
+    tool_approval_requested = Signal(object, object)  # ToolCall, ToolInfo: ask the user
+    tool_calls_changed = Signal(object)  # the reply Message whose tool calls changed
 
     def __init__(
         self,
@@ -72,8 +78,13 @@ class ChatController(QObject):
         store: Store | None = None,
         remember_model: Callable[[str], None] | None = None,
         parent: QObject | None = None,
+        tools: ToolBox | None = None,
     ) -> None:
         super().__init__(parent)
+        self.tools = tools
+        self._approval: asyncio.Future[Decision] | None = None
+        if tools is not None:
+            tools.ask = self.ask_tool
         self._client = client
         self._model = model
         self._system_prompt = system_prompt
@@ -419,7 +430,28 @@ class ChatController(QObject):
         return ChatSession(self._client, self._model, self._system_prompt, conversation,
                            store=self.store, conversation_id=conversation_id,
                            params=self._params, context_window=self._context_window,
-                           overrides=overrides or ConversationSettings())
+                           overrides=overrides or ConversationSettings(), tools=self.tools)
+
+    # -- tool consent ---------------------------------------------------------------------
+
+    async def ask_tool(self, call: ToolCall, tool: ToolInfo) -> Decision:
+        """Ask the user whether `call` may run (the approval card answers through
+        `answer_tool`); Stop cancels the wait with the rest of the turn."""
+        self._approval = asyncio.get_running_loop().create_future()
+        self._paint_frame()  # the row of the call in question is shown with the card
+        self.tool_approval_requested.emit(call, tool)
+        try:
+            return await self._approval
+        finally:
+            self._approval = None
+
+    def answer_tool(self, decision: Decision) -> None:
+        if self._approval is not None and not self._approval.done():
+            self._approval.set_result(decision)
+
+    @property
+    def waiting_for_approval(self) -> bool:
+        return self._approval is not None
 
     # -- the reply in flight --------------------------------------------------------------
 
@@ -445,6 +477,8 @@ class ChatController(QObject):
             self.text_arrived.emit(text)
         spent_ms = (time.perf_counter() - started) * 1000
         self._frame.setInterval(self._pacer.next_interval_ms(spent_ms))
+        if self._turn.take_tools_changed():
+            self.tool_calls_changed.emit(self._turn.reply)
         notice = self._turn.notice or ""
         if notice != self._notice:
             self._notice = notice

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
@@ -48,6 +50,9 @@ from desktop_chat.ui.transcript import Transcript
 from desktop_chat.ui.transfers import Transfers
 from desktop_chat.ui.welcome import EmptyChat
 
+if TYPE_CHECKING:
+    from desktop_chat.ui.tool_view import ToolView
+
 UNDO_MS = 10_000
 STATE_TEXT = {
     ReplyState.COMPLETE: "Ready",
@@ -59,6 +64,7 @@ STATE_TEXT = {
 
 class MainWindow(QMainWindow):
     closed = Signal()
+    tools: ToolView | None = None  # set by app.py when tools are wired in
 
     def __init__(self, controller: ChatController, library: Library, title: str,
                  notice: str | None = None, state: QSettings | None = None,
@@ -165,6 +171,7 @@ class MainWindow(QMainWindow):
         column.addLayout(model_row)
         column.addWidget(self.chatStack, 1)
         column.addWidget(self.errorBanner)
+        self._chat_column = column
         column.addLayout(compose_row)
 
         splitter = QSplitter()
@@ -495,6 +502,10 @@ class MainWindow(QMainWindow):
         self._show_model(self.controller.model)
         if profile is not None:
             self._hide_error()
+
+    def add_below_conversation(self, widget: QWidget) -> None:
+        """A panel between the conversation and the message box (the tools' activity)."""
+        self._chat_column.insertWidget(self._chat_column.indexOf(self.chatStack) + 1, widget)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_state()

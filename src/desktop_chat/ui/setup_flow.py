@@ -113,6 +113,8 @@ class SetupFlow(QObject):
         dialog.settings_accepted.connect(self._settings_accepted)
         dialog.destroyed.connect(lambda: setattr(self, "settingsDialog", None))
         c.local_found.connect(dialog.show_found)  # offered in Add as they answer
+        if (tools := getattr(self._window, "tools", None)) is not None:
+            dialog.tabs.addTab(tools.settings_page(), "Tools")  # MCP servers, consents
         self.settingsDialog = dialog
         dialog.open()
         c.probe()

@@ -341,7 +341,9 @@ class ConversationSettings:
     model: str | None = None
     system_prompt: str | None = None
     params: GenerationParams | None = None
+    tools_off: bool = False  # the user turned tools off in this conversation
 
     @property
     def is_empty(self) -> bool:
-        return self.model is None and self.system_prompt is None and self.params is None
+        return (self.model is None and self.system_prompt is None and self.params is None
+                and not self.tools_off)

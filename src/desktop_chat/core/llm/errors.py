@@ -30,6 +30,7 @@ class ErrorKind(enum.Enum):
     MALFORMED = "malformed"
     STREAM_ERROR = "stream_error"
     IMAGES_REJECTED = "images_rejected"
+    TOOLS_REJECTED = "tools_rejected"
     PARAM_REJECTED = "param_rejected"
     NO_MODEL_LIST = "no_model_list"
     BAD_PROXY = "bad_proxy"
@@ -196,6 +197,18 @@ def images_rejected(model: str, status: int, detail: str) -> ChatError:
     return ChatError(
         ErrorKind.IMAGES_REJECTED,
         f"Model '{model}' does not accept images. Remove the image or pick a vision model.",
+        detail=detail,
+        status=status,
+    )
+
+
+def tools_rejected(model: str, status: int, detail: str) -> ChatError:
+    """A model or server that does not do tool calling refused the request's `tools`."""
+    return ChatError(
+        ErrorKind.TOOLS_REJECTED,
+        f"Model '{model}' does not accept tools ({detail or f'HTTP {status}'}). Turn tools off "
+        "for this conversation (Tools → Use tools in this conversation) or pick a model that "
+        "supports tool calling, then send again.",
         detail=detail,
         status=status,
     )
