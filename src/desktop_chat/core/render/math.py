@@ -257,6 +257,8 @@ def draw(latex: str, *, display: bool, size_px: float, color: str) -> DrawnMath 
 def _draw(latex: str, display: bool, size_px: float, color: str) -> DrawnMath | None:
     import ziamath  # here, not at start-up: ~0.4 s, and most replies hold no math
 
+    # SVG 1.1 paths, not SVG 2 <symbol>s: QtSvg draws no glyph of the latter
+    ziamath.config.svg2 = False
     math = ziamath.Latex(latex.strip(), size=size_px, inline=not display, color=color)
     for element in math.mathml.iter():
         if element.text and _UNKNOWN_COMMAND.search(element.text):
