@@ -19,8 +19,10 @@ import base64
 import hashlib
 import html
 import logging
+import re
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QRectF, Qt, QUrl
 from PySide6.QtGui import (
     QColor,
@@ -45,6 +47,8 @@ SCHEME = "dc-math:"  # resource names of formula images; never fetched from anyw
 # STIX Two Math, ziamath's font, has a smaller x-height than the UI's sans fonts: at the same
 # size its letters look a size too small next to the text.
 MATH_SCALE = 1.2
+_IMG = re.compile(rf'<img src="({SCHEME}[0-9a-f]+)"[^>]*>')
+_ALT = re.compile(r'alt="([^"]*)"')
 _Key = tuple[str, bool, float, str]
 
 
@@ -67,22 +71,29 @@ class MathImages(QObject):
     # -- the view: the markdown renderer's `math` hook -----------------------------------
 
     def html(self, formula: Formula) -> str:
-        """An <img> of the formula, from the cache; its source while it is being drawn (and
-        for good if it cannot be drawn)."""
+        """An <img> of the formula, from the cache; while it is being drawn, an image of its
+        source; its source as code if it cannot be drawn."""
         font, color, ratio = self._look()
         key = _key(formula, font, color)
         name = _name(key, ratio)
         known, drawn = self.drawn.get(key)
+        if not known and not _loop_running():  # a one-off render: nothing streams, draw now
+            known, drawn = True, self.drawn.draw(key)
         if known and drawn is None:
             return math_source_html(formula)
         if not self._holds(name):
-            if known and drawn is not None:
+            if drawn is not None:
                 self._add(name, self._image(name, drawn, font, ratio))
             else:
                 self._add(name, _source_image(formula.source, font, color, ratio))
                 self._draw_later(key, name, font, ratio)
         source = html.escape(formula.source, quote=True)
         return f'<img src="{name}" alt="{source}" title="{source}" style="vertical-align:middle">'
+
+    @property
+    def busy(self) -> bool:
+        """Whether formulas are being drawn."""
+        return bool(self._drawing)
 
     def inserted(self, start: int, end: int) -> None:
         """Note where formulas still being drawn stand between `start` and `end`, to lay out
@@ -111,11 +122,16 @@ class MathImages(QObject):
         return _img_tag(image, formula.source)
 
     def with_pictures(self, markup: str) -> str:
-        """HTML from `QTextDocument.toHtml` with the view's formula images made data: URLs."""
-        for name, image in self._images.items():
-            if name in markup:
-                markup = markup.replace(f'src="{name}"', f'src="{_data_url(image)}"')
-        return markup
+        """HTML from `QTextDocument.toHtml` with the view's formula images made data: URLs
+        (a formula still being drawn, or not drawable: its LaTeX as text)."""
+        def picture(match: re.Match[str]) -> str:
+            image = self._images.get(match.group(1))
+            if image is None:
+                alt = _ALT.search(match.group(0))
+                return alt.group(1) if alt else ""
+            return match.group(0).replace(match.group(1), _data_url(image), 1)
+
+        return _IMG.sub(picture, markup) if SCHEME in markup else markup
 
     @staticmethod
     def to_source(document: QTextDocument) -> None:
@@ -134,28 +150,28 @@ class MathImages(QObject):
         if name in waiting:
             return
         waiting.append(name)
-        if len(waiting) > 1:
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a one-off render): nothing streams, draw now
-            self._drawn(key, self.drawn.draw(key), font, ratio)
-            return
-        self._tasks.start(self._draw(key, font, ratio), what="Drawing a formula")
+        if len(waiting) == 1:
+            self._tasks.start(self._draw(key, font, ratio), what="Drawing a formula")
 
     async def _draw(self, key: _Key, font: QFont, ratio: float) -> None:
         drawn = await asyncio.to_thread(self.drawn.draw, key)
         self._drawn(key, drawn, font, ratio)
 
     def _drawn(self, key: _Key, drawn: DrawnMath | None, font: QFont, ratio: float) -> None:
+        if not shiboken6.isValid(self._doc):  # the view closed while it was drawn
+            return
         for name in self._drawing.pop(key, []):
             if drawn is not None:
                 self._add(name, self._image(name, drawn, font, ratio))
-            # drawn is None: the source image stays (the next render shows source as code)
             for cursor in self._waiting.pop(name, []):
-                char = self._doc.characterAt(cursor.position())
-                if char == "\ufffc":
+                alt = _image_at(cursor, name)
+                if alt is None:
+                    continue  # re-rendered meanwhile (the streaming tail): gone from there
+                if drawn is not None:  # lay out the line again for the drawing's size
                     self._doc.markContentsDirty(cursor.position(), 1)
+                else:  # cannot be drawn: its source as code, as a render now would show
+                    cursor.setPosition(cursor.position() + 1, QTextCursor.MoveMode.KeepAnchor)
+                    cursor.insertHtml(f"<code>{html.escape(alt)}</code>")
 
     def _holds(self, name: str) -> bool:
         """Whether the document has an image (drawn, or source while drawing) by that name;
@@ -176,6 +192,14 @@ class MathImages(QObject):
         if image is None:
             image = self._images[name] = _raster(drawn, font, ratio)
         return image
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _key(formula: Formula, font: QFont, color: str) -> _Key:
@@ -250,6 +274,18 @@ def _images_in(document: QTextDocument, start: int, end: int) -> list[tuple[int,
             it += 1
         block = block.next()
     return found
+
+
+def _image_at(cursor: QTextCursor, name: str) -> str | None:
+    """The alt text of the formula image `name` right after `cursor`, if it stands there."""
+    if cursor.position() + 1 >= cursor.document().characterCount():
+        return None
+    probe = QTextCursor(cursor)
+    probe.setPosition(cursor.position() + 1)  # the format of the character before it
+    fmt = probe.charFormat()
+    if not fmt.isImageFormat() or fmt.toImageFormat().name() != name:
+        return None
+    return str(fmt.toImageFormat().property(QTextFormat.Property.ImageAltText) or "")
 
 
 def _data_url(image: QImage) -> str:

@@ -98,10 +98,7 @@ def _inline_math(state: StateInline, silent: bool) -> bool:
     if char == "$":
         if _escaped(src, pos):
             return False
-        if src.startswith("$$", pos):
-            found = _find_double(src, pos)
-        else:
-            found = _find_single(src, pos)
+        found = _find_double(src, pos) if src.startswith("$$", pos) else _find_single(src, pos)
     elif char == "\\" and src.startswith(("\\(", "\\["), pos) and not _escaped(src, pos):
         found = _find_bracket(src, pos)
     else:
@@ -250,7 +247,7 @@ def draw(latex: str, *, display: bool, size_px: float, color: str) -> DrawnMath 
     with _DRAW_LOCK:  # ziamath keeps module-level state while it lays out
         try:
             return _draw(latex, display, size_px, color)
-        except Exception:  # noqa: BLE001 - any failure of the renderer means "show the source"
+        except Exception:  # any failure of the renderer means "show the source"
             return None
 
 
