@@ -4,6 +4,9 @@ what streaming shows, and drawing a corpus of real formulas without an exception
 from __future__ import annotations
 
 import html
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,3 +157,15 @@ def test_the_cache_draws_once() -> None:
     assert cache.get(key) == (False, None)  # the oldest went
     bad = ("\\frac{", False, 16.0, "#000000")
     assert cache.draw(bad) is None and cache.get(bad) == (True, None)
+
+
+def test_ziamath_is_not_imported_at_start_up() -> None:
+    """~0.4 s that most sessions never need: imported on the first formula drawn."""
+    code = ("import sys, desktop_chat.app, desktop_chat.ui.main_window\n"
+            "from desktop_chat.core.render import markdown\n"
+            "markdown.render('$x^2$ and \\\\(y\\\\)')\n"
+            "print('ziamath' in sys.modules, 'latex2mathml' in sys.modules)")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.split() == ["False", "False"]

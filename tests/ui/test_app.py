@@ -46,7 +46,7 @@ def test_self_test_passes(tmp_path: Path) -> None:
     assert "FAIL" not in result.stdout
     for check in ("sqlite", "tls", "resources", "markdown", "window"):
         assert f"PASS {check}:" in result.stdout
-    assert "self-test: all checks OK (6 checks)" in result.stdout
+    assert "self-test: all checks OK (7 checks)" in result.stdout
 
 
 def test_unhandled_exception_is_logged_redacted_and_shown(

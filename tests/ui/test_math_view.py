@@ -147,3 +147,21 @@ def test_formulas_take_the_text_colour_and_the_pixel_ratio(qapp, dark: bool,
     inked = [image.pixelColor(x, y) for x in range(image.width()) for y in range(image.height())
              if image.pixelColor(x, y).alpha() == 255]
     assert inked and {c.name() for c in inked} == {QColor(theme.colors.text).name()}
+
+
+def test_copied_formulas_are_in_dark_ink_even_from_a_dark_theme(qapp) -> None:
+    """Pasted text takes the page's colour and pages are light: light ink would vanish."""
+    import base64
+
+    doc = QTextDocument()
+    math = MathImages(doc, lambda: (QFont(), Theme(dark=True).colors.text, 1.0))
+    formula = Formula("x^2", False, "$", "$")
+    math.html(formula)
+    tag = math.clipboard_html(formula)
+    data = re.search(r'src="data:image/png;base64,([^"]+)"', tag).group(1)
+    image = QImage.fromData(base64.b64decode(data))
+    assert image.width() >= 2 * int(re.search(r'width="(\d+)"', tag).group(1))  # 2x at least
+    inked = {image.pixelColor(x, y).name() for x in range(image.width())
+             for y in range(image.height()) if image.pixelColor(x, y).alpha() == 255}
+    assert inked == {QColor(Theme(dark=False).colors.text).name()}
+    assert 'alt="$x^2$"' in tag

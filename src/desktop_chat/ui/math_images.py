@@ -20,6 +20,7 @@ import hashlib
 import html
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 
 import shiboken6
@@ -39,6 +40,7 @@ from PySide6.QtSvg import QSvgRenderer
 
 from desktop_chat.core.render.markdown import math_source_html
 from desktop_chat.core.render.math import DrawnCache, DrawnMath, Formula
+from desktop_chat.core.render.theme import Theme
 from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.math")
@@ -47,6 +49,8 @@ SCHEME = "dc-math:"  # resource names of formula images; never fetched from anyw
 # STIX Two Math, ziamath's font, has a smaller x-height than the UI's sans fonts: at the same
 # size its letters look a size too small next to the text.
 MATH_SCALE = 1.2
+KEPT_IMAGES = 256
+PAPER_INK = Theme(dark=False).colors.text  # formulas on the clipboard
 _IMG = re.compile(rf'<img src="({SCHEME}[0-9a-f]+)"[^>]*>')
 _ALT = re.compile(r'alt="([^"]*)"')
 _Key = tuple[str, bool, float, str]
@@ -61,7 +65,9 @@ class MathImages(QObject):
         self._doc = document
         self._look = look
         self.drawn = cache or DrawnCache()
-        self._images: dict[str, QImage] = {}       # resource name -> image, at its ratio
+        # resource name -> image at its ratio, the most recent kept (the document holds its own)
+        self._images: OrderedDict[str, QImage] = OrderedDict()
+        self._formulas: dict[str, Formula] = {}  # resource name -> what it shows
         self._in_document: set[str] = set()        # names of images the document was given
         self._drawing: dict[_Key, list[str]] = {}  # being drawn -> names waiting for it
         self._waiting: dict[str, list[QTextCursor]] = {}  # name -> where it stands as source
@@ -87,6 +93,7 @@ class MathImages(QObject):
             else:
                 self._add(name, _source_image(formula.source, font, color, ratio))
                 self._draw_later(key, name, font, ratio)
+        self._formulas[name] = formula
         source = html.escape(formula.source, quote=True)
         return f'<img src="{name}" alt="{source}" title="{source}" style="vertical-align:middle">'
 
@@ -112,9 +119,11 @@ class MathImages(QObject):
     def clipboard_html(self, formula: Formula) -> str:
         """A formula for text/html on the clipboard: a PNG (data: URL) with its LaTeX as alt
         text, which rich editors, word processors and mail paste as a picture; its source as
-        code when it cannot be drawn. Drawn here if need be: copying is a user's action."""
-        font, color, ratio = self._look()
-        key = _key(formula, font, color)
+        code when it cannot be drawn. In dark ink whatever the theme (pasted text takes the
+        page's colour, and pages are light), at 2x at least, so it stays sharp when zoomed.
+        Drawn here if need be: copying is a user's action."""
+        font, _color, ratio = self._look()
+        key = _key(formula, font, PAPER_INK)
         drawn = self.drawn.draw(key)
         if drawn is None:
             return math_source_html(formula)
@@ -122,14 +131,14 @@ class MathImages(QObject):
         return _img_tag(image, formula.source)
 
     def with_pictures(self, markup: str) -> str:
-        """HTML from `QTextDocument.toHtml` with the view's formula images made data: URLs
-        (a formula still being drawn, or not drawable: its LaTeX as text)."""
+        """HTML from `QTextDocument.toHtml` with the view's formula images made pictures for
+        the clipboard (`clipboard_html`); one of unknown origin becomes its alt text."""
         def picture(match: re.Match[str]) -> str:
-            image = self._images.get(match.group(1))
-            if image is None:
+            formula = self._formulas.get(match.group(1))
+            if formula is None:
                 alt = _ALT.search(match.group(0))
                 return alt.group(1) if alt else ""
-            return match.group(0).replace(match.group(1), _data_url(image), 1)
+            return self.clipboard_html(formula)
 
         return _IMG.sub(picture, markup) if SCHEME in markup else markup
 
@@ -180,6 +189,7 @@ class MathImages(QObject):
             return False
         if self._doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(name)) is None:
             self._in_document.clear()  # the document was cleared
+            self._formulas.clear()
             return False
         return True
 
@@ -191,6 +201,10 @@ class MathImages(QObject):
         image = self._images.get(name)
         if image is None:
             image = self._images[name] = _raster(drawn, font, ratio)
+            while len(self._images) > KEPT_IMAGES:
+                self._images.popitem(last=False)
+        else:
+            self._images.move_to_end(name)
         return image
 
 
