@@ -4,6 +4,8 @@ what streaming shows, and drawing a corpus of real formulas without an exception
 from __future__ import annotations
 
 import html
+import io
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import pytest
 
 from desktop_chat.core.render.markdown import IncrementalMarkdown, render, render_tokens
 from desktop_chat.core.render.math import DrawnCache, Formula, draw
+from desktop_chat.core.render.math_host import MathHost, serve
 
 CORPUS = Path(__file__).parents[1] / "data" / "math_corpus.tex"
 
@@ -169,3 +172,30 @@ def test_ziamath_is_not_imported_at_start_up() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_helper_process_draws_as_the_app_would() -> None:
+    host = MathHost()
+    try:
+        key = ("\\frac{a}{b}", True, 16.0, "#1f2328")
+        assert host.draw(key) == draw("\\frac{a}{b}", display=True, size_px=16, color="#1f2328")
+        assert host.draw(("\\frac{", False, 16.0, "#000")) is None  # cannot: the source shows
+        assert host.draw(("x", False, 16.0, "#000")) is not None  # and it keeps serving
+    finally:
+        host.close()
+
+
+def test_a_helper_that_cannot_start_or_dies_means_drawing_here(caplog) -> None:
+    broken = MathHost([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert broken.draw(("x^2", False, 16.0, "#000")) == draw("x^2", display=False, size_px=16,
+                                                             color="#000")
+    assert "drawing in the app instead" in caplog.text
+    missing = MathHost(["/nonexistent/helper"])
+    assert missing.draw(("y", False, 16.0, "#000")) is not None
+
+
+def test_the_helper_answers_malformed_requests_with_null() -> None:
+    answers = io.BytesIO()
+    serve(io.BytesIO(b'["x", false, 16, "#000"]\n[1, 2]\nnot json\n'), answers)
+    lines = [json.loads(line) for line in answers.getvalue().splitlines()]
+    assert lines[0][0].startswith("<svg") and lines[1:] == [None, None]

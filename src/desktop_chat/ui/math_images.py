@@ -3,10 +3,11 @@ the screen's pixel ratio, in the theme's text colour, added to the document as i
 
 Drawing a formula takes 3-30 ms of Python, so it never happens while the document is laid out
 or painted, nor in the frame that shows it: a formula not drawn yet is shown at once as its
-source (an image of the text, in a code style) and drawn on a worker thread; when the drawing
-arrives the resource is replaced and only the lines holding it are laid out again. Drawn
-formulas are cached by (LaTeX, display, size, colour) and images by that and the pixel ratio,
-so a formula is drawn once per look, however often the streaming tail is re-rendered.
+source (an image of the text, in a code style) and drawn in a helper process (math_host.py),
+waited for on a worker thread; when the drawing arrives the resource is replaced and only the
+lines holding it are laid out again. Drawn formulas are cached by (LaTeX, display, size,
+colour) and images by that and the pixel ratio, so a formula is drawn once per look, however
+often the streaming tail is re-rendered.
 
 Each image keeps the formula's source as its alt text and tooltip: a selection copy, the
 accessible description and an HTML export read it from there.
@@ -40,6 +41,7 @@ from PySide6.QtSvg import QSvgRenderer
 
 from desktop_chat.core.render.markdown import math_source_html
 from desktop_chat.core.render.math import DrawnCache, DrawnMath, Formula
+from desktop_chat.core.render.math_host import MathHost
 from desktop_chat.core.render.theme import Theme
 from desktop_chat.ui.tasks import Tasks
 
@@ -64,7 +66,9 @@ class MathImages(QObject):
         super().__init__(parent)
         self._doc = document
         self._look = look
-        self.drawn = cache or DrawnCache()
+        host = MathHost()  # drawing happens there: a thread would stall the window (GIL)
+        self.destroyed.connect(lambda *_: host.close())
+        self.drawn = cache or DrawnCache(drawer=host.draw)
         # resource name -> image at its ratio, the most recent kept (the document holds its own)
         self._images: OrderedDict[str, QImage] = OrderedDict()
         self._formulas: dict[str, Formula] = {}  # resource name -> what it shows
@@ -84,7 +88,7 @@ class MathImages(QObject):
         name = _name(key, ratio)
         known, drawn = self.drawn.get(key)
         if not known and not _loop_running():  # a one-off render: nothing streams, draw now
-            known, drawn = True, self.drawn.draw(key)
+            known, drawn = True, self.drawn.draw(key, here=True)
         if known and drawn is None:
             return math_source_html(formula)
         if not self._holds(name):

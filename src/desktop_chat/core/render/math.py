@@ -173,7 +173,7 @@ def _find_closer(src: str, start: int, closer: str) -> int | None:
     return None if i == -1 else i
 
 
-def _pending(src: str, pos: int, opener: str) -> _Found | None:
+def _pending(src: str, pos: int, opener: str) -> _Found:
     """An opener never closed: the rest of the paragraph is its source (still streaming)."""
     return "math_pending", src[pos + len(opener) :], len(src), opener, ""
 
@@ -195,10 +195,10 @@ def _bracket_block(state: StateBlock, start: int, end_line: int, silent: bool) -
         if close != -1:
             if text[close + 2 :].strip():
                 return False  # text after "\]": display math inside a paragraph
+            content = _block_content(state, start, first, line, line_start + close)
+            if not content.strip():
+                return False
             if not silent:
-                content = _block_content(state, start, first, line, line_start + close)
-                if not content.strip():
-                    return False
                 token = state.push("math_block", "math", 0)
                 token.block = True
                 token.content = content
@@ -270,14 +270,24 @@ def _draw(latex: str, display: bool, size_px: float, color: str) -> DrawnMath | 
     return DrawnMath(svg, width, height, max(0.0, height + y))
 
 
+Drawer = Callable[[tuple[str, bool, float, str]], "DrawnMath | None"]
+
+
+def _draw_key(key: tuple[str, bool, float, str]) -> DrawnMath | None:
+    latex, display, size, color = key
+    return draw(latex, display=display, size_px=size, color=color)
+
+
 class DrawnCache:
     """Drawn formulas by (latex, display, size, colour), the most recent `capacity` kept.
     Thread-safe: a background thread fills it, the GUI thread reads it."""
 
-    def __init__(self, capacity: int = 512) -> None:
+    def __init__(self, capacity: int = 512, drawer: Drawer | None = None) -> None:
+        """`drawer`: draws a key (e.g. in a helper process, see math_host); default `draw`."""
         self._items: OrderedDict[tuple[str, bool, float, str], DrawnMath | None] = OrderedDict()
         self._lock = threading.Lock()
         self._capacity = capacity
+        self._drawer = drawer or _draw_key
 
     def get(self, key: tuple[str, bool, float, str]) -> tuple[bool, DrawnMath | None]:
         """(known, drawing): known is False when the formula was never drawn."""
@@ -287,12 +297,12 @@ class DrawnCache:
             self._items.move_to_end(key)
             return True, self._items[key]
 
-    def draw(self, key: tuple[str, bool, float, str]) -> DrawnMath | None:
+    def draw(self, key: tuple[str, bool, float, str], *, here: bool = False) -> DrawnMath | None:
+        """From the cache, else drawn (by the drawer; `here`: in this thread)."""
         known, drawn = self.get(key)
         if known:
             return drawn
-        latex, display, size, color = key
-        drawn = draw(latex, display=display, size_px=size, color=color)
+        drawn = _draw_key(key) if here else self._drawer(key)
         with self._lock:
             self._items[key] = drawn
             while len(self._items) > self._capacity:
