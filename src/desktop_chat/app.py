@@ -32,11 +32,11 @@ from desktop_chat.core.config.settings import SettingsFile
 from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
 from desktop_chat.core.history import recovery, schema
 from desktop_chat.core.history.import_process import IMPORT_HOST_FLAG
-from desktop_chat.core.render.math_host import MATH_HOST_FLAG
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
+from desktop_chat.core.render.math_host import MATH_HOST_FLAG
 from desktop_chat.ui import single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
