@@ -36,6 +36,7 @@ from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
+from desktop_chat.core.render.math_host import MATH_HOST_FLAG
 from desktop_chat.ui import single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
@@ -178,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         from desktop_chat.engine_host import main as engine_host_main
 
         return engine_host_main(argv[1:])
+    if argv[:1] == [MATH_HOST_FLAG]:  # and its formula helper (core/render/math_host.py)
+        from desktop_chat.core.render.math_host import main as math_host_main
+
+        return math_host_main(argv[1:])
     if argv[:1] == [IMPORT_HOST_FLAG]:  # and its import helper (core/history/import_process.py)
         from desktop_chat.core.history.import_process import main as import_host_main
 

@@ -26,6 +26,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         ("keychain", _check_keychain),
         ("mcp", _check_mcp),
         ("window", lambda: _check_window(args)),
+        ("math", _check_math),
     ]
     failed = 0
     for name, check in checks:
@@ -89,6 +90,31 @@ def _check_markdown() -> str:
     if "<strong>bold</strong>" not in html or "<script>" in html:
         raise RuntimeError(f"unexpected rendering: {html!r}")
     return "markdown-it renders, raw HTML escaped"
+
+
+def _check_math() -> str:
+    """One formula drawn the way the transcript draws it: ziamath with its bundled fonts, then
+    QtSvg. A frozen app without the fonts (package data) would show formulas as source."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QFont, QImage, QTextDocument
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_chat.core.render.math import Formula
+    from desktop_chat.ui.math_images import MathImages
+
+    _qt_app = QApplication.instance() or QApplication([sys.argv[0]])
+    doc = QTextDocument()
+    math = MathImages(doc, lambda: (QFont(), "#000000", 1.0))
+    tag = math.html(Formula("\\frac{1}{2}", True, "$$", "$$"))
+    if 'src="' not in tag:
+        raise RuntimeError(f"the formula was not drawn (ziamath or its fonts missing): {tag}")
+    name = tag.split('src="', 1)[1].split('"', 1)[0]
+    image = doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
+    if not isinstance(image, QImage) or not any(
+            image.pixelColor(x, y).alpha() for x in range(image.width())
+            for y in range(image.height())):
+        raise RuntimeError("the formula drew nothing (QtSvg missing?)")
+    return f"ziamath draws \\frac{{1}}{{2}} ({image.width()}x{image.height()} px)"
 
 
 NATIVE_KEYRING = {"linux": "keyring.backends.SecretService", "win32": "keyring.backends.Windows",

@@ -23,6 +23,9 @@ PIECES = [
     "    indented code", "| a | b |\n|---|---|\n| 1 | 2 |", "`inline`", "*em*", "~~del~~",
     "[link](https://example.com)", "![alt](http://e.x/i.png)", "<b>raw</b>", "---", "\r\n",
     "- [ ] task", "- [x] done", "Setext\n===", "text\r", "😀 ünïcode", "$x^2$", "&amp; &lt;",
+    # math: every delimiter, alone too (so formulas open in one chunk and close in another)
+    "$", "$$", "\\(", "\\)", "\\[", "\\]", "\\frac{a}{b}", "x_1^2", "\\text{a $b$ c}",
+    "$5 and $10", "\\begin{pmatrix}a & b \\\\ c & d\\end{pmatrix}", "\\alpha",
 ]
 
 

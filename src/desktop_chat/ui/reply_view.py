@@ -20,6 +20,7 @@ from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, link
 from desktop_chat.core.render.markdown import CodeBlock, IncrementalMarkdown, Theme
 from desktop_chat.ui.labels import shown
+from desktop_chat.ui.math_images import MathImages
 
 
 def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharFormat:
@@ -36,10 +37,14 @@ def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharF
 
 class ReplyView:
     def __init__(
-        self, cursor: QTextCursor, theme: Theme, first_code_index: int, section_id: int
+        self, cursor: QTextCursor, theme: Theme, first_code_index: int, section_id: int,
+        math: MathImages | None = None,
     ) -> None:
-        """`cursor` stands at the start of the (empty) answer block."""
+        """`cursor` stands at the start of the (empty) answer block. `math` draws formulas
+        (without it they show as source)."""
         self._doc: QTextDocument = cursor.document()
+        self._math = math
+        self._math_html = math.html if math is not None else None
         self._theme = theme
         self._muted = QColor(theme.muted)
         self._first_code_index = first_code_index
@@ -77,8 +82,9 @@ class ReplyView:
         cursor = self._clear_tail()
         if finished:
             rendered = markdown.render_tokens(finished, self._theme,
-                                              first_code_index=self._code_index())
-            _insert_html(cursor, rendered.html)
+                                              first_code_index=self._code_index(),
+                                              math=self._math_html)
+            self._insert(cursor, rendered.html)
             self.finished_blocks += rendered.code_blocks
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             self._before_tail.setPosition(cursor.position() - 1)
@@ -92,8 +98,12 @@ class ReplyView:
             cursor = self._select_from(self._before_answer)
             cursor.removeSelectedText()
             rendered = markdown.render(self._md.text, self._theme,
-                                       first_code_index=self._first_code_index)
+                                       first_code_index=self._first_code_index,
+                                       math=self._math_html)
+            start = cursor.position()
             cursor.insertHtml(rendered.html)
+            if self._math is not None:
+                self._math.inserted(start, cursor.position())
             self.finished_blocks, self.tail_blocks = rendered.code_blocks, []
         else:
             self._render_tail(self._clear_tail(), highlight=True)
@@ -120,9 +130,16 @@ class ReplyView:
             self.tail_blocks = []
             return
         rendered = markdown.render_tokens(self._tail_tokens, self._theme, highlight=highlight,
-                                          first_code_index=self._code_index())
-        _insert_html(cursor, rendered.html)
+                                          first_code_index=self._code_index(),
+                                          math=self._math_html)
+        self._insert(cursor, rendered.html)
         self.tail_blocks = rendered.code_blocks
+
+    def _insert(self, cursor: QTextCursor, html: str) -> None:
+        start = cursor.position()
+        _insert_html(cursor, html)
+        if self._math is not None:  # formulas still being drawn: where they stand
+            self._math.inserted(start, cursor.position())
 
     def _clear_tail(self) -> QTextCursor:
         cursor = self._select_from(self._before_tail)

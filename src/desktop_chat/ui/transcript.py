@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
+    QFont,
     QPalette,
     QResizeEvent,
     QTextBlockFormat,
@@ -28,6 +29,7 @@ from desktop_chat.core.render.actions import Action, is_chrome, link, parse
 from desktop_chat.core.render.markdown import ZWSP, CodeBlock, Theme
 from desktop_chat.ui.attachments import insert_images
 from desktop_chat.ui.follow import Follow
+from desktop_chat.ui.math_images import MathImages
 from desktop_chat.ui.reply_view import ReplyView, chrome_format
 from desktop_chat.ui.tool_rows import insert_rows, toggle_row
 
@@ -62,6 +64,7 @@ class Transcript(QTextBrowser):
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
         self.theme = theme
+        self.math = MathImages(self.document(), self._math_look, self)
         self._reply: ReplyView | None = None
         self._code_blocks: list[CodeBlock] = []
         self._sections: dict[int, tuple[int, int]] = {}
@@ -163,7 +166,8 @@ class Transcript(QTextBrowser):
                                 QColor(self.theme.muted))
             self._tool_rows += zip(tool_calls, spans, strict=True)
         cursor.insertBlock(body, QTextCharFormat())
-        self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections))
+        self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections),
+                                self.math)
 
     def append_reply_text(self, text: str) -> None:
         if self._reply is not None and text:
@@ -304,9 +308,11 @@ class Transcript(QTextBrowser):
             cursor.setPosition(position)
             cursor.setPosition(position + length, QTextCursor.MoveMode.KeepAnchor)
             cursor.removeSelectedText()
+        markup = self.math.with_pictures(doc.toHtml())  # formulas as pictures, LaTeX as alt
+        MathImages.to_source(doc)  # and as their LaTeX in the text
         mime = QMimeData()
         mime.setText(doc.toPlainText().replace(ZWSP, "").strip("\n"))
-        mime.setHtml(doc.toHtml().replace(ZWSP, ""))
+        mime.setHtml(markup.replace(ZWSP, ""))
         return mime
 
     # -- scrolling ------------------------------------------------------------------------
@@ -342,6 +348,10 @@ class Transcript(QTextBrowser):
         muted = QColor(self.theme.muted)
         cursor.insertText(label, chrome_format(link(Action.LABEL), muted, bold=True))
         return cursor
+
+    def _math_look(self) -> tuple[QFont, str, float]:
+        """What formulas are drawn with: the document's font, the text colour, the ratio."""
+        return self.document().defaultFont(), self.theme.colors.text, self.devicePixelRatioF()
 
     def loadResource(self, _type: int, _name: QUrl) -> object:
         return None  # never load anything: no images, no files, no network

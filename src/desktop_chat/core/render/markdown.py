@@ -28,6 +28,7 @@ from pygments.util import ClassNotFound
 
 from desktop_chat.core.render import actions
 from desktop_chat.core.render.actions import Action
+from desktop_chat.core.render.math import Formula, MathHtml, math_plugin
 from desktop_chat.core.render.theme import Theme
 
 _REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
@@ -72,6 +73,9 @@ def _parser() -> MarkdownIt:
     # position: without them parsing is ~5 % faster and the output is the same.
     md.enable(["table", "strikethrough"]).disable(["html_block", "html_inline"])
     md.use(tasklists_plugin)
+    md.use(math_plugin)
+    for kind in ("math_inline", "math_display", "math_block", "math_pending"):
+        md.add_render_rule(kind, _render_math)
     md.add_render_rule("fence", _render_code)
     md.add_render_rule("code_block", _render_code)
     md.add_render_rule("image", _render_image)
@@ -79,16 +83,20 @@ def _parser() -> MarkdownIt:
 
 
 def render(text: str, theme: Theme | None = None, *, chrome: bool = True,
-           first_code_index: int = 0, highlight: bool = True) -> Rendered:
-    """HTML for `text`. chrome=True: for the view (labels, Copy links); False: clipboard."""
+           first_code_index: int = 0, highlight: bool = True,
+           math: MathHtml | None = None) -> Rendered:
+    """HTML for `text`. chrome=True: for the view (labels, Copy links); False: clipboard.
+    `math`: the HTML of one formula (the view's images); without it, its source as code."""
     return render_tokens(_parser().parse(text), theme, chrome=chrome,
-                         first_code_index=first_code_index, highlight=highlight)
+                         first_code_index=first_code_index, highlight=highlight, math=math)
 
 
 def render_tokens(tokens: Sequence[Token], theme: Theme | None = None, *, chrome: bool = True,
-                  first_code_index: int = 0, highlight: bool = True) -> Rendered:
+                  first_code_index: int = 0, highlight: bool = True,
+                  math: MathHtml | None = None) -> Rendered:
     env: dict[str, Any] = {"theme": theme or Theme(), "chrome": chrome, "highlight": highlight,
-                           "code_blocks": [], "first_code_index": first_code_index}
+                           "code_blocks": [], "first_code_index": first_code_index,
+                           "math": math or math_source_html}
     parser = _parser()
     _move_list_end_margins(tokens)
     out = parser.renderer.render(tokens, parser.options, env)
@@ -125,9 +133,9 @@ def _move_list_end_margins(tokens: Sequence[Token]) -> None:
         tokens[inner].attrSet("style", "margin-bottom:12px")
 
 
-def to_html(markdown: str, theme: Theme | None = None) -> str:
+def to_html(markdown: str, theme: Theme | None = None, math: MathHtml | None = None) -> str:
     """A standalone fragment that pastes with formatting into mail and word processors."""
-    return render(markdown, theme, chrome=False).html
+    return render(markdown, theme, chrome=False, math=math).html
 
 
 def code_blocks(markdown: str) -> list[CodeBlock]:
@@ -178,6 +186,24 @@ def _render_code(
         f'text-decoration:none">{label} · Copy</a></td></tr>'
         f'<tr><td><pre style="white-space:pre-wrap; margin:0">{body}</pre></td></tr></table>\n'
     )
+
+
+def math_source_html(formula: Formula) -> str:
+    """A formula as its source, in code style: what is shown when it cannot be drawn."""
+    return f"<code>{html.escape(formula.source)}</code>"
+
+
+def _render_math(
+    _self: Any, tokens: Sequence[Token], idx: int, _options: Any, env: dict[str, Any]
+) -> str:
+    token = tokens[idx]
+    formula: Formula = token.meta["formula"]
+    if token.type == "math_pending":  # still streaming (or cut off): the source as it is
+        return math_source_html(formula)
+    shown = env["math"](formula)
+    if token.type == "math_block":
+        return f'<p align="center">{shown}</p>\n'
+    return str(shown)
 
 
 def _render_image(
