@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
@@ -12,24 +14,32 @@ from PySide6.QtGui import (
     QShortcut,
 )
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QMainWindow,
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role
+from desktop_chat.core.model.message import Conversation, Message, Passage, ReplyState, Role
 from desktop_chat.core.render import markdown
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.composer import Composer
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
+from desktop_chat.ui.document_chips import (
+    ATTACH_FILTER,
+    DocumentReader,
+    DocumentStrip,
+    TextViewer,
+)
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
@@ -136,13 +146,18 @@ class MainWindow(QMainWindow):
         self.chatStack.addWidget(self.transcript)
         self.composer = Composer()
         self.attachmentStrip = AttachmentStrip()
+        self.documentStrip = DocumentStrip()
+        self.documentReader = DocumentReader(self.controller.store, self.controller.tasks, self)
+        self.attachButton = _attach_button()
         self.sendButton = _button("Send", "sendButton", "Send the message (Enter)")
         self.stopButton = _button("Stop", "stopButton", "Stop the reply (Esc)")
         buttons = QVBoxLayout()
         buttons.addWidget(self.sendButton)
         buttons.addWidget(self.stopButton)
+        buttons.addWidget(self.attachButton)
         buttons.addStretch(1)
         compose_column = QVBoxLayout()
+        compose_column.addWidget(self.documentStrip)
         compose_column.addWidget(self.attachmentStrip)
         compose_column.addWidget(self.composer)
         compose_row = QHBoxLayout()
@@ -198,6 +213,7 @@ class MainWindow(QMainWindow):
         self.composer.image_pasted.connect(
             lambda image: self.attachmentStrip.add(image_to_attachment(image)))
         self.composer.files_dropped.connect(self._attach_files)
+        self._connect_documents()
         c.prompt_sent.connect(self._show_prompt)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
@@ -239,31 +255,82 @@ class MainWindow(QMainWindow):
         """Send what the composer holds; it is cleared only once the controller took it."""
         prompt = self.composer.toPlainText()
         attachments = self.attachmentStrip.attachments
-        if not (prompt.strip() or attachments) or self.controller.is_streaming:
+        documents = self.documentStrip.documents
+        if not (prompt.strip() or attachments or documents or self.documentStrip.reading) or (
+                self.controller.is_streaming):
+            return
+        if reading := self.documentStrip.reading:
+            self.show_error(f"'{reading[0]}' is still being read. Send again once its chip "
+                            "shows its pages and tokens; your message stays here.")
             return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
         self._hide_error()
         if self._editing is not None:
             sent = self.controller.edit_and_resend(self._editing, prompt)
         else:
-            sent = self.controller.send(prompt, attachments)
+            sent = self.controller.send(prompt, attachments, documents)
         if sent:
             self._editing = None
             self.attachmentStrip.take()
+            self.documentStrip.take()
             self.composer.clear()
 
     def _show_prompt(self, message: Message, index: int) -> None:
         self.transcript.add_user_message(message.content, index,
-                                         attachments=message.attachments)
+                                         attachments=message.attachments,
+                                         documents=message.documents)
 
     def _give_back(self, prompt: Message) -> None:
         """A prompt that could not be sent returns to the composer, with its images."""
         self.composer.give_back(prompt.content)
         if prompt.attachments:
             self.attachmentStrip.set_attachments(prompt.attachments)
+        if prompt.documents:
+            self.documentStrip.set_documents(prompt.documents)
+
+    # -- documents ------------------------------------------------------------------------
+
+    def _connect_documents(self) -> None:
+        reader, strip = self.documentReader, self.documentStrip
+        reader.progressed.connect(strip.set_progress)
+        reader.finished.connect(strip.set_ready)
+        reader.failed.connect(self._document_failed)
+        strip.removed.connect(reader.cancel)
+        self.attachButton.clicked.connect(self._choose_files)
+        self.transcript.passage_requested.connect(self._show_passage)
+        self.transcript.context_requested.connect(self._show_sent_context)
+
+    def _choose_files(self) -> None:
+        dialog = QFileDialog(self, "Attach files")
+        dialog.setObjectName("attachDialog")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilters([ATTACH_FILTER, "All files (*)"])
+        dialog.filesSelected.connect(self._attach_files)
+        dialog.open()  # not exec(): a reply may be streaming
+
+    def _document_failed(self, key: int, message: str) -> None:
+        self.documentStrip.drop(key)
+        self.show_error(message)
+
+    def _show_passage(self, passage: Passage) -> None:
+        text = self.documentReader.passage_text(passage)
+        TextViewer(passage.where, text, self).show()
+
+    def _show_sent_context(self, index: int) -> None:
+        messages = self.controller.session.messages
+        if not 0 < index < len(messages) or not messages[index].passages:
+            return
+        text = self.documentReader.sent_context(messages[index].passages,
+                                                messages[index - 1].content)
+        TextViewer("What was sent with this message", text, self).show()
 
     def _attach_files(self, paths: list[str]) -> None:
-        for path in paths:
+        images, documents = self.documentReader.split(paths)
+        self.documentStrip.budget = self.controller.document_budget
+        for path in documents:
+            self.documentStrip.add_reading(self.documentReader.read(path),
+                                           os.path.basename(path))
+        for path in images:
             try:
                 self.attachmentStrip.add(self.controller.load_image(path))
             except ValueError as exc:
@@ -417,6 +484,14 @@ class MainWindow(QMainWindow):
 def _save_banner(problem: str) -> str:
     return (f"Replies are not being saved: {problem.rstrip('.')}. What you see stays here "
             "and can be copied; saving resumes by itself when it can.")
+
+
+def _attach_button() -> QToolButton:
+    button = QToolButton(objectName="attachButton")
+    button.setText("Attach…")
+    button.setAccessibleName("Attach files")
+    button.setToolTip("Attach documents or images (or drop them on the message box)")
+    return button
 
 
 def _button(text: str, name: str, tip: str) -> QPushButton:

@@ -33,6 +33,8 @@ class Action(Enum):
     EDIT = "edit"  # ✎ Edit under a prompt: the message's index
     PREVIOUS = "prev"  # ‹ the previous alternative: the message's id
     NEXT = "next"  # › the next alternative: the message's id
+    SOURCE = "source"  # a passage a reply was given: its number in the transcript
+    CONTEXT = "context"  # "What was sent" under a reply: the message's index
 
     @property
     def numbered(self) -> bool:
@@ -40,7 +42,8 @@ class Action(Enum):
         return self in _NUMBERED
 
 
-_NUMBERED = frozenset({Action.COPY_CODE, Action.TOGGLE, Action.IMAGE, Action.COPY_REPLY,
+_NUMBERED = frozenset({Action.SOURCE, Action.CONTEXT,
+                       Action.COPY_CODE, Action.TOGGLE, Action.IMAGE, Action.COPY_REPLY,
                        Action.EDIT, Action.PREVIOUS, Action.NEXT})
 _BY_NAME = {action.value: action for action in Action}
 _NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # bounded: int() of a huge string is slow or fails
