@@ -37,7 +37,7 @@ from desktop_chat.core.chat.documents import (
     snippet,
     with_context,
 )
-from desktop_chat.core.documents.extract import KIND_LABELS, whole_text
+from desktop_chat.core.documents.extract import KIND_LABELS, size_text, whole_text
 from desktop_chat.core.history.store import Store, StoreError
 from desktop_chat.core.model.message import DocumentRef, Passage, sniff_image
 from desktop_chat.core.render.actions import Action, link
@@ -172,17 +172,13 @@ class _Item:
 def describe(ref: DocumentRef) -> str:
     """"300 pages · ≈66k tokens"."""
     size = (f"{ref.pages} page{'s' if ref.pages != 1 else ''}" if ref.pages
-            else _bytes(ref.size))
+            else size_text(ref.size))
     return f"{size} · ≈{_count(ref.tokens)} tokens"
 
 
 def _count(tokens: int) -> str:
     return f"{tokens / 1000:.0f}k" if tokens >= 10_000 else (
         f"{tokens / 1000:.1f}k" if tokens >= 1000 else str(tokens))
-
-
-def _bytes(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{-(-size // 1024)} KB"
 
 
 class DocumentStrip(QWidget):

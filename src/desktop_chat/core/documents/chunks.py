@@ -39,7 +39,7 @@ def split_text(text: str, size: int = CHUNK_CHARS, overlap: int = OVERLAP_CHARS)
         return [text] if text else []
     pieces: list[str] = []
     current = ""
-    for unit in _units(text, size):
+    for unit in _units(text, max(1, size - overlap - 1)):  # the overlap + a unit fit
         if current and len(current) + len(unit) + 1 > size:
             pieces.append(current)
             current = _tail(current, overlap)

@@ -138,9 +138,8 @@ def extract_file(path: Path, progress: Progress | None = None,
         size = path.stat().st_size
         if size > max_bytes:
             raise DocumentError(
-                f"'{name}' is {size / 1024 / 1024:.1f} MB; documents up to "
-                f"{max_bytes // (1024 * 1024)} MB can be attached. Split it, or attach "
-                "only the part you need.")
+                f"'{name}' is {size_text(size)}; documents up to {size_text(max_bytes)} can "
+                "be attached. Split it, or attach only the part you need.")
         data = path.read_bytes()
     except FileNotFoundError:
         raise DocumentError(f"'{name}' is no longer there: it was moved or deleted before it "
@@ -150,6 +149,11 @@ def extract_file(path: Path, progress: Progress | None = None,
     except OSError as exc:
         raise DocumentError(f"'{name}' could not be read: {exc.strerror or exc}.") from exc
     return extract_bytes(data, name, progress)
+
+
+def size_text(size: int) -> str:
+    """"1.5 MB", "12 KB"."""
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{-(-size // 1024)} KB"
 
 
 def extract_bytes(data: bytes, name: str, progress: Progress | None = None) -> Extracted:

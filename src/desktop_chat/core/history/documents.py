@@ -2,7 +2,8 @@
 and its passages indexed with FTS5 for BM25 ranking), linked to the messages that attached it
 and to the replies that were given passages of it.
 
-A document goes with the last message that links it (a trigger), so deleting the last
+The tables are made when the first document is kept (`ensure_tables` says why). A document
+goes with the last message that links it (a trigger), so deleting the last
 conversation that used a file removes its text too; one attached but never sent is removed by
 `forget_unused` after a while.
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from desktop_chat.core.documents.chunks import Chunk, chunk_sections
 from desktop_chat.core.documents.extract import Section
 from desktop_chat.core.history.records import DamagedRow, StoreError
+from desktop_chat.core.history.schema import _run_script, fts5_available
 from desktop_chat.core.model.message import DocumentRef, Message, Passage
 
 DOCUMENT_FTS = "document_fts"
@@ -91,12 +93,27 @@ END;
 ATTACHED, PASSAGE, WHOLE = "attached", "passage", "whole"
 
 
-def create_tables(conn: sqlite3.Connection) -> None:
-    from desktop_chat.core.history.schema import _run_script, fts5_available
+def has_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                       "'message_documents'").fetchone()
+    return row is not None
 
+
+def ensure_tables(conn: sqlite3.Connection) -> bool:
+    """Create the tables (in the caller's transaction) unless they exist; True if created.
+
+    Why on first use rather than in a numbered migration: sqlite keeps every table's
+    definition in its schema b-tree, which fits one 4 KiB page today. These tables and their
+    FTS5 index would spread it over three pages, and the schema is what recovery must read
+    to salvage anything from a damaged file (tests/core/test_recovery.py): a history that
+    never had a document keeps the compact schema, hence its chances. The caller takes the
+    same backup a migration does before adding them to a history with messages in it."""
+    if has_tables(conn):
+        return False
     _run_script(conn, TABLES)
     if fts5_available(conn):
         _run_script(conn, INDEX)
+    return True
 
 
 def has_index(conn: sqlite3.Connection) -> bool:
@@ -119,7 +136,9 @@ class StoredDocument:
 
 
 def add_document(conn: sqlite3.Connection, document: StoredDocument) -> int:
-    """Write it unless a document with the same hash is there; returns its id."""
+    """Write it unless a document with the same hash is there; returns its id. Creates the
+    tables on first use (see `ensure_tables`)."""
+    ensure_tables(conn)
     ref = document.ref
     found = document_id(conn, ref.sha256)
     if found is not None:
@@ -141,17 +160,23 @@ def add_document(conn: sqlite3.Connection, document: StoredDocument) -> int:
 
 
 def document_id(conn: sqlite3.Connection, sha256: str) -> int | None:
+    if not has_tables(conn):
+        return None
     row = conn.execute("SELECT id FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
     return None if row is None else int(row[0])
 
 
 def document_ref(conn: sqlite3.Connection, sha256: str) -> DocumentRef | None:
+    if not has_tables(conn):
+        return None
     row = conn.execute("SELECT sha256, name, kind, size, pages, tokens FROM documents "
                        "WHERE sha256 = ?", (sha256,)).fetchone()
     return None if row is None else _ref(row, row["name"])
 
 
 def sections(conn: sqlite3.Connection, sha256: str) -> list[Section]:
+    if not has_tables(conn):
+        return []
     rows = conn.execute(
         "SELECT s.page, s.heading, s.text FROM document_sections s JOIN documents d ON "
         "d.id = s.document_id WHERE d.sha256 = ? ORDER BY s.position", (sha256,)).fetchall()
@@ -162,7 +187,7 @@ def search(conn: sqlite3.Connection, shas: Sequence[str], words: Sequence[str],
            limit: int = SEARCH_LIMIT) -> list[Passage]:
     """The best passages of these documents for these words, best first (BM25; without
     FTS5, passages holding the most of the words, in document order)."""
-    if not shas or not words:
+    if not shas or not words or not has_tables(conn):
         return []
     marks = ", ".join("?" * len(shas))
     if has_index(conn):
@@ -189,6 +214,7 @@ def search(conn: sqlite3.Connection, shas: Sequence[str], words: Sequence[str],
 
 def insert_parts(conn: sqlite3.Connection, message_id: int, message: Message) -> None:
     """Write the message's document parts (replacing any it had)."""
+    ensure_tables(conn)
     conn.execute("DELETE FROM message_documents WHERE message_id = ?", (message_id,))
     rows = []
     for position, part in enumerate(p for p in message.parts
@@ -209,6 +235,8 @@ def insert_parts(conn: sqlite3.Connection, message_id: int, message: Message) ->
 
 def part_rows(conn: sqlite3.Connection, message_ids: Sequence[int]) -> list[sqlite3.Row]:
     rows: list[sqlite3.Row] = []
+    if not message_ids or not has_tables(conn):
+        return rows
     for start in range(0, len(message_ids), 500):
         chunk = list(message_ids[start:start + 500])
         rows += conn.execute(
@@ -244,6 +272,8 @@ def _ref(row: sqlite3.Row, name: str) -> DocumentRef:
 
 def forget_unused(conn: sqlite3.Connection, older_than_s: float) -> int:
     """Remove documents read for a message that was never sent."""
+    if not has_tables(conn):
+        return 0
     return conn.execute(
         "DELETE FROM documents WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM "
         "message_documents l WHERE l.document_id = documents.id)",

@@ -162,15 +162,8 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     log.info("removed keys from %d stored error message(s)", len(changed))
 
 
-def _add_documents(conn: sqlite3.Connection) -> None:
-    """Documents as context (core/history/documents.py owns the tables)."""
-    from desktop_chat.core.history.documents import create_tables
-
-    create_tables(conn)
-
-
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _add_documents]
+    _create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

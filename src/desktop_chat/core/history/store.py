@@ -479,6 +479,7 @@ class Store:
             raise StoreError(f"The history could not be opened to keep the document: "
                              f"{in_words(exc)}.") from exc
         try:
+            self._prepare_documents(conn)
             with transaction(conn):
                 documents.add_document(conn, document)
                 stored = documents.document_ref(conn, document.ref.sha256)
@@ -491,6 +492,20 @@ class Store:
         assert stored is not None
         return DocumentRef(stored.sha256, document.ref.name, stored.kind, stored.size,
                            stored.pages, stored.tokens)
+
+    def _prepare_documents(self, conn: sqlite3.Connection) -> None:
+        """The first document in a history with messages: back it up as a migration does,
+        then add the tables."""
+        if documents.has_tables(conn):
+            return
+        if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
+            try:
+                schema.backup(conn, self.path, schema.user_version(conn))
+            except OSError as exc:
+                raise StoreError(f"The history could not be backed up before adding "
+                                 f"documents to it: {exc.strerror or exc}.") from exc
+        with transaction(conn):
+            documents.ensure_tables(conn)
 
     def document(self, sha256: str) -> DocumentRef | None:
         with self._read() as conn:

@@ -201,7 +201,8 @@ class Message:
 
     @classmethod
     def of(cls, role: Role, content: str = "", *, reasoning: str = "",
-           attachments: Sequence[Attachment] = (), documents: Sequence[DocumentRef] = (),
+           attachments: Sequence[Attachment] = (),
+           documents: Sequence[DocumentRef | Passage] = (),
            **fields: Any) -> Message:
         """A message from its text, reasoning, images and documents (the parts in that
         order)."""
