@@ -50,6 +50,7 @@ log = logging.getLogger("desktop_chat.documents")
 ATTACH_FILTER = ("Documents and images (*.pdf *.docx *.txt *.md *.markdown *.html *.htm *.csv "
                  "*.tsv *.json *.py *.js *.ts *.c *.h *.cpp *.java *.go *.rs *.png *.jpg *.jpeg "
                  "*.gif *.webp)")
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 NO_HISTORY = ("Documents are kept in the history, which could not be opened, so they cannot "
               "be attached in this session. The notice at the top says why.")
 
@@ -76,8 +77,9 @@ class DocumentReader(QObject):
 
     @staticmethod
     def split(paths: Sequence[str]) -> tuple[list[str], list[str]]:
-        """(images, documents) by their first bytes; a file that cannot be read counts as a
-        document, whose reading then says why."""
+        """(images, documents): an image by its first bytes or its name (a file named as an
+        image that is none is refused as an image, saying so); the rest are documents, whose
+        reading says why one cannot be used (a folder, a file gone)."""
         images, documents = [], []
         for path in paths:
             try:
@@ -85,7 +87,8 @@ class DocumentReader(QObject):
                     head = file.read(16)
             except OSError:
                 head = b""
-            (images if sniff_image(head) else documents).append(path)
+            image = sniff_image(head) or Path(path).suffix.lower() in IMAGE_SUFFIXES
+            (images if image else documents).append(path)
         return images, documents
 
     def read(self, path: str) -> int:
