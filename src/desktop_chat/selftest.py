@@ -23,6 +23,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         ("tls", _check_tls),
         ("resources", _check_resources),
         ("markdown", _check_markdown),
+        ("documents", _check_documents),
         ("keychain", _check_keychain),
         ("window", lambda: _check_window(args)),
     ]
@@ -88,6 +89,37 @@ def _check_markdown() -> str:
     if "<strong>bold</strong>" not in html or "<script>" in html:
         raise RuntimeError(f"unexpected rendering: {html!r}")
     return "markdown-it renders, raw HTML escaped"
+
+
+# The smallest PDF with a text layer (no xref table: PDFium rebuilds it, as for many real files).
+_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 100]/Contents 4 0 R"
+        b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+        b"4 0 obj<</Length 45>>stream\nBT /F1 18 Tf 10 50 Td (Self-test page) Tj ET\n"
+        b"endstream endobj\n5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def _check_documents() -> str:
+    """PDFium, python-docx and charset-normalizer are in the build and read a file each."""
+    import io
+
+    import docx
+
+    from desktop_chat.core.documents.extract import extract_bytes
+
+    pdf = extract_bytes(_PDF, "self-test.pdf")
+    word = docx.Document()
+    word.add_paragraph("Self-test paragraph")
+    data = io.BytesIO()
+    word.save(data)
+    docx_text = extract_bytes(data.getvalue(), "self-test.docx").text
+    legacy = extract_bytes("Café crème brûlée, façade naïve. ".encode("cp1252") * 8, "t.txt")
+    if ("Self-test page" not in pdf.text or docx_text != "Self-test paragraph"
+            or "crème brûlée" not in legacy.text):
+        raise RuntimeError(f"unexpected text: {pdf.text!r}, {docx_text!r}")
+    return "PDF (PDFium), Word (python-docx) and a cp1252 text file read"
 
 
 NATIVE_KEYRING = {"linux": "keyring.backends.SecretService", "win32": "keyring.backends.Windows",

@@ -278,3 +278,13 @@ def test_export_and_import_carry_documents_and_sources(store: Store, fresh: Stor
     conversation["documents"] = []
     with pytest.raises(TransferError, match="document the file does not hold"):
         import_json(fresh, data)
+
+
+def test_a_prompt_none_of_whose_words_are_in_it_gets_the_beginning(store: Store,
+                                                                    long_pdf: Path) -> None:
+    ref = chat_documents.read_document(store, long_pdf)
+    passages = chat_documents.choose(store, [ref], "Summarise this, please!", budget=2000)
+    assert passages and passages[0].page == 1
+    assert [p.page for p in passages] == sorted(p.page for p in passages)
+    sent = sum(chat_documents.estimate_tokens(p.text) + 12 for p in passages)
+    assert sent <= 2000

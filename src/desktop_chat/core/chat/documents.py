@@ -84,8 +84,8 @@ def choose(store: Store, documents: Sequence[DocumentRef], prompt: str, budget: 
     searched = [d for d in documents if d not in whole]
     names = {d.sha256: d.name for d in searched}
     found = store.search_documents(list(names), prompt)
-    if not found:
-        found = _beginnings(store, searched)
+    if not found:  # none of its words is in them ("summarise this"): their beginnings
+        found = store.first_passages(list(names), MAX_PASSAGES)
     for passage in found[:MAX_PASSAGES * 2]:
         cost = estimate_tokens(passage.text) + 12
         if spent + cost > budget or len(chosen) >= MAX_PASSAGES + len(whole):
@@ -95,16 +95,6 @@ def choose(store: Store, documents: Sequence[DocumentRef], prompt: str, budget: 
                               passage.text, passage.page, passage.heading))
         spent += cost
     return chosen
-
-
-def _beginnings(store: Store, documents: Sequence[DocumentRef]) -> list[Passage]:
-    from desktop_chat.core.documents.chunks import chunk_sections
-
-    out: list[Passage] = []
-    for doc in documents:
-        for chunk in chunk_sections(store.document_sections(doc.sha256))[:MAX_PASSAGES]:
-            out.append(Passage(doc.sha256, doc.name, chunk.text, chunk.page, chunk.heading))
-    return out
 
 
 def context_text(store: Store, passages: Sequence[Passage]) -> str:

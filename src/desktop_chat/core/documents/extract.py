@@ -32,8 +32,9 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200  # deflate reaches ~1000:1 only on degenerate (bomb) data
 MAX_ZIP_MEMBERS = 20_000
-# A page with fewer letters than this is taken to have no text layer (a scan, a photo).
-MIN_TEXT_PER_PAGE = 16
+# Fewer characters than this per page on average: no text layer (a scan; at most a stamped
+# page number or two).
+MIN_TEXT_PER_PAGE = 8
 
 # Progress: (done, total), e.g. pages read. Raising from it cancels the extraction.
 Progress = Callable[[int, int], None]
@@ -216,11 +217,12 @@ def _pdf(data: bytes, name: str, progress: Progress | None) -> tuple[list[Sectio
                 progress(index + 1, total)
     finally:
         pdf.close()
-    letters = sum(len(s.text) for s in sections)
-    if total and letters < MIN_TEXT_PER_PAGE * total and letters < 200:
+    letters = sum(len("".join(s.text.split())) for s in sections)
+    if total and letters < MIN_TEXT_PER_PAGE * total:
+        pictures = "its page is a picture" if total == 1 else f"its {total} pages are pictures"
         raise ScannedDocument(
-            f"'{name}' has no text layer: its {total} page{'s' if total != 1 else ''} "
-            "are pictures (a scan), so there is no text to send. Run it through OCR (a "
+            f"'{name}' has no text layer: {pictures} (a scan), so there is no text to "
+            "send. Run it through OCR (a "
             "scanner's software, or 'ocrmypdf'), then attach the result, or attach "
             "screenshots of the pages you need to a model that can see images.")
     return sections, total

@@ -209,6 +209,20 @@ def search(conn: sqlite3.Connection, shas: Sequence[str], words: Sequence[str],
                     str(r["heading"] or "")) for r in rows]
 
 
+def first_passages(conn: sqlite3.Connection, shas: Sequence[str], per_document: int,
+                   ) -> list[Passage]:
+    """The first passages of each document, in order: what a prompt gets when none of its
+    words is in them ("summarise this")."""
+    if not shas or not has_tables(conn):
+        return []
+    rows = conn.execute(
+        "SELECT d.sha256, d.name, c.page, c.heading, c.text FROM document_chunks c JOIN "
+        f"documents d ON d.id = c.document_id WHERE d.sha256 IN ({', '.join('?' * len(shas))})"
+        " AND c.position < ? ORDER BY c.position, d.id", (*shas, per_document)).fetchall()
+    return [Passage(r["sha256"], str(r["name"]), str(r["text"]), r["page"],
+                    str(r["heading"] or "")) for r in rows]
+
+
 # -- links between messages and documents ------------------------------------------------------
 
 

@@ -523,6 +523,11 @@ class Store:
         with self._read() as conn:
             return documents.search(conn, shas, words, limit)
 
+    def first_passages(self, shas: list[str], per_document: int) -> list[Passage]:
+        """The opening passages of these documents, taking turns between them."""
+        with self._read() as conn:
+            return documents.first_passages(conn, shas, per_document)
+
     def forget_unused_documents(self, older_than_s: float = 24 * 3600) -> int:
         """Remove documents read for a message that was never sent (start-up)."""
         with self._write() as conn:
