@@ -8,8 +8,9 @@ Prints, as medians over --rounds:
   per-prompt path (BM25 search across the conversation's documents, picking what fits the
   budget, wording the context), median and p95 over --prompts prompts;
 - the longest event-loop gap (5 ms precise QTimer) in the real window (offscreen) while the
-  PDF is attached and read, from the drop until its chip is ready, and the same meter over an
-  idle window for as long, measured back to back.
+  PDF is attached and read, from the drop until its chip is ready (median of rounds; the
+  first round, which also imports PDFium, named apart), and the same meter over an idle
+  window for as long, measured back to back. Measured first, before anything imported PDFium.
 Targets: retrieval <= 50 ms per prompt; loop gap <= 33 ms while a large file is processed.
 
     python benchmarks/documents.py [--pages 300] [--index-pages 1000] [--prompts 50]
@@ -113,6 +114,7 @@ async def _idle(seconds: float) -> dict[str, float]:
 def window_gaps(app: QApplication, loop: asyncio.AbstractEventLoop, pdf: Path, rounds: int
                 ) -> dict[str, float]:
     busy, idle, spent = [], [], []
+    first = 0.0
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
             window = create_main_window(["--data-dir", tmp, "--base-url",
@@ -124,6 +126,7 @@ def window_gaps(app: QApplication, loop: asyncio.AbstractEventLoop, pdf: Path, r
             try:
                 gaps, seconds = loop.run_until_complete(_attach(window, pdf))
                 busy.append(gaps["max_gap_ms"])
+                first = first or gaps["max_gap_ms"]
                 spent.append(seconds)
                 idle.append(loop.run_until_complete(_idle(seconds))["max_gap_ms"])
             finally:
@@ -131,6 +134,7 @@ def window_gaps(app: QApplication, loop: asyncio.AbstractEventLoop, pdf: Path, r
                 window.close()
                 window.deleteLater()
     return {"busy_max_gap_ms": statistics.median(busy), "worst_busy_gap_ms": max(busy),
+            "first_gap_ms": first,
             "idle_max_gap_ms": statistics.median(idle), "ready_s": statistics.median(spent)}
 
 
@@ -149,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         pdf = make_pdf(Path(tmp) / "report.pdf", pages=args.pages,
                        fact_page=max(1, args.pages * 4 // 5))
+        # the window first, in a process that has not imported PDFium yet: the first round
+        # is the session's first attach (it pays the import), reported apart
+        gaps = window_gaps(app, loop, pdf, args.rounds)
         read = extraction(pdf, args.rounds)
         print(f"extract + index a {read['pages']}-page PDF ({pdf.stat().st_size // 1024} KB): "
               f"median {read['median_s'] * 1000:.0f} ms, best {read['min_s'] * 1000:.0f} ms")
@@ -157,11 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retrieval over {found['pages']} pages ({found['passages']} passages): "
               f"median {found['median_ms']:.2f} ms, p95 {found['p95_ms']:.2f} ms per prompt "
               f"(target <= {TARGET_RETRIEVAL_MS:.0f} ms: {verdict})")
-        gaps = window_gaps(app, loop, pdf, args.rounds)
         verdict = "OK" if gaps["busy_max_gap_ms"] <= TARGET_GAP_MS else "OVER TARGET"
         print(f"window loop while reading it (drop to chip ready, median "
               f"{gaps['ready_s'] * 1000:.0f} ms): max gap {gaps['busy_max_gap_ms']:.1f} ms "
-              f"(worst round {gaps['worst_busy_gap_ms']:.1f} ms; idle window, same time: "
+              f"(worst round {gaps['worst_busy_gap_ms']:.1f} ms; first attach of the session "
+              f"{gaps['first_gap_ms']:.1f} ms; idle window, same time: "
               f"{gaps['idle_max_gap_ms']:.1f} ms) (target <= {TARGET_GAP_MS:.0f} ms: "
               f"{verdict})")
     loop.close()

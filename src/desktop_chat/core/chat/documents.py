@@ -42,8 +42,11 @@ def read_document(store: Store, path: Path, progress: Progress | None = None) ->
     """Extract, count, index and keep the document at `path`; for a worker thread. Raises
     DocumentError (a ValueError, user text) or StoreError (user text)."""
     extracted = extract_file(path, progress)
+    # counted section by section: one regex call over a whole book holds the GIL for ~60 ms,
+    # which the window's loop (on the GUI thread) would feel as a stall
+    tokens = sum(estimate_tokens(s.text) + 4 for s in extracted.sections)
     ref = DocumentRef(extracted.sha256, extracted.name, extracted.kind, extracted.size,
-                      extracted.pages, estimate_tokens(extracted.text))
+                      extracted.pages, tokens)
     if (known := store.document(ref.sha256)) is not None:  # read before: kept once
         return DocumentRef(known.sha256, ref.name, known.kind, known.size, known.pages,
                            known.tokens)
