@@ -150,6 +150,12 @@ class DocumentReader(QObject):
             if key not in self._cancelled:
                 self.failed.emit(key, str(exc))
             return
+        except Exception as exc:  # a library's bug on an odd file: said, and the chip goes
+            log.exception("reading %s failed", Path(path).name)
+            if key not in self._cancelled:
+                self.failed.emit(key, f"'{Path(path).name}' could not be read "
+                                      f"({type(exc).__name__}). The log has the details.")
+            return
         finally:
             self._tasks.pop(key, None)
         if key not in self._cancelled:
