@@ -2,9 +2,9 @@
 chips above the composer (`DocumentStrip`), the document lines in the transcript, and the
 viewer that shows a source passage or the exact context a reply was sent (`TextViewer`).
 
-Reading happens in a worker thread (`asyncio.to_thread`): extracting a 300-page PDF takes a
-fraction of a second in PDFium's C code, indexing it a little more; the window's loop keeps
-running and the chip shows the pages read so far.
+Reading happens in a worker thread of its own (at a lower OS priority): extracting a 300-page
+PDF takes a fraction of a second in PDFium's C code, indexing it a little more; the window's
+loop keeps running and the chip shows the pages read so far.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import sys
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +54,7 @@ log = logging.getLogger("desktop_chat.documents")
 ATTACH_FILTER = ("Documents and images (*.pdf *.docx *.txt *.md *.markdown *.html *.htm *.csv "
                  "*.tsv *.json *.py *.js *.ts *.c *.h *.cpp *.java *.go *.rs *.png *.jpg *.jpeg "
                  "*.gif *.webp)")
+PROGRESS_STEP = 5  # percent
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 NO_HISTORY = ("Documents are kept in the history, which could not be opened, so they cannot "
               "be attached in this session. The notice at the top says why.")
@@ -57,6 +62,16 @@ NO_HISTORY = ("Documents are kept in the history, which could not be opened, so 
 
 class _Cancelled(Exception):
     pass
+
+
+def _lower_priority() -> None:
+    """Lower this thread's scheduling priority where the OS allows it per thread (Linux:
+    a thread is a task with its own nice value); elsewhere it runs at the normal one."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError as exc:
+            log.info("could not lower the reading thread's priority: %s", exc)
 
 
 class DocumentReader(QObject):
@@ -74,6 +89,12 @@ class DocumentReader(QObject):
         self._keys = itertools.count(1)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancelled: set[int] = set()
+        # One reading thread, at a lower OS priority: on a busy machine the scheduler then
+        # favours the GUI thread, whose event loop must keep running meanwhile.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents",
+                                            initializer=_lower_priority)
+        self.destroyed.connect(lambda: self._executor.shutdown(wait=False,
+                                                               cancel_futures=True))
 
     @staticmethod
     def split(paths: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -129,20 +150,21 @@ class DocumentReader(QObject):
 
     async def _read(self, key: int, path: str) -> None:
         loop = asyncio.get_running_loop()
-        shown = [-1]
+        shown = [-PROGRESS_STEP]
 
         def progress(done: int, total: int) -> None:  # in the worker thread
             if key in self._cancelled:
                 raise _Cancelled
             percent = done * 100 // max(total, 1)
-            if percent != shown[0]:
+            if percent >= shown[0] + PROGRESS_STEP or done == total:  # a repaint each
                 shown[0] = percent
                 loop.call_soon_threadsafe(self._progress, key, done, total)
 
         try:
             if self.store is None:
                 raise ValueError(NO_HISTORY)
-            ref = await asyncio.to_thread(read_document, self.store, Path(path), progress)
+            ref = await loop.run_in_executor(self._executor, read_document, self.store,
+                                             Path(path), progress)
         except _Cancelled:
             return
         except (ValueError, StoreError) as exc:  # DocumentError is a ValueError: user text

@@ -7,8 +7,13 @@ damaged and odd files people actually have; it extracts a 300-page file about te
 faster; and its work happens in C, outside the GIL, so a worker thread reading a large PDF
 leaves the window's event loop alone (pypdf is pure Python and would compete with it).
 
-Word files are zip archives: the archive's table of contents is checked before python-docx
-unpacks anything, so a "zip bomb" (a few KB that inflate to gigabytes) is refused unread.
+Word files are zip archives: the archive's table of contents is checked before anything is
+unpacked, so a "zip bomb" (a few KB that inflate to gigabytes) is refused unread. Their text is
+read from `word/document.xml` with the standard library's ElementTree (expat refuses entity
+expansion attacks) rather than python-docx: importing python-docx (and lxml) takes ~0.1 s of
+held GIL, which stalled the window's event loop for 175-260 ms on the first Word file of a
+session (measured: benchmarks/documents.py's meter around the import in a worker thread);
+the text, headings, tables and page breaks are all this needs.
 Text files are decoded as UTF-8 (with or without a byte order mark), UTF-16/32 with a BOM,
 else by charset-normalizer's detection; a file it cannot place is refused rather than shown
 as mojibake.
@@ -24,6 +29,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 log = logging.getLogger("desktop_chat.documents")
 
@@ -259,30 +265,29 @@ def check_zip(data: bytes, name: str) -> None:
 def _docx(data: bytes, name: str) -> tuple[list[Section], int | None]:
     import io
 
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
     check_zip(data, name)
     try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise DocumentError(f"'{name}' is damaged or not a Word (.docx) file ({exc}). Open "
-                            "it in Word or LibreOffice and save it as .docx again.") from None
-    except Exception as exc:  # lxml's XMLSyntaxError and friends: a damaged part
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            body = ET.fromstring(archive.read("word/document.xml")).find(f"{_W}body")
+    except KeyError:
+        raise DocumentError(f"'{name}' is not a Word (.docx) file: it has no document in it. "
+                            "Open it in Word or LibreOffice and save it as .docx.") from None
+    except (ET.ParseError, zipfile.BadZipFile, OSError, ValueError) as exc:
         log.info("Word file %s unreadable: %r", name, exc)
-        raise DocumentError(f"'{name}' is damaged: part of it cannot be read ({exc}). Open it "
+        raise DocumentError(f"'{name}' is damaged: its text cannot be read ({exc}). Open it "
                             "in Word or LibreOffice and save it again.") from None
-    return _docx_sections(document)
+    if body is None:
+        raise DocumentError(f"'{name}' has no text in it: there is nothing to send.")
+    return _docx_sections(body)
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-def _docx_sections(document: object) -> tuple[list[Section], int | None]:
+def _docx_sections(body: ET.Element) -> tuple[list[Section], int | None]:
     """Paragraphs and tables in order; a new section at each heading and page break. Word
     files have no fixed pages, but explicit page breaks (and the breaks Word recorded when it
     last laid the file out) give page numbers that match what the author saw."""
-    body = document.element.body  # type: ignore[attr-defined]
     sections: list[Section] = []
     lines: list[str] = []
     page, heading, breaks = 1, "", False
@@ -292,7 +297,7 @@ def _docx_sections(document: object) -> tuple[list[Section], int | None]:
             sections.append(Section("\n".join(lines).strip(), page, heading))
             lines.clear()
 
-    for block in body.iterchildren():
+    for block in body:
         if block.tag == f"{_W}p":
             style = block.find(f"{_W}pPr/{_W}pStyle")
             style_name = style.get(f"{_W}val", "") if style is not None else ""
