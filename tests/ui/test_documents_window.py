@@ -212,3 +212,20 @@ def test_a_file_that_cannot_be_used_is_refused_clearly_and_nothing_is_lost(
     assert chat.window.documentStrip.documents == []
     assert not chat.window.documentStrip.isVisible()
     assert server.replies_asked == []
+
+
+def test_the_documents_share_setting_decides_whole_or_passages(
+        make_window: Callable[..., ChatDriver], server: LoopbackServer, tmp_path: Path) -> None:
+    chat = make_window(settings={"document_share": 0.05})  # ~400 tokens of an unknown window
+    notes = tmp_path / "notes.txt"
+    paragraphs = [f"Item {n}: the quarterly ledger lists shipments and tariffs." for n in range(80)]
+    paragraphs[61] = "Item 61: the spare key is under the blue flowerpot."
+    notes.write_text("\n\n".join(paragraphs))
+    drop_files(chat, notes)
+    ready(chat)
+    chat.send("Where is the spare key?")
+    chat.wait_for_reply()
+    sent = last_sent(server)
+    assert '<document source="notes.txt">' in sent and "(whole document)" not in sent
+    assert "the spare key is under the blue flowerpot" in sent
+    assert "Item 2:" not in sent  # passages only, within the share

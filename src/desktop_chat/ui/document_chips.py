@@ -81,8 +81,8 @@ class DocumentReader(QObject):
         # Not at a lower OS priority: the GUI thread waits for the GIL this thread holds, and
         # a descheduled holder would make it wait longer (priority inversion).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
-        self.destroyed.connect(lambda: self._executor.shutdown(wait=False,
-                                                               cancel_futures=True))
+        executor = self._executor  # not `self`: its wrapper is gone once destroyed
+        self.destroyed.connect(lambda: executor.shutdown(wait=False, cancel_futures=True))
 
     @staticmethod
     def split(paths: Sequence[str]) -> tuple[list[str], list[str]]:
