@@ -117,6 +117,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     tools = ToolService(loop, data_dir, args.mcp_config, secrets=secrets)
     controller = ChatController(loop, client, profile.model if profile else "",
                                 settings.system_prompt, store=store, tools=tools.box)
+    controller.set_document_share(settings.document_share)
     connections.controller = controller
     notice = stored.notice or store_notice
     if notice is None and client.endpoint.needs_key and client.endpoint.api_key is None:
@@ -156,6 +157,7 @@ def open_history(data_dir: Path) -> tuple[Store | None, str | None]:
         if interrupted:
             log.warning("%d reply(s) were cut off by a crash; marked interrupted", interrupted)
         store.purge_deleted(timedelta(days=30))
+        store.forget_unused_documents()  # read for a message that was never sent
     except StoreError as exc:  # e.g. a full disk: reading still works
         log.error("start-up upkeep of the history failed: %s", exc)
         notice = notice or f"{exc} New messages may not be saved."

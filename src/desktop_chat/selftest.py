@@ -23,6 +23,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         ("tls", _check_tls),
         ("resources", _check_resources),
         ("markdown", _check_markdown),
+        ("documents", _check_documents),
         ("keychain", _check_keychain),
         ("mcp", _check_mcp),
         ("window", lambda: _check_window(args)),
@@ -115,6 +116,39 @@ def _check_math() -> str:
             for y in range(image.height())):
         raise RuntimeError("the formula drew nothing (QtSvg missing?)")
     return f"ziamath draws \\frac{{1}}{{2}} ({image.width()}x{image.height()} px)"
+# The smallest PDF with a text layer (no xref table: PDFium rebuilds it, as for many real files).
+_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 100]/Contents 4 0 R"
+        b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+        b"4 0 obj<</Length 45>>stream\nBT /F1 18 Tf 10 50 Td (Self-test page) Tj ET\n"
+        b"endstream endobj\n5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+_DOCX_XML = ('<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/'
+             'main"><w:body><w:p><w:r><w:t>Self-test paragraph</w:t></w:r></w:p></w:body>'
+             '</w:document>')
+
+
+def _check_documents() -> str:
+    """PDFium, zlib + expat (Word files) and charset-normalizer are in the build and read a
+    file each."""
+    import io
+    import zipfile
+
+    from desktop_chat.core.documents.extract import extract_bytes
+
+    pdf = extract_bytes(_PDF, "self-test.pdf")
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as word:
+        word.writestr("word/document.xml", _DOCX_XML)
+    docx_text = extract_bytes(data.getvalue(), "self-test.docx").text
+    legacy = extract_bytes("Café crème brûlée, façade naïve. ".encode("cp1252") * 8, "t.txt")
+    if ("Self-test page" not in pdf.text or docx_text != "Self-test paragraph"
+            or "crème brûlée" not in legacy.text):
+        raise RuntimeError(f"unexpected text: {pdf.text!r}, {docx_text!r}")
+    return "PDF (PDFium), Word and a cp1252 text file read"
 
 
 NATIVE_KEYRING = {"linux": "keyring.backends.SecretService", "win32": "keyring.backends.Windows",

@@ -154,12 +154,14 @@ def test_files_that_cannot_be_sent_are_refused_and_nothing_is_lost(
     fake.write_text("not a picture at all", encoding="utf-8")
     drop_files(chat, fake)
     assert "'notes.png' is not a PNG, JPEG, GIF or WebP image" in banner.text()
-    report = tmp_path / "report.pdf"  # not an image by name either: said so, not ignored
+    report = tmp_path / "report.pdf"  # not an image: read as a document, refused as one
     report.write_bytes(b"%PDF-1.7 ...")
     drop_files(chat, report)
-    assert "'report.pdf' is not a PNG, JPEG, GIF or WebP image" in banner.text()
+    wait_until(chat.loop, lambda: "'report.pdf' is damaged or not really a PDF" in
+               banner.text())
     drop_files(chat, tmp_path)  # a folder
-    assert f"Could not read '{tmp_path.name}'" in banner.text()
+    wait_until(chat.loop, lambda: f"'{tmp_path.name}' is a folder" in banner.text())
+    assert not chat.window.documentStrip.isVisible()
     assert chat.window.composer.toPlainText() == "Look at these"
     assert len(chat.window.attachmentStrip.attachments) == 1
     assert server.requests == []

@@ -15,11 +15,12 @@ import dataclasses
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from desktop_chat.core.chat import documents
 from desktop_chat.core.chat.pacing import FRAME_MS, FramePacer
 from desktop_chat.core.chat.session import ChatSession
 from desktop_chat.core.chat.turn import Turn
@@ -30,6 +31,7 @@ from desktop_chat.core.llm.client import ChatClient
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
+    DocumentRef,
     Message,
     ReplyState,
     Role,
@@ -98,6 +100,7 @@ class ChatController(QObject):
         # owner that keeps each task and routes its failures to the log and the window.
         self.tasks = Tasks(self, loop=loop)
         self.tasks.failed.connect(self.error)
+        self._document_share = documents.DEFAULT_SHARE
         self.session = self._new_session()
         self._turn: Turn | None = None
         # The conversation the reply in flight belongs to; the user may show another one
@@ -222,14 +225,15 @@ class ChatController(QObject):
 
     # -- replies --------------------------------------------------------------------------
 
-    def send(self, prompt: str, attachments: list[Attachment] | tuple[()] = ()) -> bool:
+    def send(self, prompt: str, attachments: list[Attachment] | tuple[()] = (),
+             documents: Sequence[DocumentRef] = ()) -> bool:
         """Start a reply to `prompt`. False when nothing was sent (streaming, blocked, an
         image that cannot be sent, the history could not save it): then nothing changed and
         `error` said why, so the composer keeps what was typed."""
-        if not (prompt.strip() or attachments) or not self._can_start():
+        if not (prompt.strip() or attachments or documents) or not self._can_start():
             return False
         first = self.session.conversation_id is None
-        if not self._start(lambda: self.session.start(prompt, attachments)):
+        if not self._start(lambda: self.session.start(prompt, attachments, documents)):
             return False
         if first:
             self.conversations_changed.emit()  # a new conversation, titled from the prompt
@@ -262,6 +266,15 @@ class ChatController(QObject):
         except OSError as exc:
             raise ValueError(f"Could not read '{file.name}': {exc.strerror or exc}.") from exc
         return Attachment.image(data, file.name)
+
+    def set_document_share(self, share: float) -> None:
+        """The share of the context window documents may take, from the next prompt on."""
+        self._document_share = self.session.document_share = share
+
+    @property
+    def document_budget(self) -> int:
+        """Tokens the conversation's documents may take in the next request."""
+        return documents.budget_for(self._context_window, self.session.document_share)
 
     def stop(self) -> None:
         if self._task is not None:
@@ -427,10 +440,12 @@ class ChatController(QObject):
         self, conversation: Conversation | None = None, conversation_id: int | None = None,
         overrides: ConversationSettings | None = None,
     ) -> ChatSession:
-        return ChatSession(self._client, self._model, self._system_prompt, conversation,
-                           store=self.store, conversation_id=conversation_id,
-                           params=self._params, context_window=self._context_window,
-                           overrides=overrides or ConversationSettings(), tools=self.tools)
+        session = ChatSession(self._client, self._model, self._system_prompt, conversation,
+                              store=self.store, conversation_id=conversation_id,
+                              params=self._params, context_window=self._context_window,
+                              overrides=overrides or ConversationSettings(), tools=self.tools)
+        session.document_share = self._document_share
+        return session
 
     # -- tool consent ---------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -28,7 +29,14 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role, Usage
+from desktop_chat.core.model.message import (
+    Conversation,
+    Message,
+    Passage,
+    ReplyState,
+    Role,
+    Usage,
+)
 from desktop_chat.core.render import markdown
 from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
@@ -36,6 +44,12 @@ from desktop_chat.ui.composer import Composer, ComposerBox, Draft, Drafts
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
+from desktop_chat.ui.document_chips import (
+    ATTACH_FILTER,
+    DocumentReader,
+    DocumentStrip,
+    TextViewer,
+)
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
@@ -164,6 +178,10 @@ class MainWindow(QMainWindow):
         compose_row.addStretch(1)
         compose_row.addWidget(self.composerBox, 100)
         compose_row.addStretch(1)
+        self.documentStrip = DocumentStrip()
+        self.documentReader = DocumentReader(self.controller.store, self.controller.tasks, self)
+        self.composerBox.add_strip(self.documentStrip)
+        self.attachButton = self.composerBox.attachButton
 
         chat = QWidget()
         column = QVBoxLayout(chat)
@@ -201,11 +219,12 @@ class MainWindow(QMainWindow):
         self.sendButton.clicked.connect(self.send)
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
-        self.composerBox.attach_requested.connect(self._pick_attachments)
+        self.composerBox.attach_requested.connect(self._choose_files)
         c.finished_elsewhere.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         c.prompt_returned_elsewhere.connect(
             lambda key, prompt: self.drafts.give_back(key, prompt.content,
-                                                      list(prompt.attachments)))
+                                                      list(prompt.attachments),
+                                                      list(prompt.documents)))
         self.sidebar.open_requested.connect(c.open_chat)
         self.sidebar.rename_requested.connect(self.library.rename)
         self.sidebar.delete_requested.connect(self.delete_conversation)
@@ -226,6 +245,7 @@ class MainWindow(QMainWindow):
         self.composer.image_pasted.connect(
             lambda image: self.attachmentStrip.add(image_to_attachment(image)))
         self.composer.files_dropped.connect(self._attach_files)
+        self._connect_documents()
         c.prompt_sent.connect(self._show_prompt)
         c.reply_started.connect(self.transcript.begin_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
@@ -268,7 +288,8 @@ class MainWindow(QMainWindow):
         """Send what the composer holds; it is cleared only once the controller took it."""
         prompt = self.composer.toPlainText()
         attachments = self.attachmentStrip.attachments
-        if not (prompt.strip() or attachments):
+        documents = self.documentStrip.documents
+        if not (prompt.strip() or attachments or documents or self.documentStrip.reading):
             return
         if self.controller.is_streaming:
             if not self.controller.shows_reply:  # the draft stays; say why nothing happens
@@ -276,31 +297,80 @@ class MainWindow(QMainWindow):
                     "A reply is still being written in another chat: wait for it, or stop "
                     "it (Esc), to send this.", 8000)
             return
+        if reading := self.documentStrip.reading:
+            self.show_error(f"'{reading[0]}' is still being read. Send again once its chip "
+                            "shows its pages and tokens; your message stays here.")
+            return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
         self._hide_error()
         if self._editing is not None:
             sent = self.controller.edit_and_resend(self._editing, prompt)
         else:
-            sent = self.controller.send(prompt, attachments)
+            sent = self.controller.send(prompt, attachments, documents)
         if sent:
             self._editing = None
             self.attachmentStrip.take()
+            self.documentStrip.take()
             self.composer.clear()
 
     def _show_prompt(self, message: Message, index: int) -> None:
         self.emptyChat.hide()
         self._draft_key = self.controller.conversation_id  # a new chat has its id now
         self.transcript.add_user_message(message.content, index,
-                                         attachments=message.attachments)
+                                         attachments=message.attachments,
+                                         documents=message.documents)
 
     def _give_back(self, prompt: Message) -> None:
         """A prompt that could not be sent returns to the composer, with its images."""
         self.composer.give_back(prompt.content)
         if prompt.attachments:
             self.attachmentStrip.set_attachments(prompt.attachments)
+        if prompt.documents:
+            self.documentStrip.set_documents(prompt.documents)
+
+    # -- documents ------------------------------------------------------------------------
+
+    def _connect_documents(self) -> None:
+        reader, strip = self.documentReader, self.documentStrip
+        reader.progressed.connect(strip.set_progress)
+        reader.finished.connect(strip.set_ready)
+        reader.failed.connect(self._document_failed)
+        strip.removed.connect(reader.cancel)
+        self.transcript.passage_requested.connect(self._show_passage)
+        self.transcript.context_requested.connect(self._show_sent_context)
+
+    def _choose_files(self) -> None:
+        dialog = QFileDialog(self, "Attach files")
+        dialog.setObjectName("attachDialog")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilters([ATTACH_FILTER, "All files (*)"])
+        dialog.filesSelected.connect(self._attach_files)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()  # not exec(): a reply may be streaming
+
+    def _document_failed(self, key: int, message: str) -> None:
+        self.documentStrip.drop(key)
+        self.show_error(message)
+
+    def _show_passage(self, passage: Passage) -> None:
+        text = self.documentReader.passage_text(passage)
+        TextViewer(passage.where, text, self).show()
+
+    def _show_sent_context(self, index: int) -> None:
+        messages = self.controller.session.messages
+        if not 0 < index < len(messages) or not messages[index].passages:
+            return
+        text = self.documentReader.sent_context(messages[index].passages,
+                                                messages[index - 1].content)
+        TextViewer("What was sent with this message", text, self).show()
 
     def _attach_files(self, paths: list[str]) -> None:
-        for path in paths:
+        images, documents = self.documentReader.split(paths)
+        self.documentStrip.budget = self.controller.document_budget
+        for path in documents:
+            self.documentStrip.add_reading(self.documentReader.read(path),
+                                           os.path.basename(path))
+        for path in images:
             try:
                 self.attachmentStrip.add(self.controller.load_image(path))
             except ValueError as exc:
@@ -442,22 +512,14 @@ class MainWindow(QMainWindow):
         if key == self._draft_key:
             return
         self.drafts.keep(self._draft_key, Draft(self.composer.toPlainText(),
-                                                self.attachmentStrip.take()))
+                                                self.attachmentStrip.take(),
+                                                self.documentStrip.take()))
         self._draft_key = key
         draft = self.drafts.take(key)
         self.composer.setPlainText(draft.text)
         self.composer.moveCursor(self.composer.textCursor().MoveOperation.End)
         self.attachmentStrip.set_attachments(draft.attachments)
-
-    def _pick_attachments(self) -> None:
-        """A file dialog that does not block the loop (a reply may be streaming)."""
-        dialog = QFileDialog(self, "Attach images")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.setNameFilters(["Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp)",
-                               "All files (*)"])
-        dialog.filesSelected.connect(self._attach_files)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        self.documentStrip.set_documents(draft.documents)
 
     def _show_conversation(self, conversation: Conversation) -> None:
         if self._editing is not None:

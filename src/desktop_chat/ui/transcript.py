@@ -23,11 +23,20 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QToolButton, QWidget
 
-from desktop_chat.core.model.message import Attachment, Message, ReplyState, Role, ToolCall
+from desktop_chat.core.model.message import (
+    Attachment,
+    DocumentRef,
+    Message,
+    Passage,
+    ReplyState,
+    Role,
+    ToolCall,
+)
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, is_chrome, link, parse
 from desktop_chat.core.render.markdown import ZWSP, CodeBlock, Theme
 from desktop_chat.ui.attachments import insert_images
+from desktop_chat.ui.document_chips import insert_document_names, insert_sources
 from desktop_chat.ui.follow import Follow
 from desktop_chat.ui.math_images import MathImages
 from desktop_chat.ui.reply_view import ReplyView, chrome_format
@@ -50,6 +59,8 @@ class Transcript(QTextBrowser):
     branch_requested = Signal(object, int)  # message id, -1 previous / +1 next alternative
     link_requested = Signal(str)  # a safe http(s) URL the user clicked
     link_refused = Signal(str)
+    passage_requested = Signal(object)  # a Passage under a reply (its source line clicked)
+    context_requested = Signal(object)  # index of a reply whose sent context is asked for
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,8 +104,11 @@ class Transcript(QTextBrowser):
                 message_id, -1)),
             Action.NEXT: _numbered(lambda message_id: self.branch_requested.emit(message_id, 1)),
             Action.TOOL: _numbered(self._toggle_tool_row),
+            Action.SOURCE: _numbered(self._show_source),
+            Action.CONTEXT: _numbered(self.context_requested.emit),
         }
         self._tool_rows: list[tuple[ToolCall, tuple[int, int]]] = []
+        self._sources: list[Passage] = []  # the passages under replies, by their number
         self.anchorClicked.connect(self._anchor_clicked)
 
     # -- whole conversations -------------------------------------------------------------
@@ -107,6 +121,7 @@ class Transcript(QTextBrowser):
         self._code_blocks, self._sections, self._regenerate = [], {}, None
         self._tool_rows = []
         self._messages, self._limit, self._label_positions = messages, limit, {}
+        self._sources = []
         first = max(0, len(messages) - limit)
         if first:
             earlier = chrome_format(link(Action.EARLIER), QColor(self.theme.muted), bold=True)
@@ -138,7 +153,8 @@ class Transcript(QTextBrowser):
     # -- one exchange ---------------------------------------------------------------------
 
     def add_user_message(self, text: str, index: int, message: Message | None = None,
-                         attachments: Sequence[Attachment] = ()) -> None:
+                         attachments: Sequence[Attachment] = (),
+                         documents: Sequence[DocumentRef] = ()) -> None:
         self._drop_regenerate()
         self._exchange_start = self._end_cursor().position()
         body = QTextBlockFormat()
@@ -151,6 +167,9 @@ class Transcript(QTextBrowser):
         cursor.insertText(markdown.break_long_runs_text(text))
         images = list(attachments) or (message.attachments if message else [])
         self._images = insert_images(cursor, images, self._images)
+        refs = list(documents) or (message.documents if message else [])
+        if refs:
+            insert_document_names(cursor, refs, QColor(self.theme.muted))
         actions = [(link(Action.EDIT, index), "✎ Edit"), *_navigator(message)]
         self._insert_actions(actions, QTextBlockFormat(body))
         self.scroll_to_bottom()
@@ -191,6 +210,10 @@ class Transcript(QTextBrowser):
         if reply.reasoning_blocks is not None:
             self._sections[len(self._sections)] = reply.reasoning_blocks
             self.toggle_section(len(self._sections) - 1)  # collapsed once the answer is in
+        if message.passages:
+            insert_sources(self._end_cursor(), message.passages, message.content,
+                           len(self._sources), index, QColor(self.theme.muted))
+            self._sources += message.passages
         actions = [(link(Action.COPY_REPLY, index), "Copy")]
         if last and message.state in (ReplyState.INTERRUPTED, ReplyState.STOPPED):
             actions += [(link(Action.REGENERATE), "↻ Retry"), (link(Action.CONTINUE), "→ Continue")]
@@ -258,6 +281,10 @@ class Transcript(QTextBrowser):
             self.link_requested.emit(safe)
         else:
             self.link_refused.emit(href)
+
+    def _show_source(self, number: int) -> None:
+        if 0 <= number < len(self._sources):
+            self.passage_requested.emit(self._sources[number])
 
     def _copy_code(self, index: int) -> None:
         block = self.code_block(index)
