@@ -33,6 +33,9 @@ class Action(Enum):
     EDIT = "edit"  # ✎ Edit under a prompt: the message's index
     PREVIOUS = "prev"  # ‹ the previous alternative: the message's id
     NEXT = "next"  # › the next alternative: the message's id
+    SETTINGS = "settings"  # Open Settings, on an error card
+    RESEND = "resend"  # Send again, on the card of a prompt that was not sent
+    DETAILS = "details"  # show an error's details: the first block of the details
 
     @property
     def numbered(self) -> bool:
@@ -41,7 +44,7 @@ class Action(Enum):
 
 
 _NUMBERED = frozenset({Action.COPY_CODE, Action.TOGGLE, Action.IMAGE, Action.COPY_REPLY,
-                       Action.EDIT, Action.PREVIOUS, Action.NEXT})
+                       Action.EDIT, Action.PREVIOUS, Action.NEXT, Action.DETAILS})
 _BY_NAME = {action.value: action for action in Action}
 _NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # bounded: int() of a huge string is slow or fails
 # Leading characters a URL parser drops (WHATWG: C0 controls and space), so they cannot hide
