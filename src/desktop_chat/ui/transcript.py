@@ -307,6 +307,7 @@ class Transcript(QTextBrowser):
     def resume_reply(self, message: Message, index: int) -> None:
         """Continue: the interrupted reply at `index` (the last one) grows in place. It is
         shown again as a reply in flight, with what it already had."""
+        self._drop_failure()  # below it: goes first, while its position holds
         rows = [r for r in self._rows if r.index == index and r.role is Role.ASSISTANT]
         if rows:
             row = rows[0]
