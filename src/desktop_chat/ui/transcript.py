@@ -16,7 +16,6 @@ the last reply, on hover or keyboard focus for the others. A sent message is edi
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -125,7 +124,6 @@ class Transcript(QTextBrowser):
         self._images = 0
         self._exchange_start = 0
         self._failure: tuple[int, Row] | None = None  # a prompt that was not sent: its card
-        self._reply_started = 0.0
         self._history = False
         self._column = 0  # the reading column's width now, px
         self.jumpButton = QToolButton(self.viewport(), objectName="jumpToLatest")
@@ -250,7 +248,7 @@ class Transcript(QTextBrowser):
         finally:
             self._history = False
             edit.endEditBlock()
-        self._place_bars()
+        self._refresh_bars()
         self.scroll_to_bottom()
 
     def show_earlier(self) -> None:
@@ -284,8 +282,9 @@ class Transcript(QTextBrowser):
             rest.setBlockFormat(self._bubble_format(natural))
         self._add_row(row)
         self._add_action_row(row, ACTIONS)
-        self._refresh_bars()
-        self.scroll_to_bottom()
+        if not self._history:  # a whole conversation places its buttons once, at the end
+            self._refresh_bars()
+            self.scroll_to_bottom()
 
     def begin_reply(self, model: str, index: int | None = None) -> None:
         self._drop_failure()
@@ -301,8 +300,8 @@ class Transcript(QTextBrowser):
         self._add_row(row)
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
         self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections))
-        self._reply_started = time.monotonic()
-        self._place_waiting(cursor.block())
+        if not self._history:
+            self._place_waiting(cursor.block())
 
     def resume_reply(self, message: Message, index: int) -> None:
         """Continue: the interrupted reply at `index` (the last one) grows in place. It is
@@ -361,6 +360,8 @@ class Transcript(QTextBrowser):
             self.toggle_section(section)  # collapsed once the answer is in
         shape = self._add_notes(row, message, unsaved)
         self._add_action_row(row, shape)
+        if self._history:
+            return
         self._refresh_bars()
         if self._follow.following:
             self.scroll_to_bottom()
