@@ -171,7 +171,7 @@ class StickyCodeHeader(QWidget):
     def __init__(self, parent: QWidget, theme: Theme) -> None:
         super().__init__(parent)
         self.setObjectName("stickyCodeHeader")
-        self.setAutoFillBackground(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.theme = theme
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 2, 4, 2)
@@ -193,8 +193,9 @@ class StickyCodeHeader(QWidget):
     def restyle(self, theme: Theme) -> None:
         self.theme = theme
         colors = theme.colors
-        self.setStyleSheet(f"StickyCodeHeader, QWidget#stickyCodeHeader {{ background: "
-                           f"{colors.code_header}; }} QLabel {{ color: {colors.muted}; }} "
+        self.setStyleSheet(f"QWidget#stickyCodeHeader {{ background: {colors.code_header}; "
+                           f"border-bottom: 1px solid {colors.faint}; }} "
+                           f"QLabel {{ color: {colors.muted}; }} "
                            f"QToolButton {{ color: {colors.muted}; }}")
         self.copyButton.setIcon(icons.icon("copy", colors.muted))
 

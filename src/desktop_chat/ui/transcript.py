@@ -60,7 +60,7 @@ from desktop_chat.ui.transcript_painter import (
     shape_of,
 )
 
-MESSAGE_SPACING = 24
+MESSAGE_SPACING = 16
 INITIAL_MESSAGES = 40  # rendered when a conversation opens; older ones on request
 EARLIER_STEP = 100
 _MEASURED_LINES = 200  # a bubble's width is measured on at most this many lines
@@ -125,6 +125,7 @@ class Transcript(QTextBrowser):
         self._exchange_start = 0
         self._failure: tuple[int, Row] | None = None  # a prompt that was not sent: its card
         self._history = False
+        self._placing = False
         self._column = 0  # the reading column's width now, px
         self.jumpButton = QToolButton(self.viewport(), objectName="jumpToLatest")
         self.jumpButton.setIcon(icons.icon("scroll-down", theme.colors.text))
@@ -145,6 +146,7 @@ class Transcript(QTextBrowser):
         self._hide_hover = QTimer(self, singleShot=True, interval=250)
         self._hide_hover.timeout.connect(self._maybe_hide_hover)
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
+        self.document().documentLayout().documentSizeChanged.connect(self._scrolled)
         self.cursorPositionChanged.connect(self._caret_moved)
         # What a click on one of the view's own links does; the others (labels, notes,
         # images) do nothing.
@@ -627,6 +629,15 @@ class Transcript(QTextBrowser):
         bar.show()
 
     def _place_bars(self) -> None:
+        if self._placing:  # moving a widget may scroll or relayout: no re-entry
+            return
+        self._placing = True
+        try:
+            self._place_overlays()
+        finally:
+            self._placing = False
+
+    def _place_overlays(self) -> None:
         for bar in (self.lastBar, self.hoverBar, self.failureBar):
             row = bar.row
             if isinstance(row, Row) and bar.isVisible() and row.actions >= 0:
@@ -721,7 +732,7 @@ class Transcript(QTextBrowser):
         self.waiting.start()
 
     def _scrolled(self, _value: int) -> None:
-        self._update_sticky()
+        self._place_bars()  # overlays follow the text, however the view scrolled
 
     def _update_sticky(self) -> None:
         """A code card whose header scrolled out while its code is in sight: its header
@@ -761,7 +772,8 @@ class Transcript(QTextBrowser):
         if not rows:
             return False
         self.editor.start(index, text)
-        self._place_editor()
+        self._make_room_for_editor()
+        self._place_bars()
         return True
 
     def finish_edit(self) -> None:
@@ -780,22 +792,40 @@ class Transcript(QTextBrowser):
                     self._set_row_height(row, self.theme.action_row)
         self._place_bars()
 
-    def _place_editor(self) -> None:
+    def _edited_row(self) -> Row | None:
         rows = [r for r in self._rows if r.index == self.editor.index and r.role is Role.USER]
-        if not rows:
+        return rows[0] if rows else None
+
+    def _editor_box(self, row: Row) -> tuple[float, float]:
+        """Top of the edited bubble (document px) and the editor's height there."""
+        layout, doc = self.document().documentLayout(), self.document()
+        top = layout.blockBoundingRect(doc.findBlockByNumber(row.first)).top() - \
+            self.theme.space.s
+        text_bottom = layout.blockBoundingRect(doc.findBlockByNumber(row.actions - 1)).bottom()
+        return top, max(120.0, text_bottom - top + 56)
+
+    def _make_room_for_editor(self) -> None:
+        """The editor is taller than the bubble: the row under it grows (once, on start)."""
+        row = self._edited_row()
+        if row is None:
+            return
+        top, height = self._editor_box(row)
+        actions = self.document().documentLayout().blockBoundingRect(
+            self.document().findBlockByNumber(row.actions))
+        room = actions.bottom() - top
+        if room < height:
+            self._set_row_height(row, int(self.theme.action_row + height - room + 1))
+
+    def _place_editor(self) -> None:
+        row = self._edited_row()
+        if row is None:
             self.editor.hide()
             return
-        row = rows[0]
-        doc = self.document()
-        top = self._viewport_rect(doc.findBlockByNumber(row.first)).top() - self.theme.space.s
-        last_line = self._viewport_rect(doc.findBlockByNumber(row.actions - 1))
-        needed = max(120, int(last_line.bottom() - top) + 56)
-        room = int(self._viewport_rect(doc.findBlockByNumber(row.actions)).bottom() - top)
-        if room < needed:
-            self._set_row_height(row, self.theme.action_row + needed - room)
-        side = doc.rootFrame().frameFormat().leftMargin()
-        self.editor.setGeometry(int(side - self.horizontalScrollBar().value()), int(top),
-                                self._column, needed)
+        top, height = self._editor_box(row)
+        side = self.document().rootFrame().frameFormat().leftMargin()
+        self.editor.setGeometry(int(side - self.horizontalScrollBar().value()),
+                                int(top - self.verticalScrollBar().value()), self._column,
+                                int(height))
         if self.hoverBar.row is row:
             self.hoverBar.hide()
 

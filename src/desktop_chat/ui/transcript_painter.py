@@ -77,11 +77,18 @@ class Painter:
         """Paint behind the blocks intersecting `exposed` (document coordinates); the
         document is drawn at (-dx, -dy) in the viewport."""
         layout = self._doc.documentLayout()
-        position = layout.hitTest(QPointF(exposed.left() + 1, exposed.top()),
+        # inside the column: a fuzzy hit in the side margin answers the document's end
+        position = layout.hitTest(QPointF(self.column[0] + 2, exposed.top()),
                                   Qt.HitTestAccuracy.FuzzyHit)
         block = self._doc.findBlock(max(0, position))
         if not block.isValid():
             return
+        for _ in range(64):  # a hit between blocks may land below the exposed top
+            previous = block.previous()
+            if not previous.isValid() or layout.blockBoundingRect(previous).bottom() < \
+                    exposed.top():
+                break
+            block = previous
         # a shape that starts above the exposed area: start from its first block
         shape = shape_of(block)
         while shape and block.previous().isValid() and shape_of(block.previous()) == shape:

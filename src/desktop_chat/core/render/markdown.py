@@ -215,7 +215,8 @@ def _render_code(
     # hanging indent: a wrapped line goes on `hang` px in from where its line started.
     return (
         f'<table width="100%" cellspacing="0" cellpadding="8" border="0" style="{_TABLE_GAP}">'
-        f'<tr><td><a href="{copy}" style="color:{theme.muted}; text-decoration:none">{label}'
+        f'<tr><td valign="middle"><a href="{copy}" style="color:{theme.muted}; '
+        f'text-decoration:none">{label}'
         f'</a></td><td align="right"><a href="{copy}" style="color:{theme.muted}; '
         f'text-decoration:none">Copy</a></td></tr>'
         f'<tr><td colspan="2"><pre style="white-space:pre-wrap; margin:0; margin-left:{hang}px; '
