@@ -83,9 +83,16 @@ class Painter:
         block = self._doc.findBlock(max(0, position))
         if not block.isValid():
             return
-        for _ in range(64):  # a hit between blocks may land below the exposed top
+        # A hit between blocks (or past the last line) may land below the exposed top: walk
+        # back to the first block that reaches into it. Hidden blocks (collapsed reasoning,
+        # error details) have no rectangle and are stepped over.
+        steps = 0
+        while steps < 400:
             previous = block.previous()
-            if not previous.isValid() or layout.blockBoundingRect(previous).bottom() < \
+            if not previous.isValid():
+                break
+            steps += 1
+            if previous.isVisible() and layout.blockBoundingRect(previous).bottom() < \
                     exposed.top():
                 break
             block = previous
