@@ -186,3 +186,21 @@ def test_last_reply_buttons_always_others_on_hover(qapp) -> None:
     assert not view.hoverBar.isHidden()
     assert view.hoverBar.findChild(QToolButton, "copyButton") is not None
     assert view.hoverBar.findChild(QToolButton, "regenerateButton") is None  # last only
+
+
+def test_a_long_code_block_keeps_its_header_in_sight(qapp) -> None:
+    lines = "\n".join(f"    total += step({i})" for i in range(80))
+    view = Transcript(Theme())
+    view.resize(800, 500)
+    view.show()
+    view.show_messages([Message.of(Role.USER, "Code"),
+                        Message.of(Role.ASSISTANT, f"```python\ndef f():\n{lines}\n```\n")])
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)
+    assert not view.stickyHeader.isHidden()
+    copied: list[str] = []
+    view.code_copy_requested.connect(copied.append)
+    view.stickyHeader.copyButton.click()
+    assert copied == [f"def f():\n{lines}\n"]
+    bar.setValue(0)
+    assert view.stickyHeader.isHidden()

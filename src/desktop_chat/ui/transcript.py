@@ -577,7 +577,7 @@ class Transcript(QTextBrowser):
         if row.index is None:  # a prompt that was not sent
             specs = [Spec(link(Action.RESEND), "retry", "Send the message again", "Send again",
                           "resendButton"),
-                     Spec(link(Action.SETTINGS), "settings", "Open Settings", "Open Settings",
+                     Spec(link(Action.SETTINGS), "settings", "Open Settings", "Settings",
                           "settingsButton")]
             return specs, None
         if row.role is Role.USER:
@@ -590,7 +590,7 @@ class Transcript(QTextBrowser):
                            "continueButton")]
             if state is not ReplyState.STOPPED:
                 specs.append(Spec(link(Action.SETTINGS), "settings", "Open Settings",
-                                  "Open Settings", "settingsButton"))
+                                  "Settings", "settingsButton"))
         elif last:
             specs.append(Spec(link(Action.REGENERATE), "regenerate", "Regenerate", "",
                               "regenerateButton"))
@@ -759,8 +759,9 @@ class Transcript(QTextBrowser):
         if header_bottom - 8 > top + 2 or frame.bottom() - 40 < top or code is None:
             self.stickyHeader.hide()
             return
-        self.stickyHeader.setGeometry(int(frame.left() - self.horizontalScrollBar().value()), 0,
-                                      int(frame.width()), self.stickyHeader.sizeHint().height())
+        left, width = self._painter.column  # the card's edges, as painted
+        self.stickyHeader.setGeometry(int(left - self.horizontalScrollBar().value()), 0,
+                                      int(width), self.stickyHeader.sizeHint().height())
         if self.stickyHeader.index != index or self.stickyHeader.isHidden():
             self.stickyHeader.show_for(index, code.language)
 

@@ -214,7 +214,8 @@ def _render_code(
     # the language and Copy in the header row, the code below. Long lines wrap with a
     # hanging indent: a wrapped line goes on `hang` px in from where its line started.
     return (
-        f'<table width="100%" cellspacing="0" cellpadding="8" border="0" style="{_TABLE_GAP}">'
+        f'<table width="100%" cellspacing="0" cellpadding="8" border="0" '
+        f'style="{_TABLE_GAP}; margin-bottom:10px">'
         f'<tr><td valign="middle"><a href="{copy}" style="color:{theme.muted}; '
         f'text-decoration:none">{label}'
         f'</a></td><td align="right"><a href="{copy}" style="color:{theme.muted}; '
