@@ -56,6 +56,7 @@ from desktop_chat.ui.transcript_painter import (
     CARD_PAD,
     ICON_ROOM,
     Painter,
+    first_block_at,
     mark,
     shape_of,
 )
@@ -482,6 +483,7 @@ class Transcript(QTextBrowser):
                     doc.findBlockByNumber(number).setVisible(visible)
                 start = doc.findBlockByNumber(first).position()
                 doc.markContentsDirty(start, doc.findBlockByNumber(last).position() - start + 1)
+                self._tops = []
                 self._place_bars()
                 return
 
@@ -517,6 +519,7 @@ class Transcript(QTextBrowser):
         cursor.insertText(f"{name} ▾" if visible else f"{name} ▸", muted)
         start = header.position()
         doc.markContentsDirty(start, doc.findBlockByNumber(last).position() - start + 1)
+        self._tops = []  # the rows below moved
         self._place_bars()
 
     def _forget_sections_from(self, block_number: int) -> None:
@@ -740,14 +743,7 @@ class Transcript(QTextBrowser):
         top = self.verticalScrollBar().value()
         doc = self.document()
         layout = doc.documentLayout()
-        x = doc.rootFrame().frameFormat().leftMargin() + 20
-        position = layout.hitTest(QRectF(x, top + 2, 1, 1).topLeft(),
-                                  Qt.HitTestAccuracy.FuzzyHit)
-        table = None
-        if position >= 0:
-            cursor = QTextCursor(doc)
-            cursor.setPosition(position)
-            table = cursor.currentTable()
+        table = QTextCursor(first_block_at(doc, top + 2)).currentTable()
         index = self._painter.code_of(table) if table is not None else None
         if table is None or index is None:
             self.stickyHeader.hide()

@@ -8,7 +8,7 @@ starts above it), so the cost of a paint does not grow with the conversation.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import (
     QPainter,
     QPainterPath,
@@ -57,6 +57,26 @@ def code_index(table: QTextTable) -> int | None:
     return None
 
 
+def first_block_at(doc: QTextDocument, y: float) -> QTextBlock:
+    """The first block reaching down to document y, by binary search over block numbers
+    (O(log n) rectangles; a fuzzy hitTest answers the document's end for points in the gaps
+    between blocks). Hidden blocks have no rectangle: the next shown one stands for them."""
+    layout = doc.documentLayout()
+    lo, hi = 0, doc.blockCount() - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = doc.findBlockByNumber(mid)
+        for _ in range(64):
+            if probe.isVisible() or not probe.next().isValid():
+                break
+            probe = probe.next()
+        if layout.blockBoundingRect(probe).bottom() < y:
+            lo = max(mid, probe.blockNumber()) + 1
+        else:
+            hi = mid
+    return doc.findBlockByNumber(lo)
+
+
 class Painter:
     def __init__(self, doc: QTextDocument, theme: Theme) -> None:
         self._doc = doc
@@ -77,25 +97,9 @@ class Painter:
         """Paint behind the blocks intersecting `exposed` (document coordinates); the
         document is drawn at (-dx, -dy) in the viewport."""
         layout = self._doc.documentLayout()
-        # inside the column: a fuzzy hit in the side margin answers the document's end
-        position = layout.hitTest(QPointF(self.column[0] + 2, exposed.top()),
-                                  Qt.HitTestAccuracy.FuzzyHit)
-        block = self._doc.findBlock(max(0, position))
+        block = first_block_at(self._doc, exposed.top())
         if not block.isValid():
             return
-        # A hit between blocks (or past the last line) may land below the exposed top: walk
-        # back to the first block that reaches into it. Hidden blocks (collapsed reasoning,
-        # error details) have no rectangle and are stepped over.
-        steps = 0
-        while steps < 400:
-            previous = block.previous()
-            if not previous.isValid():
-                break
-            steps += 1
-            if previous.isVisible() and layout.blockBoundingRect(previous).bottom() < \
-                    exposed.top():
-                break
-            block = previous
         # a shape that starts above the exposed area: start from its first block
         shape = shape_of(block)
         while shape and block.previous().isValid() and shape_of(block.previous()) == shape:
