@@ -37,7 +37,7 @@ from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.math_host import MATH_HOST_FLAG
-from desktop_chat.ui import single_instance, theme
+from desktop_chat.ui import emoji_font, single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -260,6 +260,7 @@ def configure_application(app: QApplication) -> None:
     app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
     app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup
     theme.follow_color_scheme(app)
+    emoji_font.ensure_emoji_font()  # colour emoji where the platform has no emoji font
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.follow_color_scheme(app))
 
 

@@ -195,6 +195,10 @@ def _check_window(args: argparse.Namespace) -> str:
         raise RuntimeError("the SVG icon does not load (imageformats/iconengines plugin missing)")
     if icons.icon("send", "#000000").pixmap(16, 16).toImage().pixelColor(8, 8).alpha() == 0:
         raise RuntimeError("the icon set does not draw (resources/icons or QtSvg missing)")
+    from desktop_chat.ui import emoji_font
+    emoji = emoji_font.ensure_emoji_font()
+    if emoji is None or not emoji_font.has_emoji(emoji):
+        raise RuntimeError("no font draws emoji (the bundled OpenMoji font is missing)")
     loop = app_module.create_event_loop(qt_app)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as tmp:
         args = argparse.Namespace(**{**vars(args), "data_dir": args.data_dir or Path(tmp)})
@@ -206,4 +210,5 @@ def _check_window(args: argparse.Namespace) -> str:
     loop.close()
     if missing:
         raise RuntimeError(f"widgets missing: {missing}")
-    return f"{qt_app.platformName()} platform, main window with all named widgets"
+    return (f"{qt_app.platformName()} platform, main window with all named widgets, "
+            f"emoji drawn with {emoji}")

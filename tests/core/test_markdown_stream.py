@@ -124,7 +124,8 @@ def test_code_blocks_in_order_with_language() -> None:
 
 def test_view_render_has_copy_links_and_clipboard_render_has_none() -> None:
     view = render("```rust\nfn main() {}\n```", first_code_index=4)
-    assert f'href="{link(Action.COPY_CODE, 4)}"' in view.html and "rust · Copy" in view.html
+    assert f'href="{link(Action.COPY_CODE, 4)}"' in view.html and ">rust</a>" in view.html \
+        and ">Copy</a>" in view.html
     assert PREFIX not in render("```rust\nfn main() {}\n```", chrome=False).html
 
 

@@ -45,13 +45,13 @@ from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.controller")
 
-CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
 SAVE_RETRY_MS = 5_000
 
 
 class ChatController(QObject):
     prompt_sent = Signal(object, int)  # the user's Message and its index in the conversation
     reply_started = Signal(str)  # model
+    reply_resumed = Signal(object, int)  # Continue: the reply Message growing in place, its index
     text_arrived = Signal(str)
     reasoning_arrived = Signal(str)
     notice_changed = Signal(str)  # transient status ("retrying in 2 s"), "" when cleared
@@ -240,8 +240,11 @@ class ChatController(QObject):
         return True
 
     def continue_reply(self) -> bool:
-        """Ask for the rest of a stopped or interrupted reply (kept as context)."""
-        return self.send(CONTINUE_PROMPT)
+        """Extend a stopped or interrupted reply in place (no new turn in the transcript)."""
+        if not self.session.messages or not self._can_start():
+            return False
+        return self._start(self.session.start_continue, resumed=True,
+                           refused="The reply was not continued. {why}. Try again in a moment.")
 
     def regenerate(self) -> bool:
         """Answer the last prompt again; the previous answer stays as a sibling."""
@@ -281,7 +284,7 @@ class ChatController(QObject):
             log.info("stop requested")
             self._task.cancel()
 
-    def _start(self, start: Callable[[], Turn], *, reopen: bool = False,
+    def _start(self, start: Callable[[], Turn], *, reopen: bool = False, resumed: bool = False,
                refused: str = ("Your message was not sent — it is still in the message box. "
                                "{why}. Press Enter to try again."),
                ) -> bool:
@@ -297,7 +300,9 @@ class ChatController(QObject):
             return False
         self._turn = turn
         self._streaming = self.session
-        if reopen:  # the path changed above the new reply: show it as it now is
+        if resumed:
+            self.reply_resumed.emit(turn.reply, len(self.session.messages) - 1)
+        elif reopen:  # the path changed above the new reply: show it as it now is
             self.conversation_opened.emit(self.session.conversation)
         else:
             self.prompt_sent.emit(turn.prompt, len(self.session.messages) - 1)
@@ -305,7 +310,8 @@ class ChatController(QObject):
         # reference counting, so cyclic collection waits until the reply has ended.
         gc.disable()
         self._task = self.tasks.start(self._run(turn, self.session), what="The reply")
-        self.reply_started.emit(turn.model)
+        if not resumed:
+            self.reply_started.emit(turn.model)
         self.streaming_changed.emit(True)
         self._pacer.restart()
         self._frame.setInterval(FRAME_MS)

@@ -158,10 +158,7 @@ class MainWindow(QMainWindow):
         self.errorBanner.setAccessibleName("Error")
         self.errorBanner.setWordWrap(True)
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.errorBanner.setStyleSheet(
-            "QLabel#errorBanner { background: #fdecea; color: #8a1c12; border: 1px solid #f5c2bd;"
-            " border-radius: 4px; padding: 6px 10px; }"
-        )
+        self._style_error_banner()
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
         self.chatStack.addWidget(self.transcript)
         view = getattr(self.transcript, "viewport", lambda: self.transcript)()
@@ -210,7 +207,6 @@ class MainWindow(QMainWindow):
         self.undoButton.hide()
         self._deleted: int | None = None
         self._find = ""  # words to show when the conversation being opened arrives
-        self._editing: int | None = None
         self._show_model(self.controller.model)
 
     def _connect(self) -> None:
@@ -240,6 +236,9 @@ class MainWindow(QMainWindow):
         self.transcript.regenerate_requested.connect(c.regenerate)
         self.transcript.continue_requested.connect(c.continue_reply)
         self.transcript.edit_requested.connect(self._start_edit)
+        self.transcript.edit_submitted.connect(self._save_edit)
+        self.transcript.settings_requested.connect(self._open_settings)
+        self.transcript.resend_requested.connect(self.send)
         self.transcript.branch_requested.connect(c.switch_branch)
         self.modelPicker.model_chosen.connect(self._model_picked)
         self.composer.image_pasted.connect(
@@ -248,6 +247,7 @@ class MainWindow(QMainWindow):
         self._connect_documents()
         c.prompt_sent.connect(self._show_prompt)
         c.reply_started.connect(self.transcript.begin_reply)
+        c.reply_resumed.connect(self.transcript.resume_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
         c.reasoning_arrived.connect(self.transcript.append_reasoning)
         c.notice_changed.connect(self._show_notice)
@@ -303,12 +303,7 @@ class MainWindow(QMainWindow):
             return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
         self._hide_error()
-        if self._editing is not None:
-            sent = self.controller.edit_and_resend(self._editing, prompt)
-        else:
-            sent = self.controller.send(prompt, attachments, documents)
-        if sent:
-            self._editing = None
+        if self.controller.send(prompt, attachments, documents):
             self.attachmentStrip.take()
             self.documentStrip.take()
             self.composer.clear()
@@ -400,17 +395,23 @@ class MainWindow(QMainWindow):
         self.undoButton.hide()
 
     def _start_edit(self, index: int) -> None:
-        """Edit & resend: the old message and what followed stay as another branch. Only a
-        message the user wrote, in the conversation shown, can be edited."""
+        """Edit in place: the bubble becomes an editor (Save & send, Cancel; Esc cancels and
+        nothing changes). Only a message the user wrote, in the conversation shown."""
         messages = self.controller.session.messages
         if (self.controller.is_streaming or not 0 <= index < len(messages)
                 or messages[index].role is not Role.USER):
             return
-        self._editing = index
-        self.composer.setPlainText(messages[index].content)
-        self.composer.setFocus()
-        self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
-                                     8000)
+        self.transcript.start_edit(index, messages[index].content)
+
+    def _save_edit(self, index: int, text: str) -> None:
+        """Sent as a new branch; the old message and what followed it stay as another."""
+        self._hide_error()
+        if self.controller.edit_and_resend(index, text):
+            self.transcript.finish_edit()
+
+    def _open_settings(self) -> None:
+        if self.setup is not None:
+            self.setup.open_settings()
 
     def toggle_sidebar(self) -> None:
         """Hide or show the conversation list (the button, or Ctrl+B)."""
@@ -444,15 +445,29 @@ class MainWindow(QMainWindow):
         self.expandSidebarButton.setIcon(icons.icon("sidebar", current_theme().colors.muted))
         self.emptyChat.restyle()
         self.status.restyle()
-        self.transcript.theme = self._theme()
+        self.transcript.set_theme(self._theme())
+        self._style_error_banner()
         if not self.controller.is_streaming:
             self.transcript.show_messages(self.controller.session.conversation.messages)
+
+    def _style_error_banner(self) -> None:
+        c = self._theme().colors
+        self.errorBanner.setStyleSheet(
+            f"QLabel#errorBanner {{ background: {c.danger_surface}; color: {c.danger}; "
+            f"border: 1px solid {c.danger_border}; border-radius: 8px; padding: 6px 10px; }}")
 
     def show_error(self, message: str, *, pinned: bool = False) -> None:
         """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it."""
         self._pinned = message if pinned else None
         self.errorBanner.setText(f"⚠ {message}")
         self.errorBanner.show()
+
+    def shown_error(self) -> str:
+        """The error the window shows now: the banner's, else the error card at the end of
+        the conversation ("" for none)."""
+        if self.errorBanner.isVisible():
+            return self.errorBanner.text()
+        return self.transcript.error_text()
 
     def _hide_error(self) -> None:
         self._pinned = None
@@ -470,20 +485,24 @@ class MainWindow(QMainWindow):
     def _reply_finished(self, reply: Message) -> None:
         state = STATE_TEXT.get(reply.state, "")
         self.stateLabel.setText(f"{state} · not saved" if self._save_problem else state)
-        if reply.state is ReplyState.FAILED:
-            self.transcript.remove_last_exchange()
-            self.emptyChat.setVisible(not self.controller.session.messages)
+        if reply.state is ReplyState.FAILED and self._prompt_withdrawn(reply):
+            # the prompt is back in the composer; the card says why where the reply would be
+            self.transcript.remove_last_exchange(reply.error or "The message was not sent.")
         else:
             self.transcript.end_reply(reply, len(self.controller.session.messages) - 1,
                                       unsaved=self._save_problem)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
             self.transcript, f"Reply {state.lower()}: {shown(reply.error)}" if reply.error
             else "Reply finished"))
-        if reply.error:
-            self.show_error(reply.error)
+        # the error is said once, in its card in the transcript: no banner repeating it
         self.status.show_usage(reply.usage or last_usage(self.controller.session.messages),
                                self.controller.usage_totals(),
                                self.controller.profile)
+
+    def _prompt_withdrawn(self, reply: Message) -> bool:
+        """A failed reply whose prompt the session took back (nothing arrived for a new
+        prompt); a failed regenerate or continue keeps its place."""
+        return not any(m is reply for m in self.controller.session.messages)
 
     def _show_save_problem(self, problem: str) -> None:
         """Said at once, kept until saving works again; the text stays in the window."""
@@ -522,11 +541,8 @@ class MainWindow(QMainWindow):
         self.documentStrip.set_documents(draft.documents)
 
     def _show_conversation(self, conversation: Conversation) -> None:
-        if self._editing is not None:
-            self.composer.clear()  # an edit of a message in the chat left behind ends here
         self._switch_draft()
         self.emptyChat.setVisible(not conversation.messages)
-        self._editing = None
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
             self.errorBanner.hide()

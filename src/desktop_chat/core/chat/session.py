@@ -52,6 +52,11 @@ from desktop_chat.core.tools.toolbox import ToolBox
 
 log = logging.getLogger("desktop_chat.session")
 
+# Sent after an interrupted reply to have the model go on with it. It is part of that one
+# request only: never shown, never stored, never in a later request.
+CONTINUE_INSTRUCTION = ("Continue your last reply exactly where it stopped, without repeating "
+                        "anything and without any preamble.")
+
 YIELD_EVERY_S = 0.008
 AUTOSAVE_S = 1.0
 
@@ -168,6 +173,17 @@ class ChatSession:
             self.store.add_message(self.conversation_id, turn.reply)  # may raise StoreError
         del self.messages[end:]
         return turn
+
+    def start_continue(self) -> Turn:
+        """Extend the last reply (stopped or interrupted) in place: the same message grows,
+        in the conversation and in the store; no turn is added."""
+        if len(self.messages) < 2 or self.messages[-1].role is not Role.ASSISTANT:
+            raise ValueError("there is no reply to continue")
+        reply = self.messages[-1]
+        if reply.state not in (ReplyState.STOPPED, ReplyState.INTERRUPTED,
+                               ReplyState.FAILED) and reply.finish_reason != "length":
+            raise ValueError("the last reply is complete")
+        return Turn.resuming(self.messages[-2], reply)
 
     def _start_after(self, index: int, prompt: str, attachments: Sequence[Attachment],
                      documents: Sequence[DocumentRef] = ()) -> Turn:
@@ -295,6 +311,8 @@ class ChatSession:
         if turn.reply.tool_calls and turn.reply not in self.conversation.messages:
             messages += turn.reply.request_messages()
         reserve = reserve_for(self.context_window, params.max_tokens)
+        if turn.continuing:  # the reply so far is the last message; the instruction follows
+            messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
         messages, turn.trimmed_turns = trim(messages, self.context_window, reserve)
         if turn.trimmed_turns:
             log.info("left %d earlier turn(s) out to fit a %d-token context",
@@ -381,7 +399,8 @@ class ChatSession:
                 self.conversation.title = ""
                 self._discard_conversation()
             return
-        self.messages.append(reply)
+        if not any(m is reply for m in self.messages):  # a continued reply is already there
+            self.messages.append(reply)
         if self.store is not None and reply.id is not None:
             try:
                 self.store.finish_reply(reply)

@@ -36,6 +36,9 @@ class Action(Enum):
     TOOL = "tool"  # a tool call's row: show or hide its arguments and result (row number)
     SOURCE = "source"  # a passage a reply was given: its number in the transcript
     CONTEXT = "context"  # "What was sent" under a reply: the message's index
+    SETTINGS = "settings"  # Open Settings, on an error card
+    RESEND = "resend"  # Send again, on the card of a prompt that was not sent
+    DETAILS = "details"  # show an error's details: the first block of the details
 
     @property
     def numbered(self) -> bool:
@@ -43,7 +46,7 @@ class Action(Enum):
         return self in _NUMBERED
 
 
-_NUMBERED = frozenset({Action.SOURCE, Action.CONTEXT,
+_NUMBERED = frozenset({Action.SOURCE, Action.CONTEXT, Action.DETAILS,
                        Action.COPY_CODE, Action.TOGGLE, Action.IMAGE, Action.COPY_REPLY,
                        Action.EDIT, Action.PREVIOUS, Action.NEXT, Action.TOOL})
 _BY_NAME = {action.value: action for action in Action}
