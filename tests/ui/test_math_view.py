@@ -126,6 +126,7 @@ def test_a_streamed_reply_with_math_is_laid_out_like_a_one_shot_render(qapp, ste
         view.append_reply_text(REPLY[i : i + step])
     view.end_reply(Message.of(Role.ASSISTANT, REPLY), 0)
     one_shot = QTextDocument()
+    one_shot.setDefaultStyleSheet(view.document().defaultStyleSheet())  # the view's rhythm
     one_shot.setHtml(markdown.render(REPLY, view.theme, math=view.math.html).html)
     assert _layout(view.document())[1:-1] == _layout(one_shot)
     assert formula_images(view.document()) == formula_images(one_shot)
