@@ -7,7 +7,7 @@ from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from desktop_chat.core.render import markdown
+from desktop_chat.core.render import guard, markdown
 from desktop_chat.ui.clipboard import put_on_clipboard
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.transcript import Transcript
@@ -25,7 +25,7 @@ class CopyActions(QObject):
         messages = self._controller.session.messages
         if 0 <= index < len(messages):
             text = messages[index].content
-            put_on_clipboard(text, markdown.to_html(text, self._transcript.theme))
+            put_on_clipboard(text, self._html(text))
             self._window.statusBar().showMessage("Reply copied.", 2000)
 
     def copy_last_reply(self) -> bool:
@@ -34,9 +34,16 @@ class CopyActions(QObject):
         if text is None:
             self._window.statusBar().showMessage("There is no reply to copy yet.", 3000)
             return False
-        put_on_clipboard(text, markdown.to_html(text, self._transcript.theme))
+        put_on_clipboard(text, self._html(text))
         self._window.statusBar().showMessage("Reply copied.", 2000)
         return True
+
+    def _html(self, text: str) -> str:
+        """The rendered flavour; as plain text for a reply too large or too hostile to
+        render without freezing the window (text/plain is exact either way)."""
+        if guard.formats_quickly(text):
+            return markdown.to_html(text, self._transcript.theme)
+        return guard.plain_html(text)
 
     def copy_last_code_block(self) -> bool:
         block = self._transcript.last_code_block()

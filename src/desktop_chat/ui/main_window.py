@@ -30,6 +30,7 @@ from desktop_chat.ui.composer import Composer
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
+from desktop_chat.ui.error_details import ErrorDetails
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow):
             "QLabel#errorBanner { background: #fdecea; color: #8a1c12; border: 1px solid #f5c2bd;"
             " border-radius: 4px; padding: 6px 10px; }"
         )
+        self.errorDetails = ErrorDetails()  # what the server sent, under "Details"
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
         self.chatStack.addWidget(self.transcript)
         self.composer = Composer()
@@ -155,6 +157,7 @@ class MainWindow(QMainWindow):
         column.addLayout(model_row)
         column.addWidget(self.chatStack, 1)
         column.addWidget(self.errorBanner)
+        column.addWidget(self.errorDetails)
         column.addLayout(compose_row)
 
         splitter = QSplitter()
@@ -319,15 +322,18 @@ class MainWindow(QMainWindow):
         if not self.controller.is_streaming:
             self.transcript.show_messages(self.controller.session.conversation.messages)
 
-    def show_error(self, message: str, *, pinned: bool = False) -> None:
-        """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it."""
+    def show_error(self, message: str, *, pinned: bool = False, details: str = "") -> None:
+        """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it.
+        `details`: what the server sent, offered under "Details"."""
         self._pinned = message if pinned else None
         self.errorBanner.setText(f"⚠ {message}")
         self.errorBanner.show()
+        self.errorDetails.show_details(details)
 
     def _hide_error(self) -> None:
         self._pinned = None
         self.errorBanner.hide()
+        self.errorDetails.hide()
 
     # -- controller -> view ---------------------------------------------------------------
 
@@ -351,7 +357,7 @@ class MainWindow(QMainWindow):
             self.transcript, f"Reply {state.lower()}: {shown(reply.error)}" if reply.error
             else "Reply finished"))
         if reply.error:
-            self.show_error(reply.error)
+            self.show_error(reply.error, details=self.controller.last_error_details)
         self.status.show_usage(reply.usage, self.controller.usage_totals(),
                                self.controller.profile)
 
@@ -381,6 +387,7 @@ class MainWindow(QMainWindow):
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
             self.errorBanner.hide()
+            self.errorDetails.hide()
         self._refresh_conversations()
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)

@@ -28,6 +28,7 @@ from desktop_chat.core.render.actions import Action, is_chrome, link, parse
 from desktop_chat.core.render.markdown import ZWSP, CodeBlock, Theme
 from desktop_chat.ui.attachments import insert_images
 from desktop_chat.ui.follow import Follow
+from desktop_chat.ui.progressive import Backlog, in_turn, timed
 from desktop_chat.ui.reply_view import ReplyView, chrome_format
 
 MESSAGE_SPACING = 14
@@ -75,6 +76,8 @@ class Transcript(QTextBrowser):
         self.jumpButton.setText("↓ Latest")
         self.jumpButton.setAccessibleName("Jump to latest")
         self._follow = Follow(self, self.jumpButton)
+        # Edits wait their turn, a slice at a time: a huge reply never freezes the window
+        self.backlog = Backlog(self)
         # What a click on one of the view's own links does; the others (labels, notes,
         # images) do nothing.
         self._handlers: dict[Action, Callable[[int | None], object]] = {
@@ -96,6 +99,7 @@ class Transcript(QTextBrowser):
     def show_messages(self, messages: list[Message], limit: int = INITIAL_MESSAGES) -> None:
         """Render the last `limit` messages; older ones come on request (long conversations
         open fast)."""
+        self.backlog.clear()
         self.clear()
         self._reply = None
         self._code_blocks, self._sections, self._regenerate = [], {}, None
@@ -130,6 +134,7 @@ class Transcript(QTextBrowser):
 
     # -- one exchange ---------------------------------------------------------------------
 
+    @in_turn
     def add_user_message(self, text: str, index: int, message: Message | None = None,
                          attachments: Sequence[Attachment] = ()) -> None:
         self._drop_regenerate()
@@ -148,25 +153,34 @@ class Transcript(QTextBrowser):
         self._insert_actions(actions, QTextBlockFormat(body))
         self.scroll_to_bottom()
 
+    @in_turn
     def begin_reply(self, model: str, index: int | None = None) -> None:
         body = QTextBlockFormat()
         body.setRightMargin(32)
         label = f"Assistant · {model}" if model else "Assistant"
         cursor = self._new_message(body, label, index)
         cursor.insertBlock(body, QTextCharFormat())
+        self.backlog.restart()
         self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections))
 
+    @in_turn
     def append_reply_text(self, text: str) -> None:
         if self._reply is not None and text:
+            timed(self.backlog, text, self._add_reply_text)
+
+    def _add_reply_text(self, text: str) -> None:
+        if self._reply is not None:
             with self._follow.growing():
                 self._reply.add_text(text)
 
+    @in_turn
     def append_reasoning(self, text: str) -> None:
         if self._reply is not None and text:
             plain = text.replace("\r\n", "\n").replace("\r", "\n")
             with self._follow.growing():
                 self._reply.add_reasoning(markdown.break_long_runs_text(plain))
 
+    @in_turn
     def end_reply(self, message: Message, index: int, *, last: bool = True,
                   unsaved: str = "") -> None:
         """`unsaved`: why the history could not save this reply, said under it."""
@@ -187,6 +201,7 @@ class Transcript(QTextBrowser):
         if self._follow.following:
             self.scroll_to_bottom()
 
+    @in_turn
     def remove_last_exchange(self) -> None:
         """Take back the prompt and reply of a request that failed before any text."""
         cursor = QTextCursor(self.document())
@@ -297,6 +312,7 @@ class Transcript(QTextBrowser):
 
     # -- scrolling ------------------------------------------------------------------------
 
+    @in_turn
     def scroll_to_bottom(self) -> None:
         self._follow.to_bottom()
 

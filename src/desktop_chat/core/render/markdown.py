@@ -43,6 +43,9 @@ _LEXER_LOCK = threading.Lock()
 # applied to a table's frame): this makes it the 12 px between paragraphs.
 _TABLE_GAP = "margin-top:6px"
 _TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checked")?[^>]*>')
+# Code longer than this is shown without syntax colours: Pygments and Qt's layout of its
+# coloured spans cost ~14 us a character, and a 2 MB block froze the window for 30 s.
+HIGHLIGHT_LIMIT = 6_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,11 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("code_block", _render_code)
     md.add_render_rule("image", _render_image)
     return md
+
+
+def max_nesting() -> int:
+    """How deep blocks may nest: markdown-it drops what lies deeper."""
+    return int(_parser().options["maxNesting"])
 
 
 def render(text: str, theme: Theme | None = None, *, chrome: bool = True,
@@ -181,7 +189,8 @@ def _render_code(
     theme: Theme = env["theme"]
     blocks: list[CodeBlock] = env["code_blocks"]
     blocks.append(CodeBlock(language, code))
-    body = (_highlight(code, language, theme.pygments_style) if env["highlight"]
+    body = (_highlight(code, language, theme.pygments_style)
+            if env["highlight"] and len(code) <= HIGHLIGHT_LIMIT
             else html.escape(code).removesuffix("\n"))
     if not env["chrome"]:
         return (f'<pre style="background:{theme.code_background}; padding:8px">'
