@@ -76,6 +76,7 @@ def everything_shown(chat: ChatDriver) -> str:
     bar, tooltips as they appear."""
     texts = [chat.transcript_text(), chat.window.statusBar().currentMessage()]
     texts += [w.text() for w in widgets(chat) if isinstance(w, QLabel)]
+    texts.append(chat.window.errorDetails.text.toPlainText())  # what the server sent
     texts += [as_shown(tip) for _where, tip in tooltips(chat)]
     return "\n".join(texts)
 
@@ -103,16 +104,22 @@ def press_test_connection(chat: ChatDriver) -> tuple[Any, Any]:
     chat.loop.run_until_complete(press())
     return dialog, form
 
-def test_an_html_error_page_in_the_banner_is_shown_as_its_text(
+def test_an_html_error_page_is_named_in_words_with_its_text_under_details(
         chat: ChatDriver, server: LoopbackServer) -> None:
+    """The page is never shown raw, nor obeyed: the status in words in the banner, the
+    page's text (tags stripped, entities decoded) under Details, folded until asked for."""
     server.push(*failing(503, SPOOF, times=3))
     chat.send("hello")
     chat.wait_for_reply()
-    banner = chat.window.errorBanner
+    banner, details = chat.window.errorBanner, chat.window.errorDetails
     assert banner.isVisible()
     assert banner.textFormat() is Qt.TextFormat.PlainText
-    assert banner.text().startswith("⚠ The server failed with HTTP 503: <html><body>")
-    assert "<b>Sign in again</b>" in banner.text()  # the tags are shown, not obeyed
+    assert banner.text() == ("⚠ The server is temporarily unavailable (HTTP 503). Try again "
+                             "in a moment.")
+    assert details.isVisible() and not details.text.isVisible()
+    details.toggle.click()
+    assert details.text.isVisible()
+    assert details.text.toPlainText() == "✔ Your session expired. Sign in again at our page"
 
 
 def test_no_widget_showing_untrusted_text_reads_it_as_html(
@@ -134,14 +141,15 @@ def test_no_widget_showing_untrusted_text_reads_it_as_html(
 
     server.models_scenario = Scenario(status=500, error_body=SPOOF)
     dialog, form = press_test_connection(chat)
-    assert "<b>Sign in again</b>" in form.testResult.text()
+    assert "HTTP 500" in form.testResult.text()
+    assert "<b>" not in form.testResult.text()  # an error page is named, never quoted
 
     showing = {}
     for widget in widgets(chat):
         if isinstance(widget, QLabel) and ("<b" in widget.text() or "&#" in widget.text()):
             name = widget.objectName() or widget.accessibleName() or widget.text()[:40]
             showing[name] = widget.textFormat()
-    assert {"errorBanner", "testResult", "Model"} <= showing.keys(), showing  # not vacuous
+    assert {"Model"} <= showing.keys(), showing  # not vacuous
     assert {name: fmt for name, fmt in showing.items()
             if fmt is not Qt.TextFormat.PlainText} == {}
 
@@ -223,7 +231,8 @@ def test_a_key_the_server_quotes_is_never_shown(
     chat.send("hello")
     chat.wait_for_reply()
     banner = chat.window.errorBanner.text()
-    assert "Invalid request from key [REDACTED] (org-1)" in banner  # it was said, redacted
+    said = banner if trigger != "http-503-text" else chat.window.errorDetails.text.toPlainText()
+    assert "Invalid request from key [REDACTED] (org-1)" in said  # it was said, redacted
     if trigger == "in-stream":  # the reply is kept, with the error under it
         assert "Part one." in chat.transcript_text()
         assert "⚠ The server reported an error while replying: Invalid request from key " \

@@ -408,8 +408,8 @@ class _PageText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title += data
-        elif not self._hidden:
-            self.parts.append(data)
+        elif not self._hidden:  # source line breaks are spaces; blocks make the lines
+            self.parts.append(re.sub(r"\s+", " ", data))
 
 
 def page_text(page: str) -> str:
