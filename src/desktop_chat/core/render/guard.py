@@ -8,8 +8,10 @@ parse: once the open block is larger than `TAIL_LIMIT` characters, or parsing or
 once took longer than `SLOW_TAIL_S` (Qt lays a 100-row table out in ~50 ms), the block is
 given up on and shown as plain text from then on, appended piece by piece, until it ends (its
 closing fence, or a blank line). Formatting resumes after it. A block nested deeper than
-markdown-it's limit (it drops what lies deeper) is shown as plain text too. The text itself
-is untouched: it is only shown differently.
+markdown-it's limit (it drops what lies deeper) is shown as plain text too, and so is all of a
+reply past its first `FORMAT_LIMIT` characters: whenever a table (a code block is one) comes
+or goes, Qt rescans the whole document's frames, a cost that grows with the document. The
+text itself is untouched: it is only shown differently.
 
 The other limits bound one-shot work at the end of a reply or on a copy: a whole-reply
 render (reference links, the clipboard's HTML) only up to `FULL_RENDER_LIMIT` characters of
@@ -28,6 +30,7 @@ from markdown_it.token import Token
 
 from desktop_chat.core.render.markdown import IncrementalMarkdown, max_nesting
 
+FORMAT_LIMIT = 500_000  # characters of one reply formatted; the rest is shown as plain text
 TAIL_LIMIT = 24_000  # characters of one open block parsed and laid out again per paint
 SLOW_TAIL_S = 0.03  # parsing, or showing, the open block once took longer than this
 FULL_RENDER_LIMIT = 40_000  # a one-shot render of ordinary markdown: ~3 us per character
@@ -88,6 +91,8 @@ class GuardedMarkdown:
         self._line = ""  # in a plain block: the start of its unfinished last line
         self._line_long = False  # ... which is already too long to close the block
         self.degraded = False  # some block of this text was shown as plain text
+        self._chars = 0
+        self._for_good = False  # past FORMAT_LIMIT: plain to the end
         self._tail_cost_s = 0.0
 
     def tail_shown(self, seconds: float) -> None:
@@ -109,15 +114,20 @@ class GuardedMarkdown:
     def needs_full_render(self) -> bool:
         """Reference links reach back into earlier blocks: render again at the end, when
         that is quick."""
-        return (not self.degraded and sum(map(len, self._full)) <= FULL_RENDER_LIMIT
+        return (not self.degraded and self._chars <= FULL_RENDER_LIMIT
                 and self._md.needs_full_render())
 
     def step(self, text: str, *, record: bool = True) -> Step:
         if record:
             self._full.append(text)
+            self._chars += len(text)
         if self._fence is not None:
             return self._plain_step(text)
         source = self._md.tail + text
+        if self._chars > FORMAT_LIMIT:
+            self._for_good = True
+            self._md = IncrementalMarkdown()
+            return self._give_up([], source)
         if _dense(source):  # parsing it would take long: not even tried
             self._md = IncrementalMarkdown()
             return self._give_up([], source)
@@ -131,8 +141,8 @@ class GuardedMarkdown:
             self.degraded = True
             self._md = IncrementalMarkdown()
             return Step([], [], True, source[:len(source) - len(open_text)], True, open_text)
-        if not tail or not (cost > SLOW_TAIL_S or len(open_text) > TAIL_LIMIT
-                            or _too_deep(tail)):
+        slow = cost > SLOW_TAIL_S and len(open_text) >= DENSE_FROM  # else: a busy machine
+        if not tail or not (slow or len(open_text) > TAIL_LIMIT or _too_deep(tail)):
             return Step(finished, tail)
         self._md = IncrementalMarkdown()
         return self._give_up(finished, open_text)
@@ -161,6 +171,8 @@ class GuardedMarkdown:
 
     def _find_end(self, text: str) -> int | None:
         """The offset in `text` just after the line that ends the plain block."""
+        if self._for_good:
+            return None
         start = 0
         while (newline := text.find("\n", start)) != -1:
             if not self._line_long and self._closes(self._line + text[start:newline]):
