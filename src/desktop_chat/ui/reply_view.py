@@ -141,7 +141,8 @@ class ReplyView:
         cursor.movePosition(QTextCursor.MoveOperation.End)
         plain_text.append(cursor, step.plain)
         if step.plain_ends:  # formatting resumes in a fresh block below
-            cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            if cursor.block().length() > 1:  # (the blank line that ended it may be one)
+                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             self._before_tail.setPosition(cursor.position() - 1)
 
     def _code_index(self) -> int:
