@@ -37,7 +37,7 @@ FULL_RENDER_LIMIT = 40_000  # a one-shot render of ordinary markdown: ~3 us per 
 # Inline markup that markdown-it must try to pair up ("[" looks for "]", "*" for "*"): in
 # ordinary text it is a few per cent of the characters; text made mostly of it parses up to
 # 13x slower per character.
-_MARKUP = re.compile(r"[\[\]*_<>`!~]")
+_MARKUP_CHARS = "[]*_<>`!~"
 MARKUP_SHARE = 0.2
 DENSE_FROM = 2_000  # characters: below this, even the worst parses in ~30 ms
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -50,15 +50,20 @@ def _too_deep(tokens: list[Token]) -> bool:
     return any(t.nesting == 1 and t.level >= limit for t in tokens)
 
 
-def _dense(text: str) -> bool:
-    """Mostly inline markup, outside a code fence: slow to parse for its size."""
-    return (len(text) >= DENSE_FROM and _FENCE.match(text) is None
-            and len(_MARKUP.findall(text)) >= MARKUP_SHARE * len(text))
+def _markup_in(text: str) -> int:
+    return sum(map(text.count, _MARKUP_CHARS))
+
+
+def _dense(text: str, markup: int) -> bool:
+    """Mostly inline markup (`markup` characters of it), outside a code fence: slow to parse
+    for its size."""
+    return (len(text) >= DENSE_FROM and markup >= MARKUP_SHARE * len(text)
+            and _FENCE.match(text) is None)
 
 
 def formats_quickly(text: str) -> bool:
     """Whether rendering `text` in one go stays well under 100 ms."""
-    return len(text) <= FULL_RENDER_LIMIT and not _dense(text)
+    return len(text) <= FULL_RENDER_LIMIT and not _dense(text, _markup_in(text))
 
 
 def plain_html(text: str) -> str:
@@ -92,6 +97,7 @@ class GuardedMarkdown:
         self._line_long = False  # ... which is already too long to close the block
         self.degraded = False  # some block of this text was shown as plain text
         self._chars = 0
+        self._tail_markup = 0  # inline markup characters in the open block
         self._for_good = False  # past FORMAT_LIMIT: plain to the end
         self._tail_cost_s = 0.0
 
@@ -128,7 +134,8 @@ class GuardedMarkdown:
             self._for_good = True
             self._md = IncrementalMarkdown()
             return self._give_up([], source)
-        if _dense(source):  # parsing it would take long: not even tried
+        markup = self._tail_markup + _markup_in(text)  # counted once per character
+        if _dense(source, markup):  # parsing it would take long: not even tried
             self._md = IncrementalMarkdown()
             return self._give_up([], source)
         started = self._clock()
@@ -137,9 +144,10 @@ class GuardedMarkdown:
         if not finished:  # the view's cost was for this same block, smaller
             cost = max(cost, self._tail_cost_s)
         open_text = self._md.tail
+        self._tail_markup = _markup_in(open_text) if finished else markup
         if finished and _too_deep(finished):  # shown as text, then formatting goes on
             self.degraded = True
-            self._md = IncrementalMarkdown()
+            self._md, self._tail_markup = IncrementalMarkdown(), 0
             return Step([], [], True, source[:len(source) - len(open_text)], True, open_text)
         slow = cost > SLOW_TAIL_S and len(open_text) >= DENSE_FROM  # else: a busy machine
         if not tail or not (slow or len(open_text) > TAIL_LIMIT or _too_deep(tail)):
@@ -150,6 +158,7 @@ class GuardedMarkdown:
     def _give_up(self, finished: list[Token], open_text: str) -> Step:
         """From here on the open block is plain text."""
         self.degraded = True
+        self._tail_markup = 0
         self._tail_cost_s = 0.0
         match = _FENCE.match(open_text)
         self._fence = match.group(1) if match else ""
