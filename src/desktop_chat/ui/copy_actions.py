@@ -38,12 +38,13 @@ class CopyActions(QObject):
         self._window.statusBar().showMessage("Reply copied.", 2000)
         return True
 
-    def _html(self, text: str) -> str:
+    def _html(self, text: str) -> str | None:
         """The rendered flavour; as plain text for a reply too large or too hostile to
-        render without freezing the window (text/plain is exact either way)."""
+        render without freezing the window, and none past the size the view formats (a
+        copy of 10 MB three times over would stall; text/plain is exact either way)."""
         if guard.formats_quickly(text):
             return markdown.to_html(text, self._transcript.theme)
-        return guard.plain_html(text)
+        return guard.plain_html(text) if len(text) <= guard.FORMAT_LIMIT else None
 
     def copy_last_code_block(self) -> bool:
         block = self._transcript.last_code_block()
