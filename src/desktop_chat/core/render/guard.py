@@ -150,7 +150,9 @@ class GuardedMarkdown:
             self._md, self._tail_markup = IncrementalMarkdown(), 0
             return Step([], [], True, source[:len(source) - len(open_text)], True, open_text)
         slow = cost > SLOW_TAIL_S and len(open_text) >= DENSE_FROM  # else: a busy machine
-        if not tail or not (slow or len(open_text) > TAIL_LIMIT or _too_deep(tail)):
+        # Only a block shown before is shown again: one that came whole is formatted once.
+        big = len(open_text) > TAIL_LIMIT and len(open_text) > len(text)
+        if not tail or not (slow or big or _too_deep(tail)):
             return Step(finished, tail)
         self._md = IncrementalMarkdown()
         return self._give_up(finished, open_text)
