@@ -112,8 +112,8 @@ class ReplyView:
                                        first_code_index=self._first_code_index)
             cursor.insertHtml(rendered.html)
             self.finished_blocks, self.tail_blocks = rendered.code_blocks, []
-        else:
-            self._render_tail(self._clear_tail(), highlight=True)
+        elif any(len(b.code) <= markdown.HIGHLIGHT_LIMIT for b in self.tail_blocks):
+            self._render_tail(self._clear_tail(), highlight=True)  # its code gets colours
         self.finished_blocks += self.tail_blocks
         self.tail_blocks = []
         self._close_reasoning()
