@@ -254,7 +254,8 @@ def test_400_names_the_servers_reason(server: LoopbackServer, make_client: MakeC
     error = failure(stream_events(make_client))
     assert error.kind is ErrorKind.BAD_REQUEST
     assert error.status == 400
-    assert error.message == "The server refused the request (HTTP 400): context_length_exceeded."
+    assert error.message == ("The server could not accept the request (HTTP 400): "
+                             "context_length_exceeded.")
     assert len(server.requests) == 1
 
 
@@ -266,20 +267,21 @@ def test_500_is_not_retried(
     assert error.kind is ErrorKind.SERVER
     assert error.status == 500
     assert error.message == (
-        "The server failed with HTTP 500: The server had an error while processing your "
-        "request. Try again in a moment."
+        "The server had an internal error (HTTP 500): The server had an error while processing "
+        "your request. Try again in a moment."
     )
     assert len(server.requests) == 1
     assert fake_sleep.delays == []
 
 
 def test_502_with_an_html_body(server: LoopbackServer, make_client: MakeClient) -> None:
+    """An error page is never quoted: the status in words; the page's text is the detail."""
     server.push(Scenario(status=502, error_body="<html>\n  Bad   Gateway\n</html>"))
     error = failure(stream_events(make_client))
     assert error.kind is ErrorKind.SERVER
-    assert error.message == (
-        "The server failed with HTTP 502: <html> Bad Gateway </html>. Try again in a moment."
-    )
+    assert error.message == ("A gateway in front of the server got no valid answer from it "
+                             "(HTTP 502). Try again in a moment.")
+    assert error.detail == "Bad Gateway"
 
 
 # -- retries -----------------------------------------------------------------------------------
@@ -290,8 +292,8 @@ def test_503_is_retried_then_succeeds(
 ) -> None:
     server.push(Scenario(status=503), Scenario(deltas=["ok"]))
     events = stream_events(make_client)
-    assert events == [Retrying(1.0, 1, "The server is busy (HTTP 503)"), TextDelta("ok"),
-                      Finished("stop")]
+    assert events == [Retrying(1.0, 1, "The server is temporarily unavailable (HTTP 503)"),
+                      TextDelta("ok"), Finished("stop")]
     assert fake_sleep.delays == [1.0]
     assert len(server.requests) == 2
 
@@ -306,7 +308,8 @@ def test_503_gives_up_after_the_retries(
     assert fake_sleep.delays == [1.0, 2.0]  # exponential backoff without Retry-After
     error = failure(events)
     assert error.kind is ErrorKind.SERVER
-    assert error.message == "The server failed with HTTP 503: Overloaded. Try again in a moment."
+    assert error.message == ("The server is temporarily unavailable (HTTP 503): Overloaded. "
+                             "Try again in a moment.")
 
 
 def test_a_server_sentence_ending_in_a_period_is_not_doubled(
@@ -315,8 +318,8 @@ def test_a_server_sentence_ending_in_a_period_is_not_doubled(
     busy = Scenario(status=503, error_body={"error": {"message": "Upgrade your plan."}})
     server.push(busy, busy, busy)
     error = failure(stream_events(make_client))
-    assert error.message == ("The server failed with HTTP 503: Upgrade your plan. Try again in "
-                             "a moment.")
+    assert error.message == ("The server is temporarily unavailable (HTTP 503): Upgrade your "
+                             "plan. Try again in a moment.")
     assert len(server.requests) == 3
 
 

@@ -50,15 +50,16 @@ def test_the_same_text_without_an_image_is_a_plain_refusal(server: LoopbackServe
     error = failure(stream_all(Endpoint(server.base_url, TEST_KEY), WITHOUT_IMAGE))
     assert error.kind is ErrorKind.BAD_REQUEST
     assert error.message == (
-        "The server refused the request (HTTP 400): image_url is only supported by certain "
-        "models.")
+        "The server could not accept the request (HTTP 400): image_url is only supported by "
+        "certain models.")
 
 
 def test_an_unrelated_refusal_with_an_image_keeps_its_own_text(server: LoopbackServer) -> None:
     server.push(refusal(400, "context_length_exceeded"))
     error = failure(stream_all(Endpoint(server.base_url, TEST_KEY), WITH_IMAGE))
     assert error.kind is ErrorKind.BAD_REQUEST
-    assert error.message == "The server refused the request (HTTP 400): context_length_exceeded."
+    assert error.message == ("The server could not accept the request (HTTP 400): "
+                             "context_length_exceeded.")
 
 
 def test_a_rejected_key_stays_a_key_problem(server: LoopbackServer) -> None:

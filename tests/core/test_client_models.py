@@ -102,7 +102,7 @@ def test_server_error(server: LoopbackServer) -> None:
     server.models_scenario = Scenario(status=500)
     error = models_error(endpoint(server.base_url))
     assert error.kind is ErrorKind.SERVER
-    assert error.message.startswith("The server failed with HTTP 500")
+    assert error.message.startswith("The server had an internal error (HTTP 500)")
 
 
 def test_timeout_uses_the_given_limit(server: LoopbackServer) -> None:

@@ -162,7 +162,7 @@ def test_failed_reply_withdraws_the_prompt_and_resets_the_title(
     assert turn.reply.state is ReplyState.FAILED
     assert turn.error_kind is ErrorKind.SERVER
     error = turn.reply.error
-    assert error is not None and error.startswith("The server failed with HTTP 500")
+    assert error is not None and error.startswith("The server had an internal error (HTTP 500)")
     assert not turn.reply.has_text
     assert session.conversation.messages == []
     assert session.conversation.title == ""

@@ -53,11 +53,11 @@ def free_port() -> int:
         (Scenario(status=401), "The server rejected the API key. Open Settings to check it."),
         (Scenario(status=404), "Model 'test-model' is not available on this server. "
                                "Pick another model."),
-        (Scenario(status=500), "The server failed with HTTP 500"),
+        (Scenario(status=500), "The server had an internal error (HTTP 500)"),
         (Scenario(status=502, error_body="<html>Bad Gateway</html>"),
-         "The server failed with HTTP 502"),
+         "A gateway in front of the server got no valid answer from it (HTTP 502)"),
         (Scenario(status=400, error_body={"error": {"message": "context_length_exceeded"}}),
-         "The server refused the request (HTTP 400): context_length_exceeded"),
+         "The server could not accept the request (HTTP 400): context_length_exceeded"),
     ],
     ids=["401", "404-model", "500", "502-html", "400"],
 )

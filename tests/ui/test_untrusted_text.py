@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QImage, QTextDocument
 from PySide6.QtGui import Qt as QtGui
-from PySide6.QtWidgets import QApplication, QLabel, QListWidget, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QListWidget, QMessageBox, QToolButton, QWidget
 
 from desktop_chat.core.render.actions import Action, link
 from desktop_chat.ui.crash import show_error_dialog
@@ -76,6 +76,7 @@ def everything_shown(chat: ChatDriver) -> str:
     bar, tooltips as they appear."""
     texts = [chat.transcript_text(), chat.window.statusBar().currentMessage()]
     texts += [w.text() for w in widgets(chat) if isinstance(w, QLabel)]
+    texts.append(chat.window.errorDetails.text.toPlainText())  # what the server sent
     texts += [as_shown(tip) for _where, tip in tooltips(chat)]
     return "\n".join(texts)
 
@@ -103,16 +104,22 @@ def press_test_connection(chat: ChatDriver) -> tuple[Any, Any]:
     chat.loop.run_until_complete(press())
     return dialog, form
 
-def test_an_html_error_page_in_the_error_card_is_shown_as_its_text(
+def test_an_html_error_page_is_named_in_words_with_its_text_under_details(
         chat: ChatDriver, server: LoopbackServer) -> None:
+    """The page is never shown raw, nor obeyed: the status in words in the banner, the
+    page's text (tags stripped, entities decoded) under Details, folded until asked for."""
     server.push(*failing(503, SPOOF, times=3))
     chat.send("hello")
     chat.wait_for_reply()
     assert not chat.window.errorBanner.isVisible()  # said once: in the card
-    card = chat.window.transcript.error_text()
-    assert card.startswith("The server failed with HTTP 503: <html><body>")
-    assert "<b>Sign in again</b>" in card  # the tags are shown, not obeyed
-    assert "<b>Sign in again</b>" in chat.transcript_text()
+    view = chat.window.transcript
+    assert view.error_text() == ("The server is temporarily unavailable (HTTP 503). Try again "
+                                 "in a moment.")
+    details = next(bar.findChild(QToolButton, "detailsButton") for bar in
+                   (view.failureBar, view.lastBar) if bar.findChild(QToolButton, "detailsButton"))
+    details.click()  # the page's text, folded until asked for: tags stripped, never obeyed
+    assert view.error_text().endswith("✔ Your session expired. Sign in again at our page")
+    assert "<b>" not in chat.transcript_text()
 
 
 def test_no_widget_showing_untrusted_text_reads_it_as_html(
@@ -134,16 +141,15 @@ def test_no_widget_showing_untrusted_text_reads_it_as_html(
 
     server.models_scenario = Scenario(status=500, error_body=SPOOF)
     dialog, form = press_test_connection(chat)
-    assert "<b>Sign in again</b>" in form.testResult.text()
+    assert "HTTP 500" in form.testResult.text()
+    assert "<b>" not in form.testResult.text()  # an error page is named, never quoted
 
     showing = {}
     for widget in widgets(chat):
         if isinstance(widget, QLabel) and ("<b" in widget.text() or "&#" in widget.text()):
             name = widget.objectName() or widget.accessibleName() or widget.text()[:40]
             showing[name] = widget.textFormat()
-    assert {"testResult", "Model"} <= showing.keys(), showing  # not vacuous
-    # the reply's error is in its card, inserted into the transcript as plain text
-    assert "<b>Sign in again</b>" in window.transcript.error_text()
+    assert {"Model"} <= showing.keys(), showing  # not vacuous
     assert {name: fmt for name, fmt in showing.items()
             if fmt is not Qt.TextFormat.PlainText} == {}
 
@@ -224,6 +230,10 @@ def test_a_key_the_server_quotes_is_never_shown(
     server.push(*TRIGGERS[trigger](key))
     chat.send("hello")
     chat.wait_for_reply()
+    view = chat.window.transcript
+    for bar in (view.failureBar, view.lastBar):  # what the server sent, under Details
+        if (details := bar.findChild(QToolButton, "detailsButton")) is not None:
+            details.click()
     shown = chat.window.shown_error()  # a reply's error: in its card in the transcript
     assert "Invalid request from key [REDACTED] (org-1)" in shown  # it was said, redacted
     if trigger == "in-stream":  # the reply is kept, with the error under it

@@ -109,6 +109,7 @@ class ChatController(QObject):
         self._opening: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._notice = ""
+        self.last_error_details = ""  # what the server sent with the last reply's error
         self._unsaved: list[Message] = []  # finished replies the history could not take
         self._save_problem = ""
         self._save_retry = QTimer(self)
@@ -515,6 +516,7 @@ class ChatController(QObject):
         self._task = None
         self._streaming = None
         reply = turn.reply
+        self.last_error_details = turn.error_details
         log.info("reply %s: %d chars, finish=%s", reply.state.value, len(reply.content),
                  reply.finish_reason)
         if shown:

@@ -7,7 +7,7 @@ from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from desktop_chat.core.render import markdown
+from desktop_chat.core.render import guard, markdown
 from desktop_chat.ui.clipboard import put_on_clipboard
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.transcript import Transcript
@@ -38,10 +38,15 @@ class CopyActions(QObject):
         self._window.statusBar().showMessage("Reply copied.", 2000)
         return True
 
-    def _html(self, text: str) -> str:
-        """The reply rendered, its formulas as pictures with their LaTeX as alt text."""
-        return markdown.to_html(text, self._transcript.theme,
-                                math=self._transcript.math.clipboard_html)
+    def _html(self, text: str) -> str | None:
+        """The rendered flavour, its formulas as pictures with their LaTeX as alt text; as
+        plain text for a reply too large or too hostile to render without freezing the
+        window, and none past the size the view formats (a copy of 10 MB three times over
+        would stall; text/plain is exact either way)."""
+        if guard.formats_quickly(text):
+            return markdown.to_html(text, self._transcript.theme,
+                                    math=self._transcript.math.clipboard_html)
+        return guard.plain_html(text) if len(text) <= guard.FORMAT_LIMIT else None
 
     def copy_last_code_block(self) -> bool:
         block = self._transcript.last_code_block()

@@ -50,6 +50,7 @@ from desktop_chat.ui.document_chips import (
     DocumentStrip,
     TextViewer,
 )
+from desktop_chat.ui.error_details import ErrorDetails
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
         self.errorBanner.setWordWrap(True)
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._style_error_banner()
+        self.errorDetails = ErrorDetails()  # what the server sent, under "Details"
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
         self.chatStack.addWidget(self.transcript)
         view = getattr(self.transcript, "viewport", lambda: self.transcript)()
@@ -187,6 +189,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.chatStack, 1)
         column.addWidget(self.errorBanner)
         self._chat_column = column
+        column.addWidget(self.errorDetails)
         column.addLayout(compose_row)
 
         splitter = QSplitter()
@@ -456,11 +459,13 @@ class MainWindow(QMainWindow):
             f"QLabel#errorBanner {{ background: {c.danger_surface}; color: {c.danger}; "
             f"border: 1px solid {c.danger_border}; border-radius: 8px; padding: 6px 10px; }}")
 
-    def show_error(self, message: str, *, pinned: bool = False) -> None:
-        """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it."""
+    def show_error(self, message: str, *, pinned: bool = False, details: str = "") -> None:
+        """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it.
+        `details`: what the server sent, offered under "Details"."""
         self._pinned = message if pinned else None
         self.errorBanner.setText(f"⚠ {message}")
         self.errorBanner.show()
+        self.errorDetails.show_details(details)
 
     def shown_error(self) -> str:
         """The error the window shows now: the banner's, else the error card at the end of
@@ -472,6 +477,7 @@ class MainWindow(QMainWindow):
     def _hide_error(self) -> None:
         self._pinned = None
         self.errorBanner.hide()
+        self.errorDetails.hide()
 
     # -- controller -> view ---------------------------------------------------------------
 
@@ -485,12 +491,15 @@ class MainWindow(QMainWindow):
     def _reply_finished(self, reply: Message) -> None:
         state = STATE_TEXT.get(reply.state, "")
         self.stateLabel.setText(f"{state} · not saved" if self._save_problem else state)
+        # what the server sent (an error page as text) goes under the card's Details
+        details = self.controller.last_error_details if reply.error else ""
         if reply.state is ReplyState.FAILED and self._prompt_withdrawn(reply):
             # the prompt is back in the composer; the card says why where the reply would be
-            self.transcript.remove_last_exchange(reply.error or "The message was not sent.")
+            self.transcript.remove_last_exchange(
+                _with_details(reply.error or "The message was not sent.", details))
         else:
             self.transcript.end_reply(reply, len(self.controller.session.messages) - 1,
-                                      unsaved=self._save_problem)
+                                      unsaved=self._save_problem, details=details)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
             self.transcript, f"Reply {state.lower()}: {shown(reply.error)}" if reply.error
             else "Reply finished"))
@@ -546,6 +555,7 @@ class MainWindow(QMainWindow):
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
             self.errorBanner.hide()
+            self.errorDetails.hide()
         self._refresh_conversations()
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)
@@ -622,3 +632,7 @@ def _save_banner(problem: str) -> str:
     return (f"Replies are not being saved: {problem.rstrip('.')}. What you see stays here "
             "and can be copied; saving resumes by itself when it can.")
 
+
+def _with_details(summary: str, details: str) -> str:
+    """An error card's text: its details (the server's own words) after a blank line."""
+    return f"{summary}\n\n{details}" if details.strip() else summary

@@ -18,7 +18,9 @@ from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor
 
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, link
-from desktop_chat.core.render.markdown import CodeBlock, IncrementalMarkdown, Theme
+from desktop_chat.core.render.guard import GuardedMarkdown, Step
+from desktop_chat.core.render.markdown import CodeBlock, Theme
+from desktop_chat.ui import plain_text
 from desktop_chat.ui.math_images import MathImages
 
 
@@ -48,7 +50,7 @@ class ReplyView:
         self._muted = QColor(theme.muted)
         self._first_code_index = first_code_index
         self._section_id = section_id
-        self._md = IncrementalMarkdown()
+        self._md = GuardedMarkdown()
         self._tail_tokens: list[Token] = []
         self.finished_blocks: list[CodeBlock] = []  # code blocks rendered for good
         self.tail_blocks: list[CodeBlock] = []
@@ -79,18 +81,28 @@ class ReplyView:
     def add_text(self, text: str) -> None:
         if self._answer_since is None and self._reasoning is not None:
             self._answer_since = time.monotonic()
-        finished, tail = self._md.feed(text)
         # One edit block: Qt lays out (and resizes, and scrolls) once for the whole paint,
         # not once each for the old tail out, the finished blocks in and the new tail in.
         edit = QTextCursor(self._doc)
         edit.beginEditBlock()
         try:
-            self._add_blocks(finished, tail)
+            record = True
+            while True:
+                step = self._md.step(text, record=record)
+                if step.plain_starts or step.plain or step.plain_ends:
+                    self._add_plain(step)  # too big or slow to format: see core/render/guard
+                else:
+                    self._add_blocks(step.finished, step.tail)
+                if not step.rest:
+                    break
+                text, record = step.rest, False
         finally:
             edit.endEditBlock()
 
     def _add_blocks(self, finished: list[Token], tail: list[Token]) -> None:
+        started = time.perf_counter()
         cursor = self._clear_tail()
+        cleared_s = time.perf_counter() - started
         if finished:
             rendered = markdown.render_tokens(finished, self._theme,
                                               first_code_index=self._code_index(),
@@ -101,12 +113,16 @@ class ReplyView:
             self._before_tail.setPosition(cursor.position() - 1)
         self._tail_tokens = tail
         # The open tail is shown without syntax colours: it is drawn again every paint.
+        started = time.perf_counter()
         self._render_tail(cursor, highlight=False)
+        self._md.tail_shown(cleared_s + time.perf_counter() - started)
 
     def finish(self) -> None:
         """The final render (syntax colours, reference links); the transcript adds the notes
         and cards under it."""
-        if self._md.needs_full_render():  # reference links reach back into earlier blocks
+        if self._md.in_plain_block:
+            self.tail_blocks = []  # shown as plain text, which stays
+        elif self._md.needs_full_render():  # reference links reach back into earlier blocks
             cursor = self._select_from(self._before_answer)
             cursor.removeSelectedText()
             rendered = markdown.render(self._md.text, self._theme,
@@ -117,13 +133,29 @@ class ReplyView:
             if self._math is not None:
                 self._math.inserted(start, cursor.position())
             self.finished_blocks, self.tail_blocks = rendered.code_blocks, []
-        else:
-            self._render_tail(self._clear_tail(), highlight=True)
+        elif any(len(b.code) <= markdown.HIGHLIGHT_LIMIT for b in self.tail_blocks):
+            self._render_tail(self._clear_tail(), highlight=True)  # its code gets colours
         self.finished_blocks += self.tail_blocks
         self.tail_blocks = []
         self._close_reasoning()
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _add_plain(self, step: Step) -> None:
+        """A block too big or too slow to format, as plain text (ui/plain_text.py)."""
+        if step.finished:
+            self._add_blocks(step.finished, [])
+        if step.plain_starts:
+            cursor = self._clear_tail()
+            self._tail_tokens, self.tail_blocks = [], []
+            plain_text.start(cursor, self._muted)
+        cursor = QTextCursor(self._doc)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        plain_text.append(cursor, step.plain)
+        if step.plain_ends:  # formatting resumes in a fresh block below
+            if cursor.block().length() > 1:  # (the blank line that ended it may be one)
+                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            self._before_tail.setPosition(cursor.position() - 1)
 
     def _code_index(self) -> int:
         return self._first_code_index + len(self.finished_blocks)

@@ -56,6 +56,7 @@ from desktop_chat.ui.labels import shown
 from desktop_chat.ui.math_images import MathImages
 from desktop_chat.ui.message_actions import ActionBar, Branch, Spec, StickyCodeHeader, WaitingDots
 from desktop_chat.ui.message_editor import MessageEditor
+from desktop_chat.ui.progressive import Backlog, in_turn, timed
 from desktop_chat.ui.reply_view import ReplyView, chrome_format
 from desktop_chat.ui.theme import point_size
 from desktop_chat.ui.tool_rows import insert_rows, toggle_row
@@ -163,6 +164,8 @@ class Transcript(QTextBrowser):
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.document().documentLayout().documentSizeChanged.connect(self._scrolled)
         self.cursorPositionChanged.connect(self._caret_moved)
+        # Edits wait their turn, a slice at a time: a huge reply never freezes the window
+        self.backlog = Backlog(self)
         # What a click on one of the view's own links does; the others (labels, notes,
         # images) do nothing.
         self._handlers: dict[Action, Callable[[int | None], object]] = {
@@ -240,6 +243,7 @@ class Transcript(QTextBrowser):
         open fast)."""
         self.editor.hide()
         self.editor.index = None
+        self.backlog.clear()
         self.clear()
         self._painter.forget()
         self._apply_column()
@@ -288,6 +292,7 @@ class Transcript(QTextBrowser):
 
     # -- one exchange ---------------------------------------------------------------------
 
+    @in_turn
     def add_user_message(self, text: str, index: int, message: Message | None = None,
                          attachments: Sequence[Attachment] = (),
                          documents: Sequence[DocumentRef] = ()) -> None:
@@ -314,6 +319,7 @@ class Transcript(QTextBrowser):
             self._refresh_bars()
             self.scroll_to_bottom()
 
+    @in_turn
     def begin_reply(self, model: str, index: int | None = None,
                     tool_calls: Sequence[ToolCall] = ()) -> None:
         self._drop_failure()
@@ -332,11 +338,13 @@ class Transcript(QTextBrowser):
                                 QColor(self.theme.muted))
             self._tool_rows += zip(tool_calls, spans, strict=True)
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        self.backlog.restart()
         self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections),
                                 self.math)
         if not self._history:
             self._place_waiting(cursor.block())
 
+    @in_turn
     def resume_reply(self, message: Message, index: int) -> None:
         """Continue: the interrupted reply at `index` (the last one) grows in place. It is
         shown again as a reply in flight, with what it already had."""
@@ -359,13 +367,19 @@ class Transcript(QTextBrowser):
             self.append_reply_text(message.content)
         self._refresh_bars()
 
+    @in_turn
     def append_reply_text(self, text: str) -> None:
         if self._reply is not None and text:
             if self.waiting.animating:
                 self.waiting.stop()
+            timed(self.backlog, text, self._add_reply_text)
+
+    def _add_reply_text(self, text: str) -> None:
+        if self._reply is not None:
             with self._follow.growing():
                 self._reply.add_text(text)
 
+    @in_turn
     def append_reasoning(self, text: str) -> None:
         if self._reply is not None and text:
             if self.waiting.animating:
@@ -374,9 +388,11 @@ class Transcript(QTextBrowser):
             with self._follow.growing():
                 self._reply.add_reasoning(markdown.break_long_runs_text(plain))
 
+    @in_turn
     def end_reply(self, message: Message, index: int, *, last: bool = True,
-                  unsaved: str = "") -> None:
-        """`unsaved`: why the history could not save this reply, said under it."""
+                  unsaved: str = "", details: str = "") -> None:
+        """`unsaved`: why the history could not save this reply, said under it. `details`:
+        what the server sent with an error, under the error card's Details."""
         reply, self._reply = self._reply, None
         self.waiting.stop()
         if reply is None:
@@ -396,7 +412,7 @@ class Transcript(QTextBrowser):
             insert_sources(self._end_cursor(), message.passages, message.content,
                            len(self._sources), index, QColor(self.theme.muted))
             self._sources += message.passages
-        shape = self._add_notes(row, message, unsaved)
+        shape = self._add_notes(row, message, unsaved, details)
         self._add_action_row(row, shape)
         if self._history:
             return
@@ -404,6 +420,7 @@ class Transcript(QTextBrowser):
         if self._follow.following:
             self.scroll_to_bottom()
 
+    @in_turn
     def remove_last_exchange(self, error: str = "") -> None:
         """Take back the prompt and reply of a request that failed before any text; `error`
         (why) is said in a card where the reply would have been, with Send again."""
@@ -425,7 +442,7 @@ class Transcript(QTextBrowser):
 
     # -- notes and error cards ------------------------------------------------------------
 
-    def _add_notes(self, row: Row, message: Message, unsaved: str) -> int:
+    def _add_notes(self, row: Row, message: Message, unsaved: str, details: str = "") -> int:
         """The card (or note) under a reply; returns the shape its action row takes."""
         shape = 0
         if message.state is ReplyState.STOPPED and not unsaved:
@@ -434,7 +451,8 @@ class Transcript(QTextBrowser):
             return ACTIONS
         if message.state in (ReplyState.INTERRUPTED, ReplyState.FAILED):
             shape = CARD_ERROR
-            self._card(row, shape, shown(message.error or "The reply was interrupted."))
+            summary = shown(message.error or "The reply was interrupted.")
+            self._card(row, shape, f"{summary}\n\n{details}" if details.strip() else summary)
         elif message.finish_reason == "length":
             shape = CARD_NOTICE
             self._card(row, shape, "The reply was cut off at the server's length limit "
@@ -948,6 +966,7 @@ class Transcript(QTextBrowser):
 
     # -- scrolling ------------------------------------------------------------------------
 
+    @in_turn
     def scroll_to_bottom(self) -> None:
         self._follow.to_bottom()
 

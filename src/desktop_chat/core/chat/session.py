@@ -59,6 +59,10 @@ CONTINUE_INSTRUCTION = ("Continue your last reply exactly where it stopped, with
 
 YIELD_EVERY_S = 0.008
 AUTOSAVE_S = 1.0
+# Characters of reply beyond which saving it (its search index entry is rebuilt each time:
+# ~80 ms per MB) and estimating its tokens (~0.2 s per MB) run on a worker thread, not the
+# thread the window runs on.
+BIG_REPLY = 200_000
 
 
 class ChatSession:
@@ -96,6 +100,7 @@ class ChatSession:
         self.conversation_id = conversation_id
         self.params = params or GenerationParams()
         self.context_window = context_window
+        self._progress_write: asyncio.Future[None] | None = None  # a big reply's, in a thread
         if overrides is None and store is not None and conversation_id is not None:
             overrides = store.conversation_settings(conversation_id)
         self.overrides = overrides or ConversationSettings()
@@ -256,8 +261,11 @@ class ChatSession:
                 f"Something went wrong: {exc!r}. Details are in the log file.")
         finally:
             autosave.cancel()
-            _estimate_usage(request, reply)
-            self._settle(turn)
+            if _is_big(reply):
+                await asyncio.to_thread(_estimate_usage, request, reply)
+            else:
+                _estimate_usage(request, reply)
+            await self._settle(turn)
         return reply
 
     @property
@@ -380,13 +388,20 @@ class ChatSession:
             now = (len(reply.content), len(reply.reasoning), len(reply.tool_calls))
             if now != saved:
                 try:
-                    self.store.save_progress(reply)
+                    if _is_big(reply):  # a copy: the reply grows meanwhile
+                        snapshot = Message.of(Role.ASSISTANT, reply.content,
+                                              reasoning=reply.reasoning, id=reply.id)
+                        self._progress_write = asyncio.get_running_loop().run_in_executor(
+                            None, self.store.save_progress, snapshot)
+                        await asyncio.shield(self._progress_write)
+                    else:
+                        self.store.save_progress(reply)
                     saved, turn.save_error = now, None
                 except StoreError as exc:
                     log.warning("could not save the partial reply (will retry): %s", exc)
                     turn.save_error = exc.reason
 
-    def _settle(self, turn: Turn) -> None:
+    async def _settle(self, turn: Turn) -> None:
         """Record the outcome in the conversation and the store."""
         turn.notice = None
         reply = turn.reply
@@ -403,7 +418,12 @@ class ChatSession:
             self.messages.append(reply)
         if self.store is not None and reply.id is not None:
             try:
-                self.store.finish_reply(reply)
+                if _is_big(reply):
+                    if self._progress_write is not None:  # the last one first, not over ours
+                        await asyncio.wait([self._progress_write])
+                    await asyncio.to_thread(self.store.finish_reply, reply)
+                else:
+                    self.store.finish_reply(reply)
                 turn.save_error = None
                 siblings = self.store.siblings(reply.id)
                 reply.sibling_index = siblings.index(reply.id)
@@ -442,6 +462,10 @@ def _close_open_calls(reply: Message, state: ToolCallState) -> None:
             call.close(state)
 
 
+def _is_big(reply: Message) -> bool:
+    return len(reply.content) + len(reply.reasoning) > BIG_REPLY
+
+
 def _estimate_usage(request: ChatRequest, reply: Message) -> None:
     """Servers that send no usage (llama.cpp ignores include_usage) get an offline estimate,
     flagged as such, for whatever was generated."""
@@ -465,6 +489,7 @@ def _apply(event: StreamEvent, turn: Turn) -> None:
     elif isinstance(event, Failed):
         reply.error = redact_secrets(event.error.message)  # a server may quote the key back
         turn.error_kind = event.error.kind
+        turn.error_details = redact_secrets(event.error.detail)
         reply.state = (ReplyState.INTERRUPTED if reply.has_text or reply.tool_calls
                        else ReplyState.FAILED)
 

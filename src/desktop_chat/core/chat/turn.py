@@ -23,6 +23,7 @@ class Turn:
         self.new_prompt = new_prompt
         self.notice: str | None = None  # transient status, e.g. a rate-limit retry
         self.error_kind: ErrorKind | None = None
+        self.error_details = ""  # what the server sent with the error (its page's text ...)
         # Whole earlier turns left out of the request to fit the model's context window.
         self.trimmed_turns = 0
         # Why the reply is not (yet) saved in the history, in words; None while it is.

@@ -119,7 +119,7 @@ class ChatClient:
                 log.info("retrying after HTTP %s in %.1f s (attempt %d)", exc.status_code,
                          delay, attempt)
                 busy = "Rate limited by the server" if exc.status_code == 429 else (
-                    f"The server is busy (HTTP {exc.status_code})")
+                    f"{errors.status_words(exc.status_code)[0]} (HTTP {exc.status_code})")
                 yield Retrying(delay, attempt, busy)
                 await self._sleep(delay)
             except Exception as exc:  # every failure becomes a message, never a traceback
@@ -255,8 +255,9 @@ class ChatClient:
 
     def _status_error(self, exc: openai.APIStatusError, request: ChatRequest) -> ChatError:
         status = exc.status_code
-        detail = errors.status_detail(exc)
-        log.warning("HTTP %s from %s: %s", status, self.endpoint.base_url, detail)
+        words = errors.status_words_of(exc)
+        detail = words.text
+        log.warning("HTTP %s from %s: %s", status, self.endpoint.base_url, words.details)
         if status in (401, 403):
             if self.endpoint.api_key is None:
                 return errors.no_key(self.endpoint.base_url)
@@ -274,10 +275,10 @@ class ChatClient:
         if status == 429:
             return errors.rate_limited(detail, errors.retry_after_s(exc.response.headers))
         if status >= 500:
-            return errors.server_error(status, detail)
+            return errors.server_error(status, words.said, words.details)
         if rejected := _rejected_settings(request, detail):
             return errors.param_rejected(request.model, rejected, status, detail)
-        return errors.bad_request(status, detail)
+        return errors.bad_request(status, words.said, words.details)
 
     def _models_status_error(self, exc: openai.APIStatusError) -> ChatError:
         if exc.status_code in (404, 405):

@@ -48,6 +48,9 @@ _TASK_ITEM = re.compile(
     r'<li class="task-list-item">\s*<input class="task-list-item-checkbox"'
     r'( checked="checked")?[^>]*>\s*')
 _CELL_ALIGN = re.compile(r'<(th|td) style="text-align:(left|right|center)">')
+# Code longer than this is shown without syntax colours: Pygments and Qt's layout of its
+# coloured spans cost ~14 us a character, and a 2 MB block froze the window for 30 s.
+HIGHLIGHT_LIMIT = 6_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,11 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("code_block", _render_code)
     md.add_render_rule("image", _render_image)
     return md
+
+
+def max_nesting() -> int:
+    """How deep blocks may nest: markdown-it drops what lies deeper."""
+    return int(_parser().options["maxNesting"])
 
 
 def render(text: str, theme: Theme | None = None, *, chrome: bool = True,
@@ -209,7 +217,8 @@ def _render_code(
     theme: Theme = env["theme"]
     blocks: list[CodeBlock] = env["code_blocks"]
     blocks.append(CodeBlock(language, code))
-    body = (_highlight(code, language, theme.pygments_style) if env["highlight"]
+    body = (_highlight(code, language, theme.pygments_style)
+            if env["highlight"] and len(code) <= HIGHLIGHT_LIMIT
             else html.escape(code).removesuffix("\n"))
     if not env["chrome"]:
         return (f'<pre style="background:{theme.code_background}; padding:8px">'
