@@ -644,6 +644,9 @@ class Transcript(QTextBrowser):
                           "resendButton"),
                      Spec(link(Action.SETTINGS), "settings", "Open Settings", "Settings",
                           "settingsButton")]
+            if row.details is not None:  # what the server sent, e.g. its error page's text
+                specs.append(Spec(link(Action.DETAILS, row.details[0]), "info", "Details",
+                                  "Details", "detailsButton"))
             return specs, None
         if row.role is Role.USER:
             return [Spec(link(Action.EDIT, row.index), "edit", "Edit", "", "editButton")], branch
