@@ -36,7 +36,7 @@ from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
-from desktop_chat.ui import single_instance, theme
+from desktop_chat.ui import deferred, single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -47,7 +47,6 @@ from desktop_chat.ui.transfers import Transfers
 log = logging.getLogger("desktop_chat.app")
 
 WINDOW_STATE_FILE = "window.ini"
-WARM_UP_AFTER_S = 0.5  # the window is on screen by then; nobody has typed a prompt yet
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -106,13 +105,15 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
             secrets.get(known)
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
-    connections = Connections(loop, stored, secrets, data_dir)
+    first_frame = deferred.FirstFrame()  # what is not needed for it loads after it
+    connections = Connections(loop, stored, secrets, data_dir, first_frame=first_frame.wait)
     client = connections.initial_client()
     controller = ChatController(loop, client, profile.model if profile else "",
                                 settings.system_prompt, store=store)
     connections.controller = controller
     notice = stored.notice or store_notice
-    if notice is None and client.endpoint.needs_key and client.endpoint.api_key is None:
+    if (notice is None and not client.key_pending and client.endpoint.needs_key
+            and client.endpoint.api_key is None):
         notice = errors.no_key(client.endpoint.base_url).message  # say so before the first send
     window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
     library = Library(store, in_use=controller.is_replying_in)
@@ -122,12 +123,21 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     window = MainWindow(controller, library, APP_DISPLAY_NAME, notice=notice,
                         state=window_state, transfers=transfers, connections=connections)
     transfers.setParent(window)
+    first_frame.setParent(window)
+    first_frame.shown.connect(lambda: after_first_frame(window))
+    first_frame.watch(window)
     controller.setParent(window)
     library.setParent(window)
     connections.setParent(window)
     if store is not None:
         window.destroyed.connect(store.close)
     return window
+
+
+def after_first_frame(window: MainWindow) -> None:
+    """The window is on screen: load what it did without (each also loads on first use)."""
+    log.info("first frame shown")
+    deferred.preload()
 
 
 # A write from the GUI thread waits at most this long for another writer (an import): longer
@@ -281,9 +291,7 @@ async def _close_abandoned(agen: AsyncGenerator[object, None],
 async def _run(window: MainWindow) -> int:
     closed = asyncio.get_running_loop().create_future()
     window.closed.connect(lambda: closed.done() or closed.set_result(None))
-    window.show()
-    # after the first paint, which it would otherwise compete with for the interpreter
-    asyncio.get_running_loop().call_later(WARM_UP_AFTER_S, start_warm_up)
+    window.show()  # the SDK, markdown and the rest load after its first frame (deferred.py)
     await closed
     await close_window_services(window)
     log.info("closed")

@@ -55,7 +55,7 @@ class FirstFrame(QObject):
         self._on_frame = on_frame
         self._paint = QEvent.Type.Paint
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == self._paint and isinstance(watched, QMainWindow):
             app = QCoreApplication.instance()
             assert app is not None
@@ -156,7 +156,7 @@ def run_bare(probe: Probe) -> int:
             super().__init__()
             self._done = done
 
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Close:
                 self._done()
             return False

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.setup: SetupFlow | None = None
         if connections is not None:
             connections.error.connect(self.show_error)
+            connections.notice.connect(self._show_startup_notice)
             connections.configured.connect(self._configured)
             self.setup = SetupFlow(self, connections, self.chatStack, self.modelPicker)
             self.setup.model_changed.connect(lambda: self._show_model(self.controller.model))
@@ -324,6 +325,12 @@ class MainWindow(QMainWindow):
         self._pinned = message if pinned else None
         self.errorBanner.setText(f"⚠ {message}")
         self.errorBanner.show()
+
+    def _show_startup_notice(self, message: str) -> None:
+        """A notice start-up work found after the first frame (no key): kept like the ones
+        found before it, and never in place of one of those."""
+        if self._pinned is None:
+            self.show_error(message, pinned=True)
 
     def _hide_error(self) -> None:
         self._pinned = None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from markdown_it.token import Token
 from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
 
 from desktop_chat.core.model.message import Message, ReplyState
@@ -20,6 +20,9 @@ from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, link
 from desktop_chat.core.render.markdown import CodeBlock, IncrementalMarkdown, Theme
 from desktop_chat.ui.labels import shown
+
+if TYPE_CHECKING:  # markdown-it loads after the first frame (ui/deferred.py)
+    from markdown_it.token import Token
 
 
 def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharFormat:
