@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import logging
@@ -33,7 +34,7 @@ from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
 from desktop_chat.core.history import recovery, schema
 from desktop_chat.core.history.import_process import IMPORT_HOST_FLAG
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
-from desktop_chat.core.llm import errors
+from desktop_chat.core.llm import errors, sdk
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.ui import deferred, single_instance, theme
@@ -124,7 +125,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
                         state=window_state, transfers=transfers, connections=connections)
     transfers.setParent(window)
     first_frame.setParent(window)
-    first_frame.shown.connect(lambda: after_first_frame(window))
+    first_frame.shown.connect(lambda: after_first_frame(window, store))
     first_frame.watch(window)
     controller.setParent(window)
     library.setParent(window)
@@ -134,10 +135,32 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     return window
 
 
-def after_first_frame(window: MainWindow) -> None:
-    """The window is on screen: load what it did without (each also loads on first use)."""
+def after_first_frame(window: MainWindow, store: Store | None) -> None:
+    """The window is on screen: load what it did without (each also loads on first use),
+    and check the history's pages (`open_history` left that out)."""
     log.info("first frame shown")
-    deferred.preload()
+    warm_up = deferred.preload()
+    window.controller.tasks.start(_settle_after_loading(warm_up),
+                                  what="Loading in the background")
+    if store is not None:
+        window.controller.tasks.start(_check_history(window, store),
+                                      what="Checking the history file")
+
+
+async def _settle_after_loading(warm_up: threading.Thread) -> None:
+    """Once the SDK and markdown are loaded, keep them out of the garbage collector's full
+    passes too (see `settle_startup_objects`; freezing costs nothing, collecting would)."""
+    with contextlib.suppress(Exception):  # a broken SDK install: every request says so
+        await sdk.load()
+    await asyncio.to_thread(warm_up.join)
+    gc.freeze()
+
+
+async def _check_history(window: MainWindow, store: Store) -> None:
+    notice = await asyncio.to_thread(recovery.check_open, store)
+    if notice:  # the file was damaged and has been recovered (or could not be)
+        window.show_error(notice, pinned=True)
+        window.library.changed.emit()
 
 
 # A write from the GUI thread waits at most this long for another writer (an import): longer
@@ -148,7 +171,7 @@ GUI_WRITE_WAIT_S = 0.05
 def open_history(data_dir: Path) -> tuple[Store | None, str | None]:
     """The history store (recovered if damaged), with replies cut off by a crash marked
     interrupted. Without a usable store the app still chats (in memory) and says why."""
-    store, notice = recovery.open_history(data_dir / HISTORY_FILE)
+    store, notice = recovery.open_history(data_dir / HISTORY_FILE, check=False)
     if store is None:
         return None, notice
     store.limit_write_wait(GUI_WRITE_WAIT_S)

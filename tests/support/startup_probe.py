@@ -13,8 +13,10 @@ The first frame: the first Paint event of a top-level QMainWindow, plus the post
 follows it (the whole window is painted in that one pass). The filter is removed then, so it
 costs nothing afterwards. Gaps: a 5 ms precise QTimer from the first frame for `--settle`
 seconds; a gap is the time between two ticks (the first measured from the first frame).
-`--type TEXT`: at the first frame, TEXT is typed into the composer and Enter pressed, with
-real key events, and the reply's text is reported (the prompt sent before the SDK loaded).
+`--wait-idle`: the app's start-up work (model list, background loading, history check) ends
+before the probe does. `--type TEXT`: at the first frame, TEXT is typed into the composer and
+Enter pressed, with real key events, and the reply's text is reported (the prompt sent
+before the SDK loaded).
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ class FirstFrame(QObject):
 
 
 class Probe:
-    def __init__(self, settle_s: float, type_text: str | None) -> None:
+    def __init__(self, settle_s: float, type_text: str | None, wait_idle: bool = False) -> None:
         self.settle_s = settle_s
         self.type_text = type_text
+        self.wait_idle = wait_idle
         self.report: dict[str, Any] = {"pid": os.getpid()}
         self._last = 0.0
         self._max_gap = 0.0
@@ -97,6 +100,9 @@ class Probe:
         composer = window.findChild(QWidget, "composer")
         assert composer is not None
         self.report["typed_at"] = time.monotonic()
+        from desktop_chat.core.llm import sdk  # the app's own: already imported
+
+        self.report["sdk_loaded_at_send"] = sdk.loaded()
         QTest.keyClicks(composer, text)
         QTest.keyClick(composer, Qt.Key.Key_Return)
         controller = getattr(window, "controller", None)
@@ -120,15 +126,22 @@ class Probe:
         self.report["max_gap_ms"] = round(self._max_gap * 1000, 1)
         self.report["rss_kib"] = rss_kib()
         self.report["imported_after_settle"] = [m for m in WATCHED if m in sys.modules]
+        self._settled_again()
+
+    def _waiting(self) -> bool:
         if self.type_text is not None and "reply" not in self.report:
-            QTimer.singleShot(200, self._settled_again)  # still answering: give it time
-            return
-        self._finish()
+            return True  # still answering
+        if self.wait_idle and self._window is not None:
+            parts = (getattr(self._window, "connections", None),
+                     getattr(self._window, "controller", None))
+            return any(part is not None and part.tasks.busy for part in parts)
+        return False
 
     def _settled_again(self) -> None:
-        if "reply" not in self.report and time.monotonic() - self.report["first_paint"] < 60:
-            QTimer.singleShot(200, self._settled_again)
+        if self._waiting() and time.monotonic() - self.report["first_paint"] < 60:
+            QTimer.singleShot(100, self._settled_again)
             return
+        self.report["imported_at_end"] = [m for m in WATCHED if m in sys.modules]
         self._finish()
 
     def _finish(self) -> None:
@@ -188,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds after the first frame to watch the loop (default 3)")
     parser.add_argument("--type", dest="type_text", metavar="TEXT",
                         help="type TEXT into the composer at the first frame and press Enter")
+    parser.add_argument("--wait-idle", action="store_true",
+                        help="before exiting, wait until the app's start-up work has ended "
+                        "(model list, background loading, history check)")
     argv = sys.argv[1:] if argv is None else argv
     cut = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:cut])  # after "--": the app's own arguments
     app_args = argv[cut + 1:]
-    probe = Probe(args.settle, args.type_text)
+    probe = Probe(args.settle, args.type_text, args.wait_idle)
     return run_bare(probe) if args.what == "bare" else run_app(probe, app_args)
 
 
