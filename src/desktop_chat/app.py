@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import gc
 import logging
@@ -34,7 +33,7 @@ from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
 from desktop_chat.core.history import recovery, schema
 from desktop_chat.core.history.import_process import IMPORT_HOST_FLAG
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
-from desktop_chat.core.llm import errors, sdk
+from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.ui import deferred, single_instance, theme
@@ -139,21 +138,19 @@ def after_first_frame(window: MainWindow, store: Store | None) -> None:
     """The window is on screen: load what it did without (each also loads on first use),
     and check the history's pages (`open_history` left that out)."""
     log.info("first frame shown")
-    warm_up = deferred.preload()
-    window.controller.tasks.start(_settle_after_loading(warm_up),
+    loading = deferred.Loading()
+    window.controller.tasks.start(_settle_after_loading(window, loading),
                                   what="Loading in the background")
     if store is not None:
         window.controller.tasks.start(_check_history(window, store),
                                       what="Checking the history file")
 
 
-async def _settle_after_loading(warm_up: threading.Thread) -> None:
-    """Once the SDK and markdown are loaded, keep them out of the garbage collector's full
-    passes too (see `settle_startup_objects`; freezing costs nothing, collecting would)."""
-    with contextlib.suppress(Exception):  # a broken SDK install: every request says so
-        await sdk.load()
-    await asyncio.to_thread(warm_up.join)
-    gc.freeze()
+async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -> None:
+    try:
+        await loading.done()
+    finally:
+        loading.finish(keep_gc_off=window.controller.is_streaming)
 
 
 async def _check_history(window: MainWindow, store: Store) -> None:

@@ -116,7 +116,11 @@ class Probe:
 
     def _tick(self) -> None:
         now = time.monotonic()
-        self._max_gap = max(self._max_gap, now - self._last)
+        gap = now - self._last
+        self._max_gap = max(self._max_gap, gap)
+        if gap > 0.03:  # where the long ones were, in ms after the first frame
+            self.report.setdefault("long_gaps", []).append(
+                [round((self._last - self.report["first_paint"]) * 1000), round(gap * 1000)])
         self._last = now
 
     def _settled(self) -> None:

@@ -12,7 +12,9 @@ sent before the SDK is loaded simply waits for it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
 import threading
 import time
 
@@ -25,6 +27,10 @@ from desktop_chat.core.render import markdown
 log = logging.getLogger("desktop_chat.startup")
 
 FALLBACK_MS = 2_000  # a window never painted (not shown) still gets its start-up work
+# While imports run in helper threads, the GUI thread gets the interpreter back within 1 ms
+# (the default is 5 ms, and several helper threads may be queued before it).
+LOADING_SWITCH_INTERVAL_S = 0.001
+DEFAULT_SWITCH_INTERVAL_S = 0.005  # Python's
 
 
 class FirstFrame(QObject):
@@ -79,13 +85,44 @@ class FirstFrame(QObject):
         self.shown.emit()
 
 
-def preload() -> threading.Thread:
-    """Start loading, off the GUI thread, what the first frame did without: the SDK (its own
-    thread) and markdown with code highlighting (the first reply must not stall on them)."""
-    sdk.preload()
-    thread = threading.Thread(target=_warm_up_markdown, name="warm-up", daemon=True)
-    thread.start()
-    return thread
+class Loading:
+    """Loading, off the GUI thread, what the first frame did without: the SDK (its own
+    thread) and markdown with code highlighting (the first reply must not stall on them).
+
+    Meanwhile the GUI thread must stay responsive although the helper threads want the
+    interpreter all the time: threads switch every 1 ms instead of 5, and the cyclic garbage
+    collector is off (its full passes over the objects being imported would hold the
+    interpreter for tens of ms); `finish` undoes both and freezes what was loaded, so
+    that later full passes skip it (as `app.settle_startup_objects` did for the rest)."""
+
+    def __init__(self) -> None:
+        # (another window of this process may be loading too: never "restore" its 1 ms)
+        self._switch_interval = max(sys.getswitchinterval(), DEFAULT_SWITCH_INTERVAL_S)
+        self._gc_was_enabled = gc.isenabled()
+        sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
+        gc.disable()
+        self.started = time.perf_counter()
+        sdk.preload()
+        self._warm_up = threading.Thread(target=_warm_up_markdown, name="warm-up", daemon=True)
+        self._warm_up.start()
+
+    async def done(self) -> None:
+        """Return once everything is loaded (a failed SDK import counts as done: every
+        request says what went wrong)."""
+        try:
+            await sdk.load()
+        except Exception:
+            log.exception("the SDK could not be loaded")
+        await asyncio.to_thread(self._warm_up.join)
+
+    def finish(self, *, keep_gc_off: bool = False) -> None:
+        """`keep_gc_off`: a reply is streaming, and its end turns the collector on again."""
+        sys.setswitchinterval(self._switch_interval)
+        gc.freeze()
+        if self._gc_was_enabled and not keep_gc_off:
+            gc.enable()
+        log.info("background loading done (%.0f ms after the first frame)",
+                 (time.perf_counter() - self.started) * 1000)
 
 
 def _warm_up_markdown() -> None:
