@@ -116,11 +116,14 @@ def _check_window(args: argparse.Namespace) -> str:
 
     from desktop_chat import app as app_module
     from desktop_chat import resources
+    from desktop_chat.ui import icons
 
     qt_app = QApplication.instance() or QApplication([sys.argv[0]])
     app_module.configure_application(qt_app)  # type: ignore[arg-type]
     if QIcon(str(resources.path("desktop-chat.svg"))).isNull():
         raise RuntimeError("the SVG icon does not load (imageformats/iconengines plugin missing)")
+    if icons.icon("send", "#000000").pixmap(16, 16).toImage().pixelColor(8, 8).alpha() == 0:
+        raise RuntimeError("the icon set does not draw (resources/icons or QtSvg missing)")
     loop = app_module.create_event_loop(qt_app)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as tmp:
         args = argparse.Namespace(**{**vars(args), "data_dir": args.data_dir or Path(tmp)})

@@ -1,5 +1,1 @@
-"""The window tests here drive the real app on the qasync loop of tests/ui (one per session)."""
-
-from tests.ui.conftest import qloop
-
-__all__ = ["qloop"]
+"""The window tests here drive the real app on the session's one qasync loop (tests/conftest.py)."""

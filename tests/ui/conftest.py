@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,14 +19,10 @@ import qasync
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
 from desktop_chat.app import (
     close_window_services,
-    configure_application,
-    create_event_loop,
     create_main_window,
-    release_clipboard,
 )
 from desktop_chat.ui.main_window import MainWindow
 from tests.conftest import TEST_KEY
@@ -35,17 +30,6 @@ from tests.support.openai_server import LoopbackServer
 
 if TYPE_CHECKING:
     from tests.ui.app_support import Launcher
-
-
-@pytest.fixture(scope="session")
-def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
-    configure_application(qapp)
-    hooks = sys.get_asyncgen_hooks()
-    loop = create_event_loop(qapp)
-    yield loop
-    loop.close()
-    sys.set_asyncgen_hooks(*hooks)
-    release_clipboard(qapp)  # or the offscreen clipboard crashes the interpreter's exit
 
 
 async def until(

@@ -1,10 +1,13 @@
-"""Follow the system's light/dark scheme, also where the platform's palette does not."""
+"""The theme in Qt terms: follow the system's light/dark scheme (also where the platform's
+palette does not), and hand widgets the design tokens of `core.render.theme` as Qt values."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+
+from desktop_chat.core.render.theme import Theme
 
 _DARK = {
     QPalette.ColorRole.Window: "#202124",
@@ -65,3 +68,20 @@ def dark_palette() -> QPalette:
                  QPalette.ColorRole.WindowText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7f8389"))
     return palette
+
+
+def current(palette: QPalette | None = None) -> Theme:
+    """The design tokens for the scheme the application shows now."""
+    return Theme(dark=is_dark(palette or QGuiApplication.palette()))
+
+
+def qcolor(hex_color: str, alpha: float = 1.0) -> QColor:
+    color = QColor(hex_color)
+    color.setAlphaF(alpha)
+    return color
+
+
+def point_size(offset: int) -> float:
+    """A size on the theme's type scale: the platform's default plus `offset` points."""
+    base = QGuiApplication.font().pointSizeF()
+    return max(6.0, (base if base > 0 else 9.0) + offset)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_chat.core.render import actions
 from desktop_chat.core.render.actions import Action
+from desktop_chat.core.render.theme import Theme
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -48,25 +49,6 @@ _TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checke
 class CodeBlock:
     language: str
     code: str
-
-
-@dataclass(frozen=True, slots=True)
-class Theme:
-    dark: bool = False
-
-    @property
-    def pygments_style(self) -> str:
-        return "monokai" if self.dark else "friendly"
-
-    @property
-    def muted(self) -> str:
-        return "#9aa0a6" if self.dark else "#6a737d"
-
-    @property
-    def code_background(self) -> str:
-        from pygments.styles import get_style_by_name
-
-        return get_style_by_name(self.pygments_style).background_color or "#f6f8fa"
 
 
 @dataclass(slots=True)
