@@ -125,7 +125,10 @@ class ChatClient:
                                                       f"{exc!r}")
                 return
             # Off the event loop too: an HTTP client loads the TLS certificates (70-130 ms).
-            self._sdk, self._setup_error = await asyncio.to_thread(_build_sdk, self.endpoint)
+            # (Through a closure: the loop's debug log names a worker's arguments, and the
+            # endpoint holds the key.)
+            endpoint = self.endpoint
+            self._sdk, self._setup_error = await asyncio.to_thread(lambda: _build_sdk(endpoint))
 
     async def aclose(self) -> None:
         if self._sdk is not None:
