@@ -99,6 +99,9 @@ class Loading:
         # (another window of this process may be loading too: never "restore" its 1 ms)
         self._switch_interval = max(sys.getswitchinterval(), DEFAULT_SWITCH_INTERVAL_S)
         self._gc_was_enabled = gc.isenabled()
+        # The loop's worker threads (asyncio.to_thread: the key, the HTTP client, the history
+        # check) start now, while nothing competes with the GUI thread for the interpreter.
+        asyncio.get_event_loop().run_in_executor(None, time.sleep, 0)
         sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
         gc.disable()
         self.started = time.perf_counter()
