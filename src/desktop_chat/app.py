@@ -42,6 +42,8 @@ from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
 from desktop_chat.ui.library import Library
 from desktop_chat.ui.main_window import MainWindow
+from desktop_chat.ui.tool_view import ToolView
+from desktop_chat.ui.tools import ToolService
 from desktop_chat.ui.transfers import Transfers
 
 log = logging.getLogger("desktop_chat.app")
@@ -62,12 +64,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", help="model name for new messages")
     parser.add_argument("--gguf", type=Path, metavar="PATH",
                         help="chat offline with this GGUF model file (built-in engine; needs "
-                        'the optional extra: pip install "desktop-chat[local]")')
+                        'the optional extra: pip install ".[local]" in the source folder)')
     parser.add_argument("--smoke-prompt", metavar="TEXT",
                         help="for automated checks: send TEXT, print the reply, exit "
                         "(0 if it completed)")
     parser.add_argument("--self-test", action="store_true",
                         help="build the window offscreen, check the runtime, print a report")
+    parser.add_argument("--mcp-config", type=Path, metavar="PATH",
+                        help='MCP tool servers for this run: a {"mcpServers": {...}} JSON file '
+                        "(the format of Claude desktop, Cursor and others)")
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
     return parser.parse_args(argv)
 
@@ -108,8 +113,9 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     first_frame = deferred.FirstFrame()  # what is not needed for it loads after it
     connections = Connections(loop, stored, secrets, data_dir, first_frame=first_frame.wait)
     client = connections.initial_client()
+    tools = ToolService(loop, data_dir, args.mcp_config, secrets=secrets)
     controller = ChatController(loop, client, profile.model if profile else "",
-                                settings.system_prompt, store=store)
+                                settings.system_prompt, store=store, tools=tools.box)
     connections.controller = controller
     notice = stored.notice or store_notice
     if (notice is None and not client.key_pending and client.endpoint.needs_key
@@ -123,6 +129,8 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     window = MainWindow(controller, library, APP_DISPLAY_NAME, notice=notice,
                         state=window_state, transfers=transfers, connections=connections)
     transfers.setParent(window)
+    tools.setParent(window)
+    window.tools = ToolView(window, tools)
     first_frame.setParent(window)
     first_frame.shown.connect(lambda: after_first_frame(window, store))
     first_frame.watch(window)
@@ -350,6 +358,8 @@ async def close_window_services(window: MainWindow) -> None:
         await window.connections.aclose()
     if window.transfers is not None:
         await window.transfers.aclose()
+    if window.tools is not None:
+        await window.tools.service.aclose()  # every server stops with the app
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:

@@ -24,6 +24,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         ("resources", _check_resources),
         ("markdown", _check_markdown),
         ("keychain", _check_keychain),
+        ("mcp", _check_mcp),
         ("window", lambda: _check_window(args)),
     ]
     failed = 0
@@ -108,6 +109,16 @@ def _check_keychain() -> str:
     backend = type(keyring.get_keyring())
     return (f"keyring {importlib.metadata.version('keyring')}; {native} present; in use: "
             f"{backend.__module__}.{backend.__name__}")
+
+
+def _check_mcp() -> str:
+    """The MCP SDK (tools) round trip, on a thread of its own: no event loop runs yet."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from desktop_chat.core.tools import probe
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(probe.self_test).result(timeout=60)
 
 
 def _check_window(args: argparse.Namespace) -> str:

@@ -24,9 +24,9 @@ def models_error(endpoint: Endpoint, timeout_s: float | None = None) -> ChatErro
     return info.value
 
 
-def test_models_are_listed_sorted(server: LoopbackServer) -> None:
-    server.models = ["gpt-b", "Llama-3", "gpt-a", "claude"]
-    assert list_models(endpoint(server.base_url)) == ["claude", "gpt-a", "gpt-b", "Llama-3"]
+def test_models_are_listed_in_the_servers_order(server: LoopbackServer) -> None:
+    server.models = ["gpt-b", "Llama-3", "gpt-a", "claude", "gpt-b"]
+    assert list_models(endpoint(server.base_url)) == ["gpt-b", "Llama-3", "gpt-a", "claude"]
     [sent] = server.requests
     assert (sent.method, sent.path) == ("GET", "/v1/models")
     assert sent.headers["authorization"] == f"Bearer {TEST_KEY}"
@@ -44,12 +44,12 @@ def test_extra_headers_go_with_the_listing(server: LoopbackServer) -> None:
 
 def test_responses_flavour_lists_the_same_way(server: LoopbackServer) -> None:
     assert list_models(endpoint(server.base_url, api=ApiFlavour.RESPONSES)) == [
-        "other-model", "test-model"]
+        "test-model", "other-model"]
 
 
 def test_azure_listing(server: LoopbackServer) -> None:
     azure = endpoint(f"http://127.0.0.1:{server.port}", azure_api_version=AZURE_API_VERSION)
-    assert list_models(azure) == ["other-model", "test-model"]
+    assert list_models(azure) == ["test-model", "other-model"]
     [sent] = server.requests
     assert sent.path == "/openai/models"
     assert sent.query == {"api-version": AZURE_API_VERSION}

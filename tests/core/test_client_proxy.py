@@ -51,7 +51,7 @@ def test_manual_proxy_carries_the_request(server: LoopbackServer) -> None:
 
 def test_manual_proxy_wins_over_the_system_proxy(server: LoopbackServer, trap: ProxyTrap) -> None:
     assert list_models(Endpoint(REMOTE, TEST_KEY, 2, 2, proxy_url=proxy_of(server))) == [
-        "other-model", "test-model"]
+        "test-model", "other-model"]
     assert server.requests[0].target == f"{REMOTE}/models"
     assert trap.accepted == []
 

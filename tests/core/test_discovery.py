@@ -44,8 +44,9 @@ def test_finds_the_server_on_its_port_and_ignores_closed_ones(
 ) -> None:
     server.models = ["llama3.2", "gemma3"]
     found = probe(ports({"ollama": server.port}))
-    assert found == [Found(OLLAMA, f"http://127.0.0.1:{server.port}/v1", ["gemma3", "llama3.2"])]
-    [asked] = server.requests
+    assert found == [Found(OLLAMA, f"http://127.0.0.1:{server.port}/v1", ["llama3.2", "gemma3"])]
+    # the OpenAI model list, then the local server's own API (which models are for chat)
+    [asked] = [r for r in server.requests if "/api/" not in r.path]
     assert (asked.method, asked.path) == ("GET", "/v1/models")
     assert asked.headers["authorization"] == "Bearer no-key-set"
     assert trap.accepted == []  # a local server is never reached through the system proxy
@@ -87,7 +88,7 @@ def test_default_ports_come_from_the_presets() -> None:
             continue
         with server:
             found = asyncio.run(probe_local(presets=(local,), timeout_s=2.0))
-        assert found == [Found(local, local.base_url, ["other-model", "test-model"])]
+        assert found == [Found(local, local.base_url, ["test-model", "other-model"])]
         return
     pytest.skip("every local preset's port is in use here")
 

@@ -147,7 +147,7 @@ def test_missing_engine_says_how_to_install(
 ) -> None:
     monkeypatch.setattr(engine, "ENGINE_MODULES", ("desktop_chat_no_such_module",))
     local = LocalEngine(check_installed=True, command=python("pass"))
-    with pytest.raises(EngineError, match=r'pip install "desktop-chat\[local\]"'):
+    with pytest.raises(EngineError, match=r'pip install "\.\[local\]" in the desktop-chat source'):
         asyncio.run(local.start(write(tmp_path, gguf_bytes())))
 
 

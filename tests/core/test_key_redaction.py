@@ -137,7 +137,7 @@ def test_the_v4_migration_removes_keys_from_stored_errors(tmp_path: Path) -> Non
     make_v3(path, errors)
     assert keys_in(path) == [KNOWN_KEY, SHAPED_KEYS[3]]
     with Store(path) as store:
-        assert schema.user_version(store._conn) == schema.SCHEMA_VERSION == 4
+        assert schema.user_version(store._conn) == schema.SCHEMA_VERSION == 5
         stored = [store.message(i).error for i in (2, 3, 4)]  # type: ignore[union-attr]
         assert stored == [ECHO.format(key="[REDACTED]"), "Connection lost.",
                           ECHO.format(key="[REDACTED]")]

@@ -70,7 +70,7 @@ def test_a_new_store_is_wal_at_the_current_schema_without_backup(store: Store,
     assert pragma("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
     assert pragma("PRAGMA busy_timeout").fetchone()[0] == 5000
-    assert pragma("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+    assert pragma("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
     assert store.full_text_search
     assert schema.backups(db_path) == []
 

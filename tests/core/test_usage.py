@@ -20,6 +20,8 @@ from desktop_chat.core.chat.usage import (
     ConversationTotals,
     add,
     cost,
+    describe_context,
+    describe_spend,
     describe_usage,
     estimate_message_tokens,
     estimate_tokens,
@@ -250,3 +252,15 @@ def test_attachments_count_in_the_estimate(server: LoopbackServer) -> None:
     turn = asyncio.run(go())
     assert turn.reply.usage is not None and turn.reply.usage.prompt_tokens is not None
     assert turn.reply.usage.prompt_tokens >= IMAGE_TOKENS
+
+
+def test_context_in_use_and_spend_are_told_apart() -> None:
+    """Issue #14, defect 8: the context the conversation fills now, against the window, and
+    what all its requests spent, each labelled."""
+    assert describe_context(Usage(2000, 310, 2310), 8192) == (
+        "Context: 2,310 of 8,192 tokens (28 %)")
+    assert describe_context(Usage(10, 40, None, True), 0) == "Context: ≈ 50 tokens"
+    assert describe_context(None, 8192) == ""
+    spent = totals([Usage(1000, 234, 1234), Usage(2000, 100, 2100)], PRICED)
+    assert describe_spend(spent).startswith("Spent: 3,334 tokens · $")
+    assert describe_spend(totals([])) == ""

@@ -47,6 +47,17 @@ class Scenario:
     reject_stream_options: bool = False
     model: str = "test-model"
     response_error: dict[str, Any] | None = None  # Responses API: end in response.failed
+    # Tool calls after the text: {"id", "name", "arguments"} each (arguments: the JSON text,
+    # streamed in pieces of `tool_arg_piece` characters); several are parallel calls. The
+    # finish reason becomes "tool_calls" unless set to something else than "stop".
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    tool_arg_piece: int = 8
+
+    @property
+    def effective_finish(self) -> str | None:
+        if self.tool_calls and self.finish_reason == "stop":
+            return "tool_calls"
+        return self.finish_reason
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scenario:
@@ -66,6 +77,7 @@ class RecordedRequest:
     query: dict[str, str] = field(default_factory=dict)
     method: str = "POST"
     target: str = ""
+    received_at: float = field(default_factory=time.perf_counter)  # when it arrived
 
 
 def default_error_body(status: int, message: str | None = None) -> dict[str, Any]:
@@ -88,11 +100,12 @@ def build_events(sc: Scenario, include_usage: bool) -> list[bytes]:
                 "created": int(time.time()), "model": sc.model}
         deltas = [{sc.reasoning_field: t} for t in sc.reasoning]
         deltas += [{"content": t} for t in sc.deltas]
+        deltas += tool_call_deltas(sc)
         if deltas:
             deltas[0] = {"role": "assistant", **deltas[0]}
         choices: list[Any] = [[{"index": 0, "delta": d, "finish_reason": None}] for d in deltas]
-        if sc.finish_reason is not None:
-            choices.append([{"index": 0, "delta": {}, "finish_reason": sc.finish_reason}])
+        if sc.effective_finish is not None:
+            choices.append([{"index": 0, "delta": {}, "finish_reason": sc.effective_finish}])
         events = [sse_event({**base, "choices": c}) for c in choices]
         if sc.usage is not None and (include_usage or sc.usage_always):
             events.append(sse_event({**base, "choices": [], "usage": sc.usage}))
@@ -103,6 +116,21 @@ def build_events(sc: Scenario, include_usage: bool) -> list[bytes]:
     if sc.malformed_after_events is not None:
         events.insert(sc.malformed_after_events, MALFORMED_EVENT)
     return events
+
+
+def pieces(text: str, size: int) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), max(1, size))] or [""]
+
+
+def tool_call_deltas(sc: Scenario) -> list[dict[str, Any]]:
+    """Each call as OpenAI streams it: id, type and name first, then its arguments in pieces."""
+    out: list[dict[str, Any]] = []
+    for index, call in enumerate(sc.tool_calls):
+        out.append({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                    "function": {"name": call["name"], "arguments": ""}}]})
+        out += [{"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                for piece in pieces(call.get("arguments", ""), sc.tool_arg_piece)]
+    return out
 
 
 def split_raw(raw: bytes) -> list[bytes]:

@@ -44,6 +44,10 @@ _AZURE_DEPLOYMENT = re.compile(r"/openai/deployments/[^/]+(/chat/completions|/re
 _AZURE_NO_VERSION = {"error": {"code": "404", "message": "Resource not found"}}
 
 
+# Local servers' own APIs the app asks which models are for chat (LM Studio, Ollama).
+NATIVE_PATHS = frozenset({"/api/v0/models", "/api/show", "/api/tags"})
+
+
 def route(path: str, query: dict[str, str]) -> str | None:
     """The API a request path names ("/chat/completions", "/responses", "/models"), or None.
     An Azure path without an api-version query is unknown, as it is to Azure."""
@@ -102,6 +106,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._api = route(target.path, self._query)
         recorded = RecordedRequest(target.path, headers, body, self._query, self.command,
                                    self.path)
+        if target.path in NATIVE_PATHS and (
+                f"{self.command} {target.path}" not in self.owner.native):
+            # A local server's own API, asked on every local server (which models are for
+            # chat?) and not served here unless a test says what to answer: not counted.
+            return body if isinstance(body, dict) else None
         with self.owner._lock:
             self.owner.requests.append(recorded)
         return body if isinstance(body, dict) else None
@@ -113,8 +122,22 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, default_error_body(404, f"Unknown path {self.path}"), {})
 
+    def _native(self, body: dict[str, Any] | None) -> bool:
+        """A local server's own API (LM Studio's /api/v0/models, Ollama's /api/show):
+        answered from `owner.native` when the test put an answer there."""
+        answer = self.owner.native.get(f"{self.command} {urlsplit(self.path).path}")
+        if answer is None:
+            return False
+        self._send_json(200, answer(body) if callable(answer) else answer, {})
+        return True
+
     def do_GET(self) -> None:
         self._record(b"")
+        if self._native(None):
+            return
+        if self.owner.only_v1 and not urlsplit(self.path).path.startswith("/v1/"):
+            self._not_found()
+            return
         if self._api != "/models":
             self._not_found()
             return
@@ -131,6 +154,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._record(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        if self._native(body):
+            return
         if self._api not in ("/chat/completions", "/responses"):
             self._not_found()
             return
@@ -190,6 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hold()
                 return
             self.wfile.write(b"0\r\n\r\n")
+            self.owner.stream_ends.append(time.perf_counter())
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
             if not stop.is_set():
@@ -224,7 +250,11 @@ class LoopbackServer:
         self.models: list[str] = ["test-model", "other-model"]
         # GET /models answers with this scenario's status / error_body / headers / stall
         self.models_scenario = Scenario()
+        # "GET /api/v0/models" -> a JSON body (or a function of the request's JSON body)
+        self.native: dict[str, Any] = {}
+        self.only_v1 = False  # answer /models only under /v1 (as Ollama and LM Studio do)
         self.requests: list[RecordedRequest] = []
+        self.stream_ends: list[float] = []  # perf_counter when each stream was fully written
         self._requested_port = port
         self._queue: collections.deque[Scenario] = collections.deque()
         self._lock = threading.Lock()

@@ -15,7 +15,7 @@ import json
 import time
 from typing import Any
 
-from tests.support.chat_wire import MALFORMED_EVENT, Scenario, split_raw
+from tests.support.chat_wire import MALFORMED_EVENT, Scenario, pieces, split_raw
 
 RESPONSE_ID = "resp_test"
 MESSAGE_ID = "msg_test"
@@ -38,6 +38,7 @@ def build_response_events(sc: Scenario) -> list[bytes]:
             {"type": "response.in_progress", "response": response_object(sc, "in_progress")},
             *_reasoning_item(sc),
             *_message_item(sc),
+            *_function_calls(sc),
             *_terminal(sc),
         ]
         events = [responses_event({**p, "sequence_number": n}) for n, p in enumerate(payloads)]
@@ -89,6 +90,25 @@ def _message_item(sc: Scenario) -> list[dict[str, Any]]:
         {"type": "response.output_item.done", "output_index": index,
          "item": {**item, "status": "completed", "content": [{**empty, "text": text}]}},
     ]
+
+
+def _function_calls(sc: Scenario) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    first = (1 if sc.reasoning else 0) + 1
+    for offset, call in enumerate(sc.tool_calls):
+        index, item_id = first + offset, f"fc_{call['id']}"
+        item = {"id": item_id, "type": "function_call", "call_id": call["id"],
+                "name": call["name"], "arguments": "", "status": "in_progress"}
+        arguments = call.get("arguments", "")
+        out.append({"type": "response.output_item.added", "output_index": index, "item": item})
+        out += [{"type": "response.function_call_arguments.delta", "item_id": item_id,
+                 "output_index": index, "delta": piece}
+                for piece in pieces(arguments, sc.tool_arg_piece)]
+        out.append({"type": "response.function_call_arguments.done", "item_id": item_id,
+                    "output_index": index, "arguments": arguments})
+        out.append({"type": "response.output_item.done", "output_index": index,
+                    "item": {**item, "arguments": arguments, "status": "completed"}})
+    return out
 
 
 def _terminal(sc: Scenario) -> list[dict[str, Any]]:

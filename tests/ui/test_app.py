@@ -36,7 +36,8 @@ def test_version() -> None:
 def test_help_lists_the_contract_flags() -> None:
     result = run_app("--help")
     assert result.returncode == 0
-    for flag in ("--data-dir", "--base-url", "--model", "--self-test", "--version"):
+    for flag in ("--data-dir", "--base-url", "--model", "--self-test", "--version",
+                 "--mcp-config"):
         assert flag in result.stdout
 
 
@@ -44,9 +45,9 @@ def test_self_test_passes(tmp_path: Path) -> None:
     result = run_app("--self-test", "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
-    for check in ("sqlite", "tls", "resources", "markdown", "window"):
+    for check in ("sqlite", "tls", "resources", "markdown", "mcp", "window"):
         assert f"PASS {check}:" in result.stdout
-    assert "self-test: all checks OK (6 checks)" in result.stdout
+    assert "self-test: all checks OK (7 checks)" in result.stdout
 
 
 def test_unhandled_exception_is_logged_redacted_and_shown(

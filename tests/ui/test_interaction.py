@@ -75,7 +75,7 @@ def test_llamacpp_capture_replays(chat: ChatDriver, server: LoopbackServer) -> N
     assert "length limit" in chat.transcript_text()
     assert not chat.window.errorBanner.isVisible()
     # llama.cpp sent no usage: the figures are estimated here, and say so
-    assert chat.window.tokensLabel.text().startswith("Last reply: ≈ ")
+    assert chat.window.tokensLabel.text().startswith("Context: ≈ ")
     assert "(estimated)" in chat.window.tokensLabel.text()
 
 
@@ -162,19 +162,22 @@ def test_usage_in_status_line(chat: ChatDriver, server: LoopbackServer) -> None:
     chat.send("q")
     chat.wait_for_reply()
     assert server.requests[-1].body["stream_options"] == {"include_usage": True}
-    assert chat.window.tokensLabel.text() == "Last reply: 42 tokens  ·  Conversation: 51 tokens"
+    # the context in use (last request + reply) and the spend, each labelled (#14, defect 8)
+    assert chat.window.tokensLabel.text() == "Context: 51 tokens  ·  Spent: 51 tokens"
+    assert "Last reply: 42 tokens" in chat.window.tokensLabel.toolTip()
     server.push(Scenario(deltas=["again"], usage={"prompt_tokens": 60, "completion_tokens": 8,
                                                   "total_tokens": 68}))
     chat.send("q2")
     chat.wait_for_reply()
-    assert chat.window.tokensLabel.text() == "Last reply: 8 tokens  ·  Conversation: 119 tokens"
+    assert chat.window.tokensLabel.text() == "Context: 68 tokens  ·  Spent: 119 tokens"
 
 
 def test_cost_in_status_line_when_the_profile_has_prices(
     make_window: Callable[..., ChatDriver], server: LoopbackServer
 ) -> None:
     profile = {"id": "local", "name": "Local", "base_url": server.base_url,
-               "model": "test-model", "input_price": 2.0, "output_price": 10.0}
+               "model": "test-model", "input_price": 2.0, "output_price": 10.0,
+               "context_window": 8192}
     chat = make_window(settings={"profiles": [profile], "active_profile": "local"})
     server.push(Scenario(deltas=["hi"], usage={"prompt_tokens": 1000, "completion_tokens": 500,
                                                "total_tokens": 1500}))
@@ -182,7 +185,7 @@ def test_cost_in_status_line_when_the_profile_has_prices(
     chat.wait_for_reply()
     # 1,000 x $2/M + 500 x $10/M = $0.007
     assert chat.window.tokensLabel.text() == (
-        "Last reply: 500 tokens · $0.0070  ·  Conversation: 1,500 tokens · $0.0070")
+        "Context: 1,500 of 8,192 tokens (18 %)  ·  Spent: 1,500 tokens · $0.0070")
 
 
 def test_server_rejecting_stream_options_still_works(

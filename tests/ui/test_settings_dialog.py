@@ -307,7 +307,7 @@ def test_appearance_and_network_tabs(open_dialog) -> None:
 @pytest.mark.parametrize(
     ("field", "text", "expected"),
     [
-        ("baseUrl", "api.example.com/v1", "must start with http:// or https://"),
+        ("baseUrl", "ftp://api.example.com/v1", "must start with http:// or https://"),
         ("baseUrl", "http://host:99999/v1", "port in the base URL"),
         ("headers", "X-Good: 1\nno colon here", "Extra headers, line 2"),
         ("headers", "Bad Name: x", "Extra headers, line 1"),
@@ -382,7 +382,11 @@ def test_without_keychain_keys_stay_for_the_session(open_dialog) -> None:
     opened = open_dialog(keychain=NO_KEYCHAIN)
     page = opened.dialog.providers
     notice = page.findChild(QWidget, "keychainNotice")
-    assert notice.isVisible() and NO_KEYCHAIN.reason in notice.text()
+    assert notice.isVisible() and "\n" not in notice.text()  # one line; details on demand
+    details = page.findChild(QWidget, "keychainDetails")
+    assert not details.isVisible()
+    page.findChild(QWidget, "keychainDetailsButton").click()
+    assert details.isVisible() and NO_KEYCHAIN.reason in details.text()
     assert page.sessionOnly.isChecked() and not page.plaintextConfirm.isEnabled()
     opened.form("openai").apiKey.setText(NEW_KEY)
     settings = opened.ok()
@@ -394,7 +398,9 @@ def test_plaintext_keys_need_the_warning_ticked(open_dialog) -> None:
     opened = open_dialog(keychain=NO_KEYCHAIN)
     page = opened.dialog.providers
     opened.form("openai").apiKey.setText(NEW_KEY)
+    assert not page.plaintextConfirm.isVisible()
     page.plaintext.setChecked(True)
+    assert page.plaintextConfirm.isVisible()
     assert page.plaintextConfirm.isEnabled() and not page.plaintextConfirm.isChecked()
     assert "tick the box" in opened.refused()
     page.plaintextConfirm.setChecked(True)
@@ -442,12 +448,13 @@ def test_connection_lists_the_models(open_dialog, server: LoopbackServer, qloop)
     opened = open_dialog(local_settings(server), test_connection=list_models)
     form = opened.form("vllm")
     form.headers.setPlainText("X-Probe: yes")
-    assert run_test(opened, form, qloop) == "✓ Connected: 3 models — alpha, mid, zeta."
-    assert [form.model.itemText(i) for i in range(form.model.count())] == ["alpha", "mid",
-                                                                           "zeta"]
+    assert run_test(opened, form, qloop) == "✓ Connected: 3 models — zeta, alpha, mid."
+    assert [form.model.itemText(i) for i in range(form.model.count())] == ["zeta", "alpha",
+                                                                           "mid"]
     assert server.requests[-1].headers.get("x-probe") == "yes"  # the edited form was used
     profile = opened.ok().profile("vllm")
-    assert profile.models == ("alpha", "mid", "zeta") and profile.model == "alpha"
+    # the server's first listed, not the alphabet's first (issue #14, defect 6)
+    assert profile.models == ("zeta", "alpha", "mid") and profile.model == "zeta"
 
 
 def test_connection_sends_the_typed_key_and_shows_the_exact_error(
@@ -482,7 +489,7 @@ def test_connection_test_of_an_invalid_form_says_what_to_fix(open_dialog, qloop)
 
     opened = open_dialog(test_connection=record)
     form = opened.form("openai")
-    form.baseUrl.setText("nonsense")
+    form.baseUrl.setText("ftp://nonsense")
     form.testButton.click()
     assert "must start with http://" in form.testResult.text() and not calls
     form.baseUrl.setText("https://api.openai.com/v1")
@@ -535,7 +542,8 @@ def test_tab_goes_from_the_list_through_the_form_to_ok(open_dialog) -> None:
         label = widget.objectName() or widget.accessibleName()
         if widget.isVisible() and widget.focusPolicy().value & 1 and label:
             order.append(label)
-    expected = ["sessionOnly", "plaintextKeys", "plaintextConfirm", "profileList",
+    # plaintextConfirm is hidden until a plain-text file is chosen (it does not apply before)
+    expected = ["sessionOnly", "plaintextKeys", "profileList",
                 "addProfileButton", "removeProfileButton", "makeActiveButton", "profileName",
                 "baseUrl", "testConnectionButton"]
     assert [name for name in order if name in expected][:len(expected)] == expected, order
@@ -603,3 +611,29 @@ def test_conversation_cancel_emits_nothing(qtbot) -> None:
     dialog.defaultModel.setChecked(False)
     dialog.reject()
     assert emitted == []
+
+
+def test_a_server_without_a_key_shows_no_key_section(open_dialog) -> None:
+    """Issue #14: options that do not apply are hidden, not disabled."""
+    opened = open_dialog()
+    form = opened.form("openai")
+    assert form.apiKey.isVisible() and form.keyEnv.isVisible()
+    form.needsKey.setChecked(False)
+    assert not form.apiKey.isVisible() and not form.keyEnv.isVisible()
+    assert not form.inputPrice.isVisible() or form.original.has_prices
+    form.needsKey.setChecked(True)
+    assert form.apiKey.isVisible()
+
+
+def test_pages_fit_at_800x600_without_scrolling(open_dialog) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    opened = open_dialog(keychain=NO_KEYCHAIN)
+    dialog = opened.dialog
+    dialog.resize(800, 600)
+    assert dialog.findChildren(QScrollArea) == []
+    for index in range(dialog.tabs.count()):
+        dialog.tabs.setCurrentIndex(index)
+        page = dialog.tabs.currentWidget()
+        assert page.minimumSizeHint().height() <= dialog.tabs.currentWidget().height() + 1, (
+            dialog.tabs.tabText(index))

@@ -91,7 +91,7 @@ def test_a_working_key_is_accepted_with_its_models(make_panel, server: LoopbackS
     assert p.panel.objectName() == "welcomePanel"
     p.panel.openaiKey.setText(f" {KEY} ")
     p.press(p.panel.checkKeyButton)
-    assert p.emitted == [("openai_key_accepted", (KEY, ["gpt-4o", "gpt-4o-mini"]))]
+    assert p.emitted == [("openai_key_accepted", (KEY, ["gpt-4o-mini", "gpt-4o"]))]  # as listed
     assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
     assert p.panel.openaiStatus.text() == "✓ The key works (2 models available)."
 
@@ -113,12 +113,12 @@ def test_a_rejected_key_is_explained_inline(make_panel, server: LoopbackServer) 
 
 @pytest.mark.parametrize(("keychain", "expected"), [
     (KEYCHAIN, "Your key will be kept in the system keychain, never in a file."),
-    (NO_KEYCHAIN, "No keychain is available on this computer, so a pasted key is kept until "
-                  "you quit"),
+    (NO_KEYCHAIN, "No keychain here: a pasted key is kept until you quit."),
 ])
 def test_the_panel_says_where_the_key_will_be_kept(make_panel, keychain, expected) -> None:
     label = make_panel(keychain=keychain).panel.keychainStatus
     assert label.isVisible() and label.text().startswith(expected)
+    assert keychain.reason in label.toolTip()  # the details on demand
 
 
 # -- (b) local servers -------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_a_custom_server_connects_with_an_optional_key(
     p.press(p.panel.connectButton)
     p.panel.customKey.setText(KEY)
     p.press(p.panel.connectButton)
-    models = ["other-model", "test-model"]
+    models = ["test-model", "other-model"]
     assert p.emitted == [("custom_chosen", (server.base_url, None, models)),
                          ("custom_chosen", (server.base_url, KEY, models))]
     assert KEY not in server.requests[0].headers.get("authorization", "")
@@ -171,7 +171,7 @@ def test_a_custom_server_connects_with_an_optional_key(
 
 def test_a_custom_server_problem_is_shown_inline(make_panel) -> None:
     p = make_panel(check=check_server)
-    p.panel.customUrl.setText("localhost:8080")
+    p.panel.customUrl.setText("ftp://localhost:8080")
     p.panel.connectButton.click()
     assert "must start with http:// or https://" in p.panel.customStatus.text()
     url = f"http://127.0.0.1:{free_port()}/v1"

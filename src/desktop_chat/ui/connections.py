@@ -15,13 +15,19 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.core.config import first_run
-from desktop_chat.core.config.providers import OPENAI, Endpoint, Profile, preset
+from desktop_chat.core.config.providers import (
+    OPENAI,
+    Endpoint,
+    Profile,
+    api_root_candidates,
+    preset,
+)
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource, Secrets, SecretsError
 from desktop_chat.core.config.settings import Settings, SettingsFile, profile_for_url
 from desktop_chat.core.engine import offline as engines
 from desktop_chat.core.llm import errors
 from desktop_chat.core.llm.client import ChatClient, RetryPolicy
-from desktop_chat.core.llm.discovery import PortOf, probe_local
+from desktop_chat.core.llm.discovery import PortOf, chat_models, probe_local
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.engine_supervisor import EngineSupervisor
@@ -193,8 +199,10 @@ class Connections(QObject):
                 self.notice.emit(errors.no_key(endpoint.base_url).message)
         try:
             models = await client.list_models(MODEL_LIST_TIMEOUT_S)
+            models = await chat_models(profile.base_url, models)
         except ChatError as exc:
             log.info("no model list from %s: %s", profile.base_url, exc.message)
+            await self._try_v1(profile)
             return
         if self.profile is None or self.profile.id != profile.id:
             return
@@ -204,6 +212,22 @@ class Connections(QObject):
             self.controller.set_model(models[0])
         if picked or models != known:  # else the picker shows exactly this already
             self.models_loaded.emit(models)
+
+    async def _try_v1(self, profile: Profile) -> None:
+        """A base URL saved as a bare host ("http://127.0.0.1:11434") that does not answer:
+        when the API answers under /v1 there, the profile is pointed at it."""
+        candidates = api_root_candidates(profile.base_url)
+        if len(candidates) < 2 or profile.is_offline:
+            return
+        try:
+            await self.test_connection(dataclasses.replace(profile, base_url=candidates[0]),
+                                       None)
+        except ChatError:
+            return
+        if self.profile is not None and self.profile.id == profile.id:
+            log.info("profile %s: the API answers at %s", profile.id, candidates[0])
+            self.settings_file.update_profile(profile.id, base_url=candidates[0])
+            self.activate()
 
     # -- settings dialog ------------------------------------------------------------------
 
@@ -215,7 +239,8 @@ class Connections(QObject):
             self.secrets.redact(key)  # typed for this check: never in the log, even if wrong
         client = self.make_client(profile, key)
         try:
-            return await client.list_models(MODEL_LIST_TIMEOUT_S)
+            return await chat_models(profile.base_url,
+                                     await client.list_models(MODEL_LIST_TIMEOUT_S))
         finally:
             await client.aclose()
 

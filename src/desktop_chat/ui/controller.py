@@ -33,8 +33,12 @@ from desktop_chat.core.model.message import (
     Message,
     ReplyState,
     Role,
+    ToolCall,
     check_size,
 )
+from desktop_chat.core.tools.consent import Decision
+from desktop_chat.core.tools.host import ToolInfo
+from desktop_chat.core.tools.toolbox import ToolBox
 from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.controller")
@@ -57,6 +61,13 @@ class ChatController(QObject):
     streaming_changed = Signal(bool)
     conversations_changed = Signal()  # a conversation started, or moved to the top
     conversation_opened = Signal(object)  # Conversation
+    # A reply that ended while another conversation was shown: what to tell the user.
+    finished_elsewhere = Signal(str)
+    # A prompt that could not be sent, in a conversation not shown: (conversation id or None
+    # for a new chat, the prompt Message), for that conversation's draft.
+    prompt_returned_elsewhere = Signal(object, object)
+    tool_approval_requested = Signal(object, object)  # ToolCall, ToolInfo: ask the user
+    tool_calls_changed = Signal(object)  # the reply Message whose tool calls changed
 
     def __init__(
         self,
@@ -67,8 +78,13 @@ class ChatController(QObject):
         store: Store | None = None,
         remember_model: Callable[[str], None] | None = None,
         parent: QObject | None = None,
+        tools: ToolBox | None = None,
     ) -> None:
         super().__init__(parent)
+        self.tools = tools
+        self._approval: asyncio.Future[Decision] | None = None
+        if tools is not None:
+            tools.ask = self.ask_tool
         self._client = client
         self._model = model
         self._system_prompt = system_prompt
@@ -84,6 +100,9 @@ class ChatController(QObject):
         self.tasks.failed.connect(self.error)
         self.session = self._new_session()
         self._turn: Turn | None = None
+        # The conversation the reply in flight belongs to; the user may show another one
+        # meanwhile (the reply goes on streaming and saving there).
+        self._streaming: ChatSession | None = None
         self._opening: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._notice = ""
@@ -102,6 +121,15 @@ class ChatController(QObject):
     @property
     def is_streaming(self) -> bool:
         return self._task is not None
+
+    @property
+    def shows_reply(self) -> bool:
+        """The reply in flight belongs to the conversation shown."""
+        return self._streaming is not None and self._streaming is self.session
+
+    @property
+    def streaming_conversation_id(self) -> int | None:
+        return self._streaming.conversation_id if self._streaming is not None else None
 
     @property
     def blocked_reason(self) -> str | None:
@@ -255,6 +283,7 @@ class ChatController(QObject):
                             refused.format(why=str(exc).rstrip(".")))
             return False
         self._turn = turn
+        self._streaming = self.session
         if reopen:  # the path changed above the new reply: show it as it now is
             self.conversation_opened.emit(self.session.conversation)
         else:
@@ -262,7 +291,7 @@ class ChatController(QObject):
         # A full collection stalls the loop for ~30-50 ms; a reply's own objects are freed by
         # reference counting, so cyclic collection waits until the reply has ended.
         gc.disable()
-        self._task = self.tasks.start(self._run(turn), what="The reply")
+        self._task = self.tasks.start(self._run(turn, self.session), what="The reply")
         self.reply_started.emit(turn.model)
         self.streaming_changed.emit(True)
         self._pacer.restart()
@@ -273,8 +302,7 @@ class ChatController(QObject):
     # -- conversations --------------------------------------------------------------------
 
     def new_chat(self) -> None:
-        if self.is_streaming:
-            return
+        """A reply in flight goes on in its own conversation."""
         if self.session.messages:
             self.session = self._new_session()
             self.conversations_changed.emit()
@@ -282,17 +310,20 @@ class ChatController(QObject):
 
     def open_chat(self, conversation_id: int, message_id: int | None = None) -> None:
         """Open a stored conversation (at `message_id`'s branch); the path loads off-thread."""
-        if self.is_streaming or self.store is None:
+        if self.store is None:
             return
         if self._opening is not None:
             self._opening.cancel()  # the newest choice wins
+            self._opening = None
+        if message_id is None and self._return_to_reply(conversation_id):
+            return
         self._opening = self.tasks.start(self._open(conversation_id, message_id),
                                          what="Opening the conversation")
 
     def switch_branch(self, message_id: int, step: int) -> None:
         """Show the previous (-1) or next (+1) alternative of a message. Only a message of
         the conversation shown has alternatives here; any other id is ignored."""
-        if self.is_streaming or self.store is None or self.conversation_id is None:
+        if self.shows_reply or self.store is None or self.conversation_id is None:
             return
         if message_id not in {m.id for m in self.session.messages if m.id is not None}:
             return
@@ -321,11 +352,28 @@ class ChatController(QObject):
         finally:
             if self._opening is asyncio.current_task():
                 self._opening = None
-        if stored is None or self.is_streaming:
+        if stored is None or self._return_to_reply(conversation_id):
             return
         conversation = Conversation(path, stored.title)
         self.session = self._new_session(conversation, conversation_id, overrides)
         self.conversation_opened.emit(conversation)
+
+    def _return_to_reply(self, conversation_id: int) -> bool:
+        """Show the conversation a reply is streaming into, live: what arrived so far, then
+        the rest as it comes. False when no reply streams into it."""
+        streaming, turn = self._streaming, self._turn
+        if streaming is None or turn is None or streaming.conversation_id != conversation_id:
+            return False
+        if streaming is not self.session:
+            self.session = streaming
+            self.conversation_opened.emit(streaming.conversation)
+            turn.take_pending()  # already in the reply's text, shown in full below
+            self.reply_started.emit(turn.model)
+            if turn.reply.reasoning:
+                self.reasoning_arrived.emit(turn.reply.reasoning)
+            if turn.reply.content:
+                self.text_arrived.emit(turn.reply.content)
+        return True
 
     def save_again(self) -> bool:
         """Save the finished replies the history could not take (retried every few seconds,
@@ -349,17 +397,18 @@ class ChatController(QObject):
             self.save_problem.emit(problem)
 
     def conversation_renamed(self, conversation_id: int, title: str) -> None:
-        if conversation_id == self.conversation_id:
-            self.session.conversation.title = title
+        for session in (self.session, self._streaming):  # shown, or being written in
+            if session is not None and session.conversation_id == conversation_id:
+                session.conversation.title = title
 
     def conversation_deleted(self, conversation_id: int) -> None:
         """The open conversation went from the list: show a new chat instead."""
-        if conversation_id == self.conversation_id and not self.is_streaming:
+        if conversation_id == self.conversation_id and not self.shows_reply:
             self.session = self._new_session()
             self.conversation_opened.emit(self.session.conversation)
 
     def is_replying_in(self, conversation_id: int) -> bool:
-        return self.is_streaming and conversation_id == self.conversation_id
+        return self.is_streaming and conversation_id == self.streaming_conversation_id
 
     async def aclose(self) -> None:
         """Stop a reply in flight (keeping its text) and release the HTTP clients."""
@@ -381,13 +430,34 @@ class ChatController(QObject):
         return ChatSession(self._client, self._model, self._system_prompt, conversation,
                            store=self.store, conversation_id=conversation_id,
                            params=self._params, context_window=self._context_window,
-                           overrides=overrides or ConversationSettings())
+                           overrides=overrides or ConversationSettings(), tools=self.tools)
+
+    # -- tool consent ---------------------------------------------------------------------
+
+    async def ask_tool(self, call: ToolCall, tool: ToolInfo) -> Decision:
+        """Ask the user whether `call` may run (the approval card answers through
+        `answer_tool`); Stop cancels the wait with the rest of the turn."""
+        self._approval = asyncio.get_running_loop().create_future()
+        self._paint_frame()  # the row of the call in question is shown with the card
+        self.tool_approval_requested.emit(call, tool)
+        try:
+            return await self._approval
+        finally:
+            self._approval = None
+
+    def answer_tool(self, decision: Decision) -> None:
+        if self._approval is not None and not self._approval.done():
+            self._approval.set_result(decision)
+
+    @property
+    def waiting_for_approval(self) -> bool:
+        return self._approval is not None
 
     # -- the reply in flight --------------------------------------------------------------
 
-    async def _run(self, turn: Turn) -> None:
+    async def _run(self, turn: Turn, session: ChatSession) -> None:
         try:
-            await self.session.run(turn)
+            await session.run(turn)
         except asyncio.CancelledError:
             pass  # the session marked the reply stopped and kept its text
         finally:
@@ -397,6 +467,9 @@ class ChatController(QObject):
         if self._turn is None:
             return
         text, reasoning = self._turn.take_pending()
+        if not self.shows_reply:  # streaming into a conversation not shown: saved, not drawn
+            self._report_saving(self._turn.save_error or "")
+            return
         started = time.perf_counter()
         if reasoning:
             self.reasoning_arrived.emit(reasoning)
@@ -404,6 +477,8 @@ class ChatController(QObject):
             self.text_arrived.emit(text)
         spent_ms = (time.perf_counter() - started) * 1000
         self._frame.setInterval(self._pacer.next_interval_ms(spent_ms))
+        if self._turn.take_tools_changed():
+            self.tool_calls_changed.emit(self._turn.reply)
         notice = self._turn.notice or ""
         if notice != self._notice:
             self._notice = notice
@@ -414,12 +489,17 @@ class ChatController(QObject):
         self._paint_frame()  # whatever arrived after the last frame
         self._frame.stop()
         gc.enable()
+        shown, streaming = self.shows_reply, self._streaming
         self._turn = None
         self._task = None
+        self._streaming = None
         reply = turn.reply
         log.info("reply %s: %d chars, finish=%s", reply.state.value, len(reply.content),
                  reply.finish_reason)
-        self.reply_finished.emit(reply)
+        if shown:
+            self.reply_finished.emit(reply)
+        else:
+            self._finished_elsewhere(turn, streaming)
         if turn.save_error:
             self._unsaved.append(reply)
             self._save_retry.start()
@@ -429,7 +509,20 @@ class ChatController(QObject):
         if turn.trimmed_turns and not reply.error:
             self.context_trimmed.emit(turn.trimmed_turns)
         self._close_retired()
-        if reply.state is ReplyState.FAILED and turn.new_prompt:
+        if reply.state is ReplyState.FAILED and turn.new_prompt and shown:
             self.prompt_returned.emit(turn.prompt)
         self.streaming_changed.emit(False)
         self.conversations_changed.emit()  # newest first: this one moved to the top
+
+    def _finished_elsewhere(self, turn: Turn, session: ChatSession | None) -> None:
+        """A reply ended in a conversation not shown: it is saved there; say how it ended,
+        and a prompt that could not be sent goes back to that conversation's draft."""
+        reply = turn.reply
+        title = (session.conversation.title if session is not None else "") or "another chat"
+        if reply.state is ReplyState.FAILED and turn.new_prompt:
+            key = session.conversation_id if session is not None else None
+            self.prompt_returned_elsewhere.emit(key, turn.prompt)
+        outcome = {ReplyState.COMPLETE: "is complete", ReplyState.STOPPED: "was stopped",
+                   ReplyState.INTERRUPTED: "was interrupted"}.get(reply.state, "failed")
+        why = f": {reply.error}" if reply.error and reply.state is not ReplyState.COMPLETE else ""
+        self.finished_elsewhere.emit(f"The reply in “{title}” {outcome}{why}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
@@ -10,23 +12,27 @@ from PySide6.QtGui import (
     QGuiApplication,
     QKeySequence,
     QShortcut,
+    QTextCursor,
 )
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QMainWindow,
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role
+from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role, Usage
 from desktop_chat.core.render import markdown
+from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
-from desktop_chat.ui.composer import Composer
+from desktop_chat.ui.composer import Composer, ComposerBox, Draft, Drafts
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
@@ -38,9 +44,14 @@ from desktop_chat.ui.setup_flow import SetupFlow
 from desktop_chat.ui.shortcuts_help import show_shortcuts
 from desktop_chat.ui.sidebar import Sidebar
 from desktop_chat.ui.status_line import StatusLine
+from desktop_chat.ui.theme import current as current_theme
 from desktop_chat.ui.theme import is_dark
 from desktop_chat.ui.transcript import Transcript
 from desktop_chat.ui.transfers import Transfers
+from desktop_chat.ui.welcome import EmptyChat
+
+if TYPE_CHECKING:
+    from desktop_chat.ui.tool_view import ToolView
 
 UNDO_MS = 10_000
 STATE_TEXT = {
@@ -53,6 +64,7 @@ STATE_TEXT = {
 
 class MainWindow(QMainWindow):
     closed = Signal()
+    tools: ToolView | None = None  # set by app.py when tools are wired in
 
     def __init__(self, controller: ChatController, library: Library, title: str,
                  notice: str | None = None, state: QSettings | None = None,
@@ -72,7 +84,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect()
         self._install_shortcuts()
-        self.fileMenu = FileMenu(self, controller, library, transfers)
+        self.fileMenu = FileMenu(self, controller, library, transfers, state)
         if transfers is not None:
             transfers.failed.connect(self.show_error)
         self.setup: SetupFlow | None = None
@@ -117,9 +129,13 @@ class MainWindow(QMainWindow):
         sidebar = self.sidebar
 
         self.modelPicker = ModelPicker(self.controller.model)
+        self.expandSidebarButton = sidebar_button(self)
+        self.providerLabel = PlainLabel(objectName="providerLabel")
+        self.providerLabel.setStyleSheet(f"color: {current_theme().colors.muted};")
         model_row = self.modelRow = QHBoxLayout()  # SetupFlow adds the demo model's note
-        model_row.addWidget(PlainLabel("Model:"))
+        model_row.addWidget(self.expandSidebarButton)
         model_row.addWidget(self.modelPicker)
+        model_row.addWidget(self.providerLabel)
         model_row.addStretch(1)
 
         self.transcript = Transcript(self._theme())
@@ -135,20 +151,20 @@ class MainWindow(QMainWindow):
         )
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
         self.chatStack.addWidget(self.transcript)
+        view = getattr(self.transcript, "viewport", lambda: self.transcript)()
+        self.emptyChat = EmptyChat(view)  # the greeting while the chat has no message
         self.composer = Composer()
         self.attachmentStrip = AttachmentStrip()
-        self.sendButton = _button("Send", "sendButton", "Send the message (Enter)")
-        self.stopButton = _button("Stop", "stopButton", "Stop the reply (Esc)")
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.sendButton)
-        buttons.addWidget(self.stopButton)
-        buttons.addStretch(1)
-        compose_column = QVBoxLayout()
-        compose_column.addWidget(self.attachmentStrip)
-        compose_column.addWidget(self.composer)
-        compose_row = QHBoxLayout()
-        compose_row.addLayout(compose_column, 1)
-        compose_row.addLayout(buttons)
+        self.composerBox = ComposerBox(self.composer, self.attachmentStrip)
+        self.sendButton = self.composerBox.sendButton
+        self.stopButton = self.composerBox.stopButton
+        self.drafts = Drafts()
+        self._draft_key: int | None = None  # the conversation the composer's draft is for
+        self.composerBox.setMaximumWidth(current_theme().column_width)
+        compose_row = QHBoxLayout()  # the box sits under the reading column, centred
+        compose_row.addStretch(1)
+        compose_row.addWidget(self.composerBox, 100)
+        compose_row.addStretch(1)
 
         chat = QWidget()
         column = QVBoxLayout(chat)
@@ -156,6 +172,7 @@ class MainWindow(QMainWindow):
         column.addLayout(model_row)
         column.addWidget(self.chatStack, 1)
         column.addWidget(self.errorBanner)
+        self._chat_column = column
         column.addLayout(compose_row)
 
         splitter = QSplitter()
@@ -175,6 +192,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.undoButton)
         self.undoButton.hide()
         self._deleted: int | None = None
+        self._find = ""  # words to show when the conversation being opened arrives
         self._editing: int | None = None
         self._show_model(self.controller.model)
 
@@ -184,9 +202,19 @@ class MainWindow(QMainWindow):
         self.sendButton.clicked.connect(self.send)
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
+        self.composerBox.attach_requested.connect(self._pick_attachments)
+        c.finished_elsewhere.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        c.prompt_returned_elsewhere.connect(
+            lambda key, prompt: self.drafts.give_back(key, prompt.content,
+                                                      list(prompt.attachments)))
         self.sidebar.open_requested.connect(c.open_chat)
         self.sidebar.rename_requested.connect(self.library.rename)
         self.sidebar.delete_requested.connect(self.delete_conversation)
+        self.sidebar.export_requested.connect(
+            lambda cid, title, kind: self.fileMenu.ask_export(kind, cid, title))
+        self.sidebar.collapse_requested.connect(self.toggle_sidebar)
+        self.expandSidebarButton.clicked.connect(self.toggle_sidebar)
+        self.sidebar.match_opened.connect(self._find_when_opened)
         self.sidebar.search_changed.connect(self._refresh_conversations)
         self.undoButton.clicked.connect(self._undo_delete)
         self.copying = CopyActions(self, self.controller, self.transcript)
@@ -228,6 +256,7 @@ class MainWindow(QMainWindow):
             (QKeySequence("Shift+Esc"), self.composer.setFocus),
             (QKeySequence.StandardKey.Find, self._focus_search),
             (QKeySequence("Ctrl+/"), lambda: show_shortcuts(self)),
+            (QKeySequence("Ctrl+B"), self.toggle_sidebar),
         ]
         for sequence, slot in bindings:
             shortcut = QShortcut(sequence, self)
@@ -240,7 +269,13 @@ class MainWindow(QMainWindow):
         """Send what the composer holds; it is cleared only once the controller took it."""
         prompt = self.composer.toPlainText()
         attachments = self.attachmentStrip.attachments
-        if not (prompt.strip() or attachments) or self.controller.is_streaming:
+        if not (prompt.strip() or attachments):
+            return
+        if self.controller.is_streaming:
+            if not self.controller.shows_reply:  # the draft stays; say why nothing happens
+                self.statusBar().showMessage(
+                    "A reply is still being written in another chat: wait for it, or stop "
+                    "it (Esc), to send this.", 8000)
             return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
         self._hide_error()
@@ -254,6 +289,8 @@ class MainWindow(QMainWindow):
             self.composer.clear()
 
     def _show_prompt(self, message: Message, index: int) -> None:
+        self.emptyChat.hide()
+        self._draft_key = self.controller.conversation_id  # a new chat has its id now
         self.transcript.add_user_message(message.content, index,
                                          attachments=message.attachments)
 
@@ -271,6 +308,10 @@ class MainWindow(QMainWindow):
                 self.show_error(str(exc))
 
     def delete_conversation(self, conversation_id: int) -> None:
+        if self.controller.is_replying_in(conversation_id):
+            self.statusBar().showMessage("A reply is being written in this chat: stop it "
+                                         "(Esc) before deleting the chat.", 8000)
+            return
         if not self.library.delete(conversation_id):
             return  # the controller said why; nothing changed
         self._deleted = conversation_id
@@ -302,7 +343,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
                                      8000)
 
+    def toggle_sidebar(self) -> None:
+        """Hide or show the conversation list (the button, or Ctrl+B)."""
+        shown = not self.sidebar.isVisible()
+        self.sidebar.setVisible(shown)
+        self.expandSidebarButton.setVisible(not shown)
+        (self.newChatButton if shown else self.composer).setFocus()
+
+    def _find_when_opened(self, words: str) -> None:
+        self._find = words  # a search hit is opening: show it at the match
+
     def _focus_search(self) -> None:
+        if not self.sidebar.isVisible():
+            self.toggle_sidebar()
         self.searchBox.setFocus()
         self.searchBox.selectAll()
 
@@ -316,6 +369,12 @@ class MainWindow(QMainWindow):
         return markdown.Theme(dark=is_dark(QGuiApplication.palette()))
 
     def _scheme_changed(self) -> None:
+        for part in (self.sidebar, self.composerBox, self.modelPicker):
+            part.restyle()
+        self.providerLabel.setStyleSheet(f"color: {current_theme().colors.muted};")
+        self.expandSidebarButton.setIcon(icons.icon("sidebar", current_theme().colors.muted))
+        self.emptyChat.restyle()
+        self.status.restyle()
         self.transcript.theme = self._theme()
         if not self.controller.is_streaming:
             self.transcript.show_messages(self.controller.session.conversation.messages)
@@ -339,10 +398,9 @@ class MainWindow(QMainWindow):
     # -- controller -> view ---------------------------------------------------------------
 
     def _set_streaming(self, streaming: bool) -> None:
-        self.stopButton.setEnabled(streaming)
-        self.sendButton.setEnabled(not streaming)
-        self.newChatButton.setEnabled(not streaming)
-        self.conversationList.setEnabled(not streaming)
+        """The sidebar and New chat stay usable: a reply goes on in its own conversation."""
+        self.composerBox.set_streaming(streaming)
+        self._refresh_conversations()  # the chat being written in is marked
         if streaming:
             self.stateLabel.setText("Generating…")
 
@@ -351,6 +409,7 @@ class MainWindow(QMainWindow):
         self.stateLabel.setText(f"{state} · not saved" if self._save_problem else state)
         if reply.state is ReplyState.FAILED:
             self.transcript.remove_last_exchange()
+            self.emptyChat.setVisible(not self.controller.session.messages)
         else:
             self.transcript.end_reply(reply, len(self.controller.session.messages) - 1,
                                       unsaved=self._save_problem)
@@ -359,7 +418,8 @@ class MainWindow(QMainWindow):
             else "Reply finished"))
         if reply.error:
             self.show_error(reply.error)
-        self.status.show_usage(reply.usage, self.controller.usage_totals(),
+        self.status.show_usage(reply.usage or last_usage(self.controller.session.messages),
+                               self.controller.usage_totals(),
                                self.controller.profile)
 
     def _show_save_problem(self, problem: str) -> None:
@@ -383,7 +443,34 @@ class MainWindow(QMainWindow):
     def _show_notice(self, notice: str) -> None:
         self.stateLabel.setText(notice or "Generating…")
 
+    def _switch_draft(self) -> None:
+        """Keep the composer's draft with the conversation it was typed in; show this one's."""
+        key = self.controller.conversation_id
+        if key == self._draft_key:
+            return
+        self.drafts.keep(self._draft_key, Draft(self.composer.toPlainText(),
+                                                self.attachmentStrip.take()))
+        self._draft_key = key
+        draft = self.drafts.take(key)
+        self.composer.setPlainText(draft.text)
+        self.composer.moveCursor(self.composer.textCursor().MoveOperation.End)
+        self.attachmentStrip.set_attachments(draft.attachments)
+
+    def _pick_attachments(self) -> None:
+        """A file dialog that does not block the loop (a reply may be streaming)."""
+        dialog = QFileDialog(self, "Attach images")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilters(["Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp)",
+                               "All files (*)"])
+        dialog.filesSelected.connect(self._attach_files)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
     def _show_conversation(self, conversation: Conversation) -> None:
+        if self._editing is not None:
+            self.composer.clear()  # an edit of a message in the chat left behind ends here
+        self._switch_draft()
+        self.emptyChat.setVisible(not conversation.messages)
         self._editing = None
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
@@ -391,15 +478,20 @@ class MainWindow(QMainWindow):
         self._refresh_conversations()
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)
-        self.status.show_usage(None, self.controller.usage_totals(), self.controller.profile)
+        self.status.show_usage(last_usage(conversation.messages),
+                               self.controller.usage_totals(), self.controller.profile)
+        words, self._find = self._find, ""
+        if words and not self.controller.shows_reply:
+            scroll_to_words(self.transcript, words)
 
     def _refresh_conversations(self) -> None:
         query = self.searchBox.text()
         if query.strip():
-            self.sidebar.show_hits(self.library.search(query))
+            self.sidebar.show_hits(self.library.search(query), self.controller.conversation_id)
         else:
             self.sidebar.show_conversations(self.library.conversations(),
-                                            self.controller.conversation_id)
+                                            self.controller.conversation_id,
+                                            streaming=self.controller.streaming_conversation_id)
 
     def _model_picked(self, model: str) -> None:
         if model.strip():
@@ -407,7 +499,10 @@ class MainWindow(QMainWindow):
             self._show_model(self.controller.model)
 
     def _show_model(self, model: str) -> None:
+        self.composer.show_model(model)
         profile = self.controller.profile
+        self.providerLabel.setText(profile.name if profile else "")
+        self.emptyChat.show_model(model, profile.name if profile else "")
         self.status.show_model(model, profile.name if profile else "")
 
     def _configured(self, profile: Profile | None) -> None:
@@ -415,19 +510,44 @@ class MainWindow(QMainWindow):
         if profile is not None:
             self._hide_error()
 
+    def add_below_conversation(self, widget: QWidget) -> None:
+        """A panel between the conversation and the message box (the tools' activity)."""
+        self._chat_column.insertWidget(self._chat_column.indexOf(self.chatStack) + 1, widget)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_state()
         self.closed.emit()
         super().closeEvent(event)
 
 
+def last_usage(messages: list[Message]) -> Usage | None:
+    """The newest reply's token use: how much context the conversation fills now."""
+    for message in reversed(messages):
+        if message.role is Role.ASSISTANT and message.usage is not None:
+            return message.usage
+    return None
+
+
+def sidebar_button(window: QWidget) -> QToolButton:
+    """Shows the sidebar again once hidden (at the top of the conversation)."""
+    button = QToolButton(window, objectName="expandSidebarButton")
+    button.setAccessibleName("Show the sidebar")
+    button.setToolTip("Show the sidebar (Ctrl+B)")
+    button.setIcon(icons.icon("sidebar", current_theme().colors.muted))
+    button.setAutoRaise(True)
+    button.hide()
+    return button
+
+
+def scroll_to_words(transcript: QWidget, words: str) -> None:
+    """Select and show the first place `words` occur in the transcript (a search hit)."""
+    find = getattr(transcript, "find", None)
+    if callable(find):
+        transcript.moveCursor(QTextCursor.MoveOperation.Start)  # type: ignore[attr-defined]
+        find(words)
+
+
 def _save_banner(problem: str) -> str:
     return (f"Replies are not being saved: {problem.rstrip('.')}. What you see stays here "
             "and can be copied; saving resumes by itself when it can.")
 
-
-def _button(text: str, name: str, tip: str) -> QPushButton:
-    button = QPushButton(text, objectName=name)
-    button.setAccessibleName(text)
-    button.setToolTip(tip)
-    return button

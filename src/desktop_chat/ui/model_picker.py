@@ -7,8 +7,12 @@ leaving the box), not on every keystroke.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker, QStringListModel, Qt, Signal
+from PySide6.QtCore import QRect, QSignalBlocker, QStringListModel, Qt, Signal
+from PySide6.QtGui import QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import QComboBox, QCompleter, QWidget
+
+from desktop_chat.ui import icons
+from desktop_chat.ui.theme import current, point_size
 
 
 class ModelPicker(QComboBox):
@@ -20,8 +24,8 @@ class ModelPicker(QComboBox):
         self.setAccessibleName("Model")
         self.setEditable(True)
         self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.setMinimumContentsLength(28)
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(10)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self._names = QStringListModel(self)
         completer = QCompleter(self._names, self)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)  # "70b" finds "llama-3.1-70b"
@@ -34,6 +38,34 @@ class ModelPicker(QComboBox):
         self.textActivated.connect(self._commit)
         self.lineEdit().editingFinished.connect(lambda: self._commit(self.currentText()))
         self.lineEdit().setPlaceholderText("Type or pick a model")
+        self.restyle()
+
+    def restyle(self) -> None:
+        """Flat: the model's name in the header, a soft background under the pointer."""
+        theme = current()
+        c = theme.colors
+        self.setStyleSheet(
+            f"QComboBox#modelPicker {{ border: 1px solid transparent;"
+            f" border-radius: {theme.radius.button}px; padding: 3px 6px; background: transparent;"
+            f" color: {c.text}; }}"
+            f" QComboBox#modelPicker:hover, QComboBox#modelPicker:focus {{ background: {c.hover};"
+            f" }}"
+            " QComboBox#modelPicker::drop-down { border: none; width: 18px; }"
+            f" QComboBox#modelPicker QLineEdit {{ background: transparent; border: none;"
+            f" color: {c.text}; }}")
+        font = self.font()
+        font.setPointSizeF(point_size(theme.type.body))
+        font.setWeight(QFont.Weight.DemiBold)
+        self.setFont(font)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """The flat box keeps a caret, so that it still reads as a drop-down."""
+        super().paintEvent(event)
+        size = 14
+        painter = QPainter(self)
+        icons.icon("collapse", current().colors.muted).paint(
+            painter, QRect(self.width() - size - 4, (self.height() - size) // 2, size, size))
+        painter.end()
 
     @property
     def chosen(self) -> str:

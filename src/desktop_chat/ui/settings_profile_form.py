@@ -38,6 +38,7 @@ from desktop_chat.core.config.providers import (
     format_headers,
     parse_headers,
     preset,
+    with_scheme,
 )
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource
 from desktop_chat.core.engine.offline import (
@@ -46,6 +47,7 @@ from desktop_chat.core.engine.offline import (
     demo_available,
     engine_available,
 )
+from desktop_chat.core.llm.discovery import find_api_root
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
@@ -117,6 +119,7 @@ class ProfileForm(QWidget):
                             "Sent with every request. One \"Name: value\" per line.")
         self.headers.setPlaceholderText("Name: value  (one per line)")
         self.headers.setTabChangesFocus(True)
+        self.headers.setMaximumHeight(self.headers.fontMetrics().lineSpacing() * 3 + 12)
         self.headers.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 14)
         self.azureVersion = name(QLineEdit(), "Azure API version", "azureApiVersion")
         self.azureDeployment = name(QLineEdit(), "Azure deployment", "azureDeployment",
@@ -148,6 +151,7 @@ class ProfileForm(QWidget):
         self.ggufButton.clicked.connect(self._pick_gguf)
         self.ggufPath.textChanged.connect(self._show_demo)
         self.testButton.clicked.connect(self.test)
+        self.needsKey.toggled.connect(self._show_key_rows)
 
     def _lay_out(self) -> None:
         form = self.form = QFormLayout()
@@ -178,6 +182,15 @@ class ProfileForm(QWidget):
         outer.addLayout(form)
         outer.addStretch(1)
 
+    def _show_key_rows(self) -> None:
+        """A server that needs no key shows no key section (and, free as local servers are,
+        no prices unless some were set)."""
+        p = self.original
+        keyed = self.needsKey.isChecked() and not p.is_offline
+        for row in (self._key_row, self.keyEnv):
+            self.form.setRowVisible(row, keyed)
+        self.form.setRowVisible(self._price_row, not p.is_offline and (keyed or p.has_prices))
+
     def _load(self, p: Profile) -> None:
         self.nameEdit.setText(p.name)
         self.baseUrl.setText(p.base_url)
@@ -206,11 +219,11 @@ class ProfileForm(QWidget):
         azure = p.preset == AZURE or p.is_azure
         for row in (self.azureVersion, self.azureDeployment):
             self.form.setRowVisible(row, azure)
-        for row in (self._url_row, self.api, self.needsKey, self._key_row, self.keyEnv,
-                    self.model, self.headers, self._price_row, self._test_row,
-                    self.testResult):
+        for row in (self._url_row, self.api, self.needsKey, self.model, self.headers,
+                    self._test_row, self.testResult):
             self.form.setRowVisible(row, not p.is_offline)
         self.form.setRowVisible(self._gguf_row, p.is_offline)
+        self._show_key_rows()
         self._show_demo()
         if azure:
             self.form.labelForField(self.model).setText("Model / deployment:")
@@ -225,6 +238,7 @@ class ProfileForm(QWidget):
             raise Invalid("Give the profile a name.", self.nameEdit)
         url = self.baseUrl.text().strip()
         if not p.is_offline:
+            url = with_scheme(url)  # "127.0.0.1:8080": a local address, http://
             if problem := base_url_problem(url):
                 raise Invalid(f"{label}: {problem}", self.baseUrl)
             if "YOUR-RESOURCE" in url:
@@ -325,7 +339,12 @@ class ProfileForm(QWidget):
 
     async def _run_test(self, profile: Profile, key: str | None) -> None:
         try:
-            models = await self._test_connection(profile, key)
+            url, models = await find_api_root(
+                profile.base_url,
+                lambda candidate: self._test_connection(
+                    dataclasses.replace(profile, base_url=candidate), key))
+            if url != profile.base_url and not profile.is_offline:
+                self.baseUrl.setText(url)  # a bare host answered at /v1: keep that
         except ChatError as exc:
             self._show_result(exc.message, ok=False)
         except Exception as exc:  # the dialog never shows a traceback
@@ -333,7 +352,7 @@ class ProfileForm(QWidget):
             self._show_result(f"The test failed unexpectedly ({type(exc).__name__}). "
                               "Check the base URL and try again.", ok=False)
         else:
-            self._got_models(sorted(models))
+            self._got_models(list(models))
         self.testButton.setEnabled(True)
 
     def _got_models(self, models: list[str]) -> None:

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -107,38 +106,57 @@ class ProvidersPage(QWidget):
             layout.addWidget(hint_label(f"API keys are kept in the system keychain{backend}, "
                                         "never in the settings file."))
             return box
-        self.sessionOnly = name(QRadioButton("Keep new keys for this session only "
-                                             "(type them again after a restart)"),
+        self.sessionOnly = name(QRadioButton("for this session only"),
                                 "Keep keys for this session only", "sessionOnly")
-        self.plaintext = name(QRadioButton("Save new keys in a plain-text file"),
+        self.sessionOnly.setToolTip("Type them again after a restart.")
+        self.plaintext = name(QRadioButton("in a plain-text file"),
                               "Save keys in a plain-text file", "plaintextKeys")
         self.plaintextConfirm = name(QCheckBox(PLAINTEXT_WARNING),
                                      "Confirm saving keys unencrypted", "plaintextConfirm")
+        # One line; why there is no keychain (and what else works) on demand.
         notice = message_label("keychainNotice", NOTICE_COLORS)
-        notice.setText(f"{self._keychain.reason} Where should new keys go?")
+        notice.setWordWrap(False)
+        notice.setText("No keychain on this computer: new keys cannot be saved safely.")
+        notice.setToolTip(self._keychain.reason)
         notice.show()
+        self.keychainDetails = name(hint_label(self._keychain.reason), "Why there is no keychain",
+                                    "keychainDetails")
+        self.keychainDetails.hide()
+        details = name(QPushButton("Details"), "Show why there is no keychain",
+                       "keychainDetailsButton")
+        details.setCheckable(True)
+        details.toggled.connect(self.keychainDetails.setVisible)
+        choice = QWidget()
+        choice_row = QHBoxLayout(choice)
+        choice_row.setContentsMargins(0, 0, 0, 0)
+        choice_row.addWidget(QLabel("Keep new keys:"))
+        choice_row.addWidget(self.sessionOnly)
+        choice_row.addWidget(self.plaintext)
+        choice_row.addStretch(1)
+        top = QWidget()
+        top_row = QHBoxLayout(top)
+        top_row.setContentsMargins(0, 0, 0, 0)
+        top_row.addWidget(notice, 1)
+        top_row.addWidget(details)
         group = QButtonGroup(box)
         for index, widget in enumerate((self.sessionOnly, self.plaintext)):
             group.addButton(widget, index)
         self.plaintextConfirm.setStyleSheet("margin-left: 22px;")
         self.plaintext.toggled.connect(self.plaintextConfirm.setEnabled)
+        self.plaintext.toggled.connect(self.plaintextConfirm.setVisible)  # only then it applies
         self.plaintext.setChecked(plaintext_accepted)
         self.sessionOnly.setChecked(not plaintext_accepted)
         self.plaintextConfirm.setChecked(plaintext_accepted)
         self.plaintextConfirm.setEnabled(plaintext_accepted)
-        for widget in (notice, self.sessionOnly, self.plaintext, self.plaintextConfirm):
+        self.plaintextConfirm.setVisible(plaintext_accepted)
+        for widget in (top, self.keychainDetails, choice, self.plaintextConfirm):
             layout.addWidget(widget)
         return box
 
     def _add_form(self, profile: Profile) -> ProfileForm:
         form = ProfileForm(profile, self._key_sources.get(profile.key_ref, KeySource.NONE),
                            self._keychain, self._test_connection)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no invisible Tab stop
-        self.stack.addWidget(scroll)
+        self.stack.addWidget(form)  # short enough for 800x600: rows that do not apply hide
         self._forms.append(form)
         item = QListWidgetItem()
         self.profileList.addItem(item)

@@ -50,7 +50,8 @@ class SetupFlow(QObject):
         c.probing.connect(self._probing)
         c.progress.connect(self._progress)
         self.demoNotice = DemoNotice(c.offline)  # next to the model, while the demo model answers
-        window.modelRow.insertWidget(2, self.demoNotice, 10)  # type: ignore[attr-defined]
+        row = window.modelRow  # type: ignore[attr-defined]
+        row.insertWidget(row.indexOf(picker) + 1, self.demoNotice, 10)
 
     def start(self) -> None:
         self.apply_appearance(self.connections.settings)
@@ -65,7 +66,10 @@ class SetupFlow(QObject):
             return
         if self.welcome is not None:
             self.welcome.cancel_checks()
+            leaving = self._stack.currentWidget() is self.welcome
             self._stack.setCurrentIndex(0)
+            if leaving:  # the panel had the focus: it goes to the composer, not the transcript
+                self._window.composer.setFocus()  # type: ignore[attr-defined]
         self._picker.set_models(list(profile.models), self.connections.controller.model)
         self._picker.setEnabled(not profile.is_offline)
         self._window.setWindowFilePath("")
@@ -117,6 +121,8 @@ class SetupFlow(QObject):
         dialog.settings_accepted.connect(self._settings_accepted)
         dialog.destroyed.connect(lambda: setattr(self, "settingsDialog", None))
         c.local_found.connect(dialog.show_found)  # offered in Add as they answer
+        if (tools := getattr(self._window, "tools", None)) is not None:
+            dialog.tabs.addTab(tools.settings_page(), "Tools")  # MCP servers, consents
         self.settingsDialog = dialog
         dialog.open()
         c.probe()

@@ -22,13 +22,14 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QToolButton, QWidget
 
-from desktop_chat.core.model.message import Attachment, Message, ReplyState, Role
+from desktop_chat.core.model.message import Attachment, Message, ReplyState, Role, ToolCall
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, is_chrome, link, parse
 from desktop_chat.core.render.markdown import ZWSP, CodeBlock, Theme
 from desktop_chat.ui.attachments import insert_images
 from desktop_chat.ui.follow import Follow
 from desktop_chat.ui.reply_view import ReplyView, chrome_format
+from desktop_chat.ui.tool_rows import insert_rows, toggle_row
 
 MESSAGE_SPACING = 14
 INITIAL_MESSAGES = 40  # rendered when a conversation opens; older ones on request
@@ -88,7 +89,9 @@ class Transcript(QTextBrowser):
             Action.PREVIOUS: _numbered(lambda message_id: self.branch_requested.emit(
                 message_id, -1)),
             Action.NEXT: _numbered(lambda message_id: self.branch_requested.emit(message_id, 1)),
+            Action.TOOL: _numbered(self._toggle_tool_row),
         }
+        self._tool_rows: list[tuple[ToolCall, tuple[int, int]]] = []
         self.anchorClicked.connect(self._anchor_clicked)
 
     # -- whole conversations -------------------------------------------------------------
@@ -99,6 +102,7 @@ class Transcript(QTextBrowser):
         self.clear()
         self._reply = None
         self._code_blocks, self._sections, self._regenerate = [], {}, None
+        self._tool_rows = []
         self._messages, self._limit, self._label_positions = messages, limit, {}
         first = max(0, len(messages) - limit)
         if first:
@@ -110,7 +114,7 @@ class Transcript(QTextBrowser):
             if message.role is Role.USER:
                 self.add_user_message(message.content, index, message)
             elif message.role is Role.ASSISTANT:
-                self.begin_reply(message.model or "", index)
+                self.begin_reply(message.model or "", index, message.tool_calls)
                 if message.reasoning:
                     self.append_reasoning(message.reasoning)
                 self.append_reply_text(message.content)
@@ -148,11 +152,16 @@ class Transcript(QTextBrowser):
         self._insert_actions(actions, QTextBlockFormat(body))
         self.scroll_to_bottom()
 
-    def begin_reply(self, model: str, index: int | None = None) -> None:
+    def begin_reply(self, model: str, index: int | None = None,
+                    tool_calls: Sequence[ToolCall] = ()) -> None:
         body = QTextBlockFormat()
         body.setRightMargin(32)
         label = f"Assistant · {model}" if model else "Assistant"
         cursor = self._new_message(body, label, index)
+        if tool_calls:  # the calls the reply made, as collapsed rows above its text
+            spans = insert_rows(cursor, list(tool_calls), len(self._tool_rows),
+                                QColor(self.theme.muted))
+            self._tool_rows += zip(tool_calls, spans, strict=True)
         cursor.insertBlock(body, QTextCharFormat())
         self._reply = ReplyView(cursor, self.theme, len(self._code_blocks), len(self._sections))
 
@@ -228,6 +237,11 @@ class Transcript(QTextBrowser):
         cursor.insertText(label, chrome_format(link(Action.TOGGLE, section), muted, bold=True))
         start = header.position()
         doc.markContentsDirty(start, doc.findBlockByNumber(last).position() - start + 1)
+
+    def _toggle_tool_row(self, number: int) -> None:
+        if 0 <= number < len(self._tool_rows):
+            call, span = self._tool_rows[number]
+            toggle_row(self.document(), number, call, span, QColor(self.theme.muted))
 
     def _anchor_clicked(self, url: QUrl) -> None:
         href = url.toString(QUrl.ComponentFormattingOption.FullyEncoded)

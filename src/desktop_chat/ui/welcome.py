@@ -12,7 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -24,12 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.config.providers import base_url_problem
+from desktop_chat.core.config.providers import base_url_problem, with_scheme
 from desktop_chat.core.config.secrets import KeychainStatus
+from desktop_chat.core.llm.discovery import find_api_root
 from desktop_chat.core.llm.errors import ChatError, ErrorKind
+from desktop_chat.ui import icons
 from desktop_chat.ui.demo_terms import demo_note, terms_button
 from desktop_chat.ui.labels import hint_label, name, outcome_label, show_outcome
 from desktop_chat.ui.tasks import Tasks
+from desktop_chat.ui.theme import current, point_size
 
 if TYPE_CHECKING:
     from desktop_chat.core.llm.discovery import Found
@@ -38,8 +42,12 @@ log = logging.getLogger("desktop_chat.welcome")
 
 CheckKey = Callable[[str], Awaitable[list[str]]]
 CheckServer = Callable[[str, str | None], Awaitable[list[str]]]
-CARD_STYLE = ("QFrame#welcomeCard { border: 1px solid palette(mid); border-radius: 8px;"
-              " background: palette(base); }")
+def card_style() -> str:
+    """The cards of the welcome panel and the empty chat: the theme's radius and hairline."""
+    theme = current()
+    c = theme.colors
+    return (f"QFrame#welcomeCard {{ border: 1px solid {c.faint};"
+            f" border-radius: {theme.radius.card}px; background: {c.window}; }}")
 OFFLINE_TEXT = ("Chat with a model that runs on this computer: no account, no network. "
                 "It starts with the built-in demo model; pick a better GGUF model file "
                 "later in Settings.")
@@ -66,13 +74,16 @@ class WelcomePanel(QWidget):
         column = QVBoxLayout()
         column.setSpacing(12)
         title = QLabel("Welcome! Let's connect to a model.")
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.5)
-        font.setBold(True)
-        title.setFont(font)
+        title.setFont(heading_font(title.font(), 5))
+        title.setWordWrap(True)
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        column.addSpacing(current().space.xl)
         column.addWidget(title)
-        column.addWidget(hint_label("Pick one way to start chatting. You can add more "
-                                    "providers later in Settings."))
+        subtitle = hint_label("Pick one way to start chatting. You can add more providers "
+                              "later in Settings.")
+        subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        column.addWidget(subtitle)
+        column.addSpacing(current().space.s)
         self.offlineCard = self._offline_card()
         column.addWidget(self.offlineCard)
         column.addWidget(self._openai_card(keychain))
@@ -119,11 +130,12 @@ class WelcomePanel(QWidget):
         if keychain.available:
             where = "Your key will be kept in the system keychain, never in a file."
         else:
-            where = ("No keychain is available on this computer, so a pasted key is kept until "
-                     "you quit. Set OPENAI_API_KEY in your environment to skip this step.")
+            where = "No keychain here: a pasted key is kept until you quit."
         self.keychainStatus = name(hint_label(where), "Where the key is kept",
                                    "keychainStatus")
-        self.keychainStatus.setToolTip(keychain.reason)  # the details: which, and why
+        details = "" if keychain.available else (
+            " Set OPENAI_API_KEY in your environment to skip this step.")
+        self.keychainStatus.setToolTip(keychain.reason + details)  # the details, on demand
         self.openaiKey.returnPressed.connect(self.check_key)
         self.checkKeyButton.clicked.connect(self.check_key)
         return _card("I have an OpenAI API key",
@@ -232,7 +244,7 @@ class WelcomePanel(QWidget):
             self.openai_key_accepted.emit(key, models)
 
     def connect_custom(self) -> None:
-        url = self.customUrl.text().strip()
+        url = with_scheme(self.customUrl.text())
         if problem := base_url_problem(url):
             show_outcome(self.customStatus, problem, ok=False)
             self.customUrl.setFocus()
@@ -244,9 +256,18 @@ class WelcomePanel(QWidget):
                          what="Connecting to the server")
 
     async def _run_server_check(self, url: str, key: str | None) -> None:
-        models = await self._checked(self._check_server(url, key), self.customStatus)
+        found: list[str] = []  # the base URL that answered (a bare host: with /v1)
+
+        async def check(candidate: str) -> list[str]:
+            models = await self._check_server(candidate, key)
+            found.append(candidate)
+            return models
+
+        models = await self._checked(find_api_root(url, check), self.customStatus)
         self.connectButton.setEnabled(True)
         if models is not None:
+            url = found[-1]
+            self.customUrl.setText(url)
             show_outcome(self.customStatus, f"✓ Connected ({_models(models)}).", ok=True)
             self.custom_chosen.emit(url, key, models)
         elif self._unlisted_error:
@@ -258,11 +279,13 @@ class WelcomePanel(QWidget):
             url, key = self._unlisted
             self.custom_chosen.emit(url, key, [])
 
-    async def _checked(self, check: Awaitable[list[str]], status: QLabel) -> list[str] | None:
-        """The models, or None after showing why the check failed."""
+    async def _checked(self, check: Awaitable[list[str] | tuple[str, list[str]]],
+                       status: QLabel) -> list[str] | None:
+        """The models (in the server's order), or None after showing why the check failed."""
         self._unlisted_error = False
         try:
-            return sorted(await check)
+            answer = await check
+            return list(answer[1] if isinstance(answer, tuple) else answer)
         except ChatError as exc:
             self._unlisted_error = exc.kind is ErrorKind.NO_MODEL_LIST
             show_outcome(status, exc.message, ok=False)
@@ -283,9 +306,10 @@ def _models(models: list[str]) -> str:
 
 def _card(title: str, text: str, *parts: QWidget) -> QFrame:
     card = QFrame(objectName="welcomeCard")
-    card.setStyleSheet(CARD_STYLE)
+    card.setStyleSheet(card_style())
     layout = QVBoxLayout(card)
-    layout.setContentsMargins(16, 12, 16, 12)
+    space = current().space
+    layout.setContentsMargins(space.l, space.m, space.l, space.m)
     heading = QLabel(title)
     font = heading.font()
     font.setBold(True)
@@ -311,3 +335,56 @@ def _row(*widgets: QWidget, stretch_first: bool = False) -> QWidget:
     if not any(isinstance(w, QLineEdit) for w in widgets) and not stretch_first:
         layout.addStretch(1)
     return row
+
+
+def heading_font(base: QFont, offset: int) -> QFont:
+    font = QFont(base)
+    font.setPointSizeF(point_size(offset))
+    font.setWeight(QFont.Weight.DemiBold)
+    return font
+
+
+class EmptyChat(QWidget):
+    """The empty chat's greeting, centred over the conversation view: an icon, "How can I
+    help?" and the model it will talk to. It lets the mouse through to the view below."""
+
+    def __init__(self, view: QWidget) -> None:
+        super().__init__(view)
+        self.setObjectName("emptyChat")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.icon = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel("How can I help?", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.title.setObjectName("emptyChatTitle")
+        self.title.setFont(heading_font(self.title.font(), current().type.heading[0]))
+        self.model = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.model.setObjectName("emptyChatModel")
+        self.model.setTextFormat(Qt.TextFormat.PlainText)  # a server's model name
+        self.restyle()
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        for widget in (self.icon, self.title, self.model):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        view.installEventFilter(self)
+        self._fit()
+
+    def restyle(self) -> None:
+        c = current().colors
+        self.icon.setPixmap(icons.icon("chat", c.muted).pixmap(40, 40))
+        self.title.setStyleSheet(f"color: {c.text};")
+        self.model.setStyleSheet(f"color: {c.muted};")
+
+    def show_model(self, model: str, provider: str = "") -> None:
+        where = f" on {provider}" if provider else ""
+        self.model.setText(f"Chatting with {model}{where}" if model else
+                           "Choose a model above to start")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.parent() and event.type() == QEvent.Type.Resize:
+            self._fit()
+        return False
+
+    def _fit(self) -> None:
+        parent = self.parentWidget()
+        if parent is not None:
+            self.setGeometry(parent.rect())

@@ -30,6 +30,7 @@ from desktop_chat.core.llm.events import (
     Retrying,
     StreamEvent,
     TextDelta,
+    ToolCallsRequested,
 )
 from desktop_chat.core.logs import redact_secrets
 from desktop_chat.core.model.message import (
@@ -38,9 +39,13 @@ from desktop_chat.core.model.message import (
     Message,
     ReplyState,
     Role,
+    ToolCall,
+    ToolCallState,
     Usage,
     check_attachments,
 )
+from desktop_chat.core.tools.host import ToolInfo
+from desktop_chat.core.tools.toolbox import ToolBox
 
 log = logging.getLogger("desktop_chat.session")
 
@@ -72,8 +77,10 @@ class ChatSession:
         params: GenerationParams | None = None,
         context_window: int = 0,
         overrides: ConversationSettings | None = None,
+        tools: ToolBox | None = None,
     ) -> None:
         self.client = client
+        self.tools = tools  # MCP tools the model may call (None: no tools in this app)
         self.model = model
         self.system_prompt = system_prompt
         self.conversation = conversation or Conversation()
@@ -193,17 +200,31 @@ class ChatSession:
             raise
 
     async def run(self, turn: Turn) -> Message:
-        """Stream the turn's reply. Cancelling the task stops it and keeps what arrived."""
+        """Stream the turn's reply: model -> tool calls -> results -> model, up to the step
+        limit. Cancelling the task stops it (a running tool call is cancelled on its server)
+        and keeps what arrived."""
         reply = turn.reply
         request = self.build_request(turn)
         autosave = asyncio.ensure_future(self._autosave(turn))
         try:
-            await self._consume(request, turn)
+            step = 0
+            while (calls := await self._consume(request, turn)) and (
+                    reply.state is ReplyState.COMPLETE):
+                step += 1
+                await self._run_tools(turn, calls, step)
+                if step >= self._step_limit:
+                    _stop_at_limit(reply, self._step_limit)
+                    break
+                reply.state = ReplyState.STREAMING
+                self._save_progress(turn)
+                request = self.build_request(turn)
         except asyncio.CancelledError:
             reply.state = ReplyState.STOPPED
+            _close_open_calls(reply, ToolCallState.CANCELLED)
             raise
         except Exception as exc:  # a bug of ours must not lose the reply either
             log.exception("reply consumer failed")
+            _close_open_calls(reply, ToolCallState.FAILED)
             reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
             reply.error = redact_secrets(
                 f"Something went wrong: {exc!r}. Details are in the log file.")
@@ -213,31 +234,86 @@ class ChatSession:
             self._settle(turn)
         return reply
 
+    @property
+    def tools_on(self) -> bool:
+        return self.tools is not None and not self.overrides.tools_off
+
+    @property
+    def _step_limit(self) -> int:
+        return self.tools.step_limit if self.tools is not None else 1
+
+    async def _run_tools(self, turn: Turn, requested: ToolCallsRequested, step: int) -> None:
+        """Add the step's calls to the reply, ask for consent one by one (in order), then
+        run the allowed ones together."""
+        assert self.tools is not None
+        calls = [ToolCall(c.call_id, c.name, c.arguments, step=step) for c in requested.calls]
+        for call in calls:
+            self.tools.label(call)
+            turn.add_part(call)
+        allowed = []
+        for call in calls:
+            tool = await self.tools.decide(call)
+            turn.tools_changed()
+            if tool is not None:
+                allowed.append(self._run_call(turn, call, tool))
+        if allowed:
+            await asyncio.gather(*allowed)
+
+    async def _run_call(self, turn: Turn, call: ToolCall, tool: ToolInfo) -> None:
+        assert self.tools is not None
+        turn.tools_changed()
+        try:
+            await self.tools.run(call, tool)
+        finally:
+            turn.tools_changed()
+
+    def _save_progress(self, turn: Turn) -> None:
+        if self.store is not None and turn.reply.id is not None:
+            try:
+                self.store.save_progress(turn.reply)
+            except StoreError as exc:
+                log.warning("could not save the reply's tool calls (will retry): %s", exc)
+                turn.save_error = exc.reason
+
     def build_request(self, turn: Turn) -> ChatRequest:
         """The request for `turn`: overrides applied, trimmed to the context window (the
-        number of turns left out is recorded on the turn)."""
+        number of turns left out is recorded on the turn). The reply so far (tool steps)
+        is part of it."""
         params = self.effective_params
         messages = self.conversation.request_messages(self.effective_system_prompt)
+        if turn.reply.tool_calls and turn.reply not in self.conversation.messages:
+            messages += turn.reply.request_messages()
         reserve = reserve_for(self.context_window, params.max_tokens)
         messages, turn.trimmed_turns = trim(messages, self.context_window, reserve)
         if turn.trimmed_turns:
             log.info("left %d earlier turn(s) out to fit a %d-token context",
                      turn.trimmed_turns, self.context_window)
+        tools = self.tools.specs() if self.tools is not None and self.tools_on else []
         return ChatRequest(model=turn.model, messages=[dict(m) for m in messages],
-                           params=params)
+                           params=params, tools=tools)
 
-    async def _consume(self, request: ChatRequest, turn: Turn) -> None:
+    async def _consume(self, request: ChatRequest, turn: Turn) -> ToolCallsRequested | None:
+        """Stream one model request into the reply; the tool calls it ended asking for."""
         last_yield = time.perf_counter()
+        requested: ToolCallsRequested | None = None
         # aclosing: a stop while we are between events must still close the HTTP response now
         async with contextlib.aclosing(self.client.stream(request)) as events:
             async for event in events:
+                if isinstance(event, ToolCallsRequested):
+                    requested = event
+                    continue
                 _apply(event, turn)
                 if time.perf_counter() - last_yield >= YIELD_EVERY_S:
                     await asyncio.sleep(0)
                     last_yield = time.perf_counter()
         reply = turn.reply
         if reply.state is ReplyState.STREAMING:  # the client always ends with an outcome
-            reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
+            reply.state = (ReplyState.INTERRUPTED if reply.has_text or reply.tool_calls
+                           else ReplyState.FAILED)
+        if requested is not None and not request.tools:
+            log.warning("the model asked for tools although none were offered")
+            return None
+        return requested
 
     async def _autosave(self, turn: Turn) -> None:
         """Write the growing reply once a second (a timer, so a stalled stream still has
@@ -246,10 +322,10 @@ class ChatSession:
         reply = turn.reply
         if self.store is None or reply.id is None:
             return
-        saved = (0, 0)
+        saved = (0, 0, 0)
         while True:
             await asyncio.sleep(AUTOSAVE_S)
-            now = (len(reply.content), len(reply.reasoning))
+            now = (len(reply.content), len(reply.reasoning), len(reply.tool_calls))
             if now != saved:
                 try:
                     self.store.save_progress(reply)
@@ -301,6 +377,18 @@ class ChatSession:
             self.conversation_id = None
 
 
+def _stop_at_limit(reply: Message, limit: int) -> None:
+    reply.state = ReplyState.INTERRUPTED
+    reply.error = (f"The model used tools in {limit} steps, the most one reply may take "
+                   "(Settings → Tools). Press Continue to let it go on, or raise the limit.")
+
+
+def _close_open_calls(reply: Message, state: ToolCallState) -> None:
+    for call in reply.tool_calls:
+        if call.state.is_open:
+            call.close(state)
+
+
 def _estimate_usage(request: ChatRequest, reply: Message) -> None:
     """Servers that send no usage (llama.cpp ignores include_usage) get an offline estimate,
     flagged as such, for whatever was generated."""
@@ -324,7 +412,8 @@ def _apply(event: StreamEvent, turn: Turn) -> None:
     elif isinstance(event, Failed):
         reply.error = redact_secrets(event.error.message)  # a server may quote the key back
         turn.error_kind = event.error.kind
-        reply.state = ReplyState.INTERRUPTED if reply.has_text else ReplyState.FAILED
+        reply.state = (ReplyState.INTERRUPTED if reply.has_text or reply.tool_calls
+                       else ReplyState.FAILED)
 
 
 def title_from_prompt(prompt: str, limit: int = 60) -> str:

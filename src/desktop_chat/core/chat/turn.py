@@ -7,7 +7,7 @@ view takes what arrived since its last paint with `take_pending()`, at most once
 from __future__ import annotations
 
 from desktop_chat.core.llm.errors import ErrorKind
-from desktop_chat.core.model.message import Message, ReplyState, Role
+from desktop_chat.core.model.message import STEP_BREAK, Message, Part, ReplyState, Role
 
 
 class Turn:
@@ -29,18 +29,38 @@ class Turn:
         self.save_error: str | None = None
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
+        self._tools_changed = False
+        self._new_step = False  # the next text starts a new step's paragraph
 
     @property
     def model(self) -> str:
         return self.reply.model or ""
 
     def add_text(self, text: str) -> None:
+        if text and self._new_step:
+            self._new_step = False
+            if self.reply.has_text:
+                self._pending_text.append(STEP_BREAK)  # as Message.content joins steps
         self.reply.append_text(text)
         self._pending_text.append(text)
 
     def add_reasoning(self, text: str) -> None:
         self.reply.append_reasoning(text)
         self._pending_reasoning.append(text)
+
+    def add_part(self, part: Part) -> None:
+        """A part that is not streamed text (a tool call)."""
+        self.reply.parts.append(part)
+        self._tools_changed = True
+        self._new_step = True
+
+    def tools_changed(self) -> None:
+        """A tool call changed (asked, running, done): the view redraws its rows."""
+        self._tools_changed = True
+
+    def take_tools_changed(self) -> bool:
+        changed, self._tools_changed = self._tools_changed, False
+        return changed
 
     def take_pending(self) -> tuple[str, str]:
         """(text, reasoning) that arrived since the last call."""

@@ -204,3 +204,27 @@ def format_cost(usd: float) -> str:
     if usd < 1:
         return f"${usd:.3f}"
     return f"${usd:,.2f}"
+
+
+def describe_context(usage: Usage | None, window: int) -> str:
+    """How much of the model's context the conversation fills now: the last request and
+    its reply (what the next request carries again), against the window when known. E.g.
+    "Context: 2,310 of 8,192 tokens (28 %)"; "" before any reply."""
+    if usage is None:
+        return ""
+    prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+    used = usage.total_tokens if usage.total_tokens is not None else prompt + completion
+    if not used:
+        return ""
+    approx = "≈ " if usage.estimated else ""
+    if window > 0:
+        share = min(999, round(100 * used / window))
+        return f"Context: {approx}{used:,} of {window:,} tokens ({share} %)"
+    return f"Context: {approx}{used:,} tokens"
+
+
+def describe_spend(spent: ConversationTotals) -> str:
+    """What the conversation's requests cost together (every request and branch), e.g.
+    "Spent: 18,448 tokens · $0.0120"; "" with nothing to show."""
+    whole = spent.describe()
+    return f"Spent: {whole}" if whole else ""

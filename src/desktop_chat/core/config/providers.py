@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -246,8 +247,48 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RF
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def with_scheme(url: str) -> str:
+    """`url` as typed, with http:// put in front of a local address typed without a scheme
+    ("127.0.0.1:8080", "localhost:1234/v1", "gpu-box:8000") and https:// in front of any
+    other host ("api.example.com/v1"). A URL with a scheme is returned as it is."""
+    url = url.strip()
+    if not url or _SCHEME.match(url):
+        return url
+    try:
+        host = urlsplit(f"//{url}").hostname or ""
+    except ValueError:
+        return url  # "[oops": base_url_problem says what is wrong
+    return f"{'http' if is_local_host(host) else 'https'}://{url}"
+
+
+def is_local_host(host: str) -> bool:
+    """This computer or the local network: loopback, private addresses, "localhost", a name
+    without a dot (a machine on the LAN) or ending in .local / .lan / .internal / .home."""
+    host = host.strip("[]").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host in LOOPBACK_HOSTS or "." not in host or host.endswith(
+            (".local", ".lan", ".internal", ".home", ".localhost"))
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def api_root_candidates(url: str) -> list[str]:
+    """Where the OpenAI-compatible API may be for `url`: a bare host (no path) is tried
+    with /v1 first (Ollama, LM Studio, llama.cpp and vLLM serve it there), then as typed."""
+    url = with_scheme(url).rstrip("/")
+    try:
+        bare = urlsplit(url).path in ("", "/") and not urlsplit(url).query
+    except ValueError:
+        bare = False
+    return [f"{url}/v1", url] if bare else [url]
+
+
 def base_url_problem(url: str) -> str | None:
-    parts = urlsplit(url.strip())
+    parts = urlsplit(with_scheme(url))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "The base URL must start with http:// or https:// and name a host."
     try:
@@ -300,7 +341,9 @@ class ConversationSettings:
     model: str | None = None
     system_prompt: str | None = None
     params: GenerationParams | None = None
+    tools_off: bool = False  # the user turned tools off in this conversation
 
     @property
     def is_empty(self) -> bool:
-        return self.model is None and self.system_prompt is None and self.params is None
+        return (self.model is None and self.system_prompt is None and self.params is None
+                and not self.tools_off)

@@ -106,6 +106,15 @@ class Secrets:
             self._on_secret(key)
         return key, source
 
+    def get_ref(self, ref: str) -> str | None:
+        """A secret kept under `ref` that belongs to no profile (an MCP server's token):
+        this session's, else the keychain's, else the accepted plain-text file's."""
+        key = (self._session.get(ref) or self._from_keychain(ref)
+               or (self._read_plaintext().get(ref) if self.plaintext_accepted else None))
+        if key:
+            self._on_secret(key)
+        return key or None
+
     def redact(self, key: str) -> None:
         """A key used without being kept (typed for a check): logging redacts it too, since
         a server that rejects a key may quote it back."""

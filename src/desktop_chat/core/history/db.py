@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat.core.history.records import MESSAGE_COLUMNS, StoreError, usage_columns
+from desktop_chat.core.history.tool_calls import calls_json
 from desktop_chat.core.logs import redact_secrets
 from desktop_chat.core.model.message import Message
 
@@ -81,13 +82,13 @@ def insert_message(conn: sqlite3.Connection, conversation_id: int, message: Mess
     cursor = conn.execute(
         "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, state, "
         "model, finish_reason, error, prompt_tokens, completion_tokens, total_tokens, "
-        "usage_estimated, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "usage_estimated, created_at, updated_at, tool_calls) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (conversation_id, message.parent_id, message.role.value, message.content,
          message.reasoning, message.state.value, message.model,
          server_text(message.finish_reason), server_text(message.error), *usage_columns(usage),
          int(usage is not None and usage.estimated), message.created_at,
-         message.updated_at or message.created_at),
+         message.updated_at or message.created_at, calls_json(message)),
     )
     message_id = int(cursor.lastrowid or 0)
     conn.executemany(

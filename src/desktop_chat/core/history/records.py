@@ -18,6 +18,7 @@ from desktop_chat.core.config.providers import (
     GenerationParams,
     ReasoningEffort,
 )
+from desktop_chat.core.history.tool_calls import add_calls
 from desktop_chat.core.model.message import Attachment, Message, ReplyState, Role, Usage
 
 # The key of `conversations.extra` that holds the per-conversation overrides.
@@ -29,7 +30,7 @@ TITLE_SHOWN_CHARS = 200
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, reasoning, state, model, finish_reason, "
     "error, prompt_tokens, completion_tokens, total_tokens, created_at, updated_at, "
-    "usage_estimated"
+    "usage_estimated, tool_calls"
 )
 CONVERSATION_COLUMNS = (
     "id, uid, title, model, created_at, updated_at, active_leaf_id, deleted_at, extra"
@@ -101,7 +102,7 @@ def message_from_row(row: sqlite3.Row, sibling_index: int = 0, sibling_count: in
     except ValueError as exc:
         raise DamagedRow(f"message {row['id']}: {exc}") from None
     created = _number(row, "created_at")
-    return Message.of(
+    message = Message.of(
         role,
         _text(row, "content"),
         reasoning=_text(row, "reasoning", allow_null=True),
@@ -117,6 +118,8 @@ def message_from_row(row: sqlite3.Row, sibling_index: int = 0, sibling_count: in
         sibling_index=sibling_index,
         sibling_count=sibling_count,
     )
+    add_calls(message, row["tool_calls"])
+    return message
 
 
 def conversation_from_row(row: sqlite3.Row, extra: dict[str, Any]) -> StoredConversation:
@@ -217,7 +220,8 @@ def settings_from_extra(extra: dict[str, Any], row_id: object) -> ConversationSe
         raise DamagedRow(f"{where}: model or system prompt is not text")
     params = raw.get("params")
     return ConversationSettings(model=model or None, system_prompt=prompt,
-                                params=None if params is None else _params(params, where))
+                                params=None if params is None else _params(params, where),
+                                tools_off=raw.get("tools_off") is True)
 
 
 def settings_json(settings: ConversationSettings) -> dict[str, Any]:
@@ -230,6 +234,8 @@ def settings_json(settings: ConversationSettings) -> dict[str, Any]:
     if settings.params is not None:
         out["params"] = {name: value for name in _PARAM_NAMES
                          if (value := getattr(settings.params, name)) is not None}
+    if settings.tools_off:
+        out["tools_off"] = True
     return out
 
 

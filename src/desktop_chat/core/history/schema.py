@@ -162,8 +162,17 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     log.info("removed keys from %d stored error message(s)", len(changed))
 
 
+def _add_tool_calls(conn: sqlite3.Connection) -> None:
+    """Tool calls a reply made and their results (JSON, core/history/tool_calls.py); the
+    reply's text stays whole in `content`. Added only if missing, so this step stands alone
+    whatever other steps run before or after it."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    if "tool_calls" not in columns:
+        conn.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4]
+    _create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _add_tool_calls]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

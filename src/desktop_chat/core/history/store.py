@@ -65,6 +65,7 @@ from desktop_chat.core.history.records import (
     usage_columns,
     usage_from_row,
 )
+from desktop_chat.core.history.tool_calls import calls_json
 from desktop_chat.core.model.message import Attachment, Message, ReplyState, Usage
 
 __all__ = ["HISTORY_FILE", "INTERRUPTED_ERROR", "Store", "StoreError"]
@@ -367,8 +368,10 @@ class Store:
         """Save what has arrived so far: one single-row UPDATE (plus its search index entry),
         cheap enough for the GUI thread about once a second."""
         with self._write() as conn:
-            conn.execute("UPDATE messages SET content = ?, reasoning = ?, updated_at = ? "
-                         "WHERE id = ?", (reply.content, reply.reasoning, time.time(), reply.id))
+            conn.execute("UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, "
+                         "updated_at = ? WHERE id = ?",
+                         (reply.content, reply.reasoning, calls_json(reply), time.time(),
+                          reply.id))
 
     def finish_reply(self, reply: Message) -> None:
         """Save the reply in its final state: text, reasoning, usage, outcome (its error
@@ -381,11 +384,11 @@ class Store:
             conn.execute(
                 "UPDATE messages SET state = ?, content = ?, reasoning = ?, finish_reason = ?, "
                 "error = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, "
-                "usage_estimated = ?, updated_at = ? WHERE id = ?",
+                "usage_estimated = ?, tool_calls = ?, updated_at = ? WHERE id = ?",
                 (reply.state.value, reply.content, reply.reasoning,
                  server_text(reply.finish_reason), server_text(reply.error),
                  *usage_columns(usage), int(usage is not None and usage.estimated),
-                 now, reply.id),
+                 calls_json(reply), now, reply.id),
             )
             conn.execute("UPDATE conversations SET updated_at = ? WHERE id = "
                          "(SELECT conversation_id FROM messages WHERE id = ?)", (now, reply.id))

@@ -7,8 +7,9 @@ in the file are only links between its messages; an import gives them new ids. M
 for reading: the active path only, with a line naming each image (not the image itself, which
 would make the text unreadable).
 
-Format version 1 gained two optional fields, `attachments` and `usage.estimated`, without a
-version bump: older readers ignore them, and every version-1 file still imports.
+Format version 1 gained optional fields, `attachments`, `usage.estimated` and `tool_calls`
+(each call with its arguments and complete result), without a version bump: older readers
+ignore them, and every version-1 file still imports.
 
 Imports run in one transaction (see `imports.write_all`) and may run in a worker thread.
 """
@@ -43,12 +44,15 @@ from desktop_chat.core.history.imports import (
     write_all,
 )
 from desktop_chat.core.history.store import Store
+from desktop_chat.core.history.tool_calls import add_calls, calls_list
 from desktop_chat.core.model.message import (
     IMAGE_TYPES,
     Attachment,
     Message,
     ReplyState,
     Role,
+    Text,
+    ToolCall,
     Usage,
     check_size,
     sniff_image,
@@ -157,6 +161,8 @@ def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
         out["attachments"] = [
             {"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode("ascii")}
             for a in message.attachments]
+    if message.tool_calls:
+        out["tool_calls"] = calls_list(message)  # complete: arguments and results in full
     return out
 
 
@@ -239,7 +245,7 @@ def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
         raise TransferError(f"{where}: its text is not a string.")
     created = timestamp(raw.get("created_at"), fallback, where=where, name="created_at")
     reply_state = _STATES[state]
-    return Message.of(
+    message = Message.of(
         _ROLES[role], texts[0], reasoning=texts[1],
         attachments=_attachments(raw.get("attachments", []), where),
         # nothing streams into an imported message any more
@@ -250,6 +256,11 @@ def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
         finish_reason=optional_str(raw.get("finish_reason")),
         error=optional_str(raw.get("error")),
     )
+    if "tool_calls" in raw:
+        if not isinstance(raw["tool_calls"], list):
+            raise TransferError(f"{where}: its tool_calls are not a list.")
+        add_calls(message, raw["tool_calls"])
+    return message
 
 
 _ROLES = {role.value: role for role in Role}
@@ -322,7 +333,14 @@ def _message_markdown(message: Message) -> list[str]:
     if message.reasoning:
         lines += ["> **Reasoning**", ">", *(f"> {line}" for line in
                                             message.reasoning.splitlines()), ""]
-    lines += [message.content, ""] if message.content else []
+    if message.tool_calls:
+        for part in message.parts:
+            if type(part) is Text and part.text:
+                lines += [part.text, ""]
+            elif type(part) is ToolCall:
+                lines += tool_call_markdown(part)
+    else:
+        lines += [message.content, ""] if message.content else []
     for attachment in message.attachments:
         kind = IMAGE_TYPES.get(attachment.mime, attachment.mime)
         label = f"{attachment.name} " if attachment.name else ""
@@ -332,6 +350,35 @@ def _message_markdown(message: Message) -> list[str]:
         error = server_text(message.error)
         lines += [f"*{note}{' ' + error if error else ''}*", ""]
     return lines
+
+
+MARKDOWN_RESULT_CHARS = 2000
+
+
+def tool_call_markdown(call: ToolCall) -> list[str]:
+    """A call as readable Markdown: what ran, how it ended, its arguments and its result
+    (a long result is cut here; the JSON export has it whole)."""
+    took = f" · {call.duration_s:.1f} s" if call.duration_s is not None else ""
+    lines = [f"**Tool: {call.label}** · {call.state.value}{took}", ""]
+    lines += _fenced(_pretty(call.arguments), "json")
+    result = call.result_for_model
+    if len(result) > MARKDOWN_RESULT_CHARS:
+        cut = len(result) - MARKDOWN_RESULT_CHARS
+        result = f"{result[:MARKDOWN_RESULT_CHARS]}\n… ({cut:,} more characters in the JSON export)"
+    return lines + _fenced(result, "")
+
+
+def _pretty(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments or "{}"), indent=2, ensure_ascii=False)
+    except ValueError:
+        return arguments
+
+
+def _fenced(text: str, language: str) -> list[str]:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", text, fence, ""]
 
 
 def _kilobytes(size: int) -> str:

@@ -35,6 +35,8 @@ from desktop_chat.core.llm.events import (
     Retrying,
     StreamEvent,
     TextDelta,
+    ToolCallRequest,
+    ToolCallsRequested,
 )
 from desktop_chat.core.model.message import Usage
 
@@ -49,6 +51,9 @@ PLACEHOLDER_KEY = "no-key-set"
 # What a server says when it cannot take image parts: "image input is not supported",
 # "this model does not support vision", "multimodal input ...", "Invalid image_url ...".
 _IMAGE_REFUSAL = re.compile(r"image|vision|multi-?modal", re.IGNORECASE)
+# ... and one that cannot take tools: "tools is not supported", "does not support tools",
+# "tool_choice", "function calling is not enabled".
+_TOOLS_REFUSAL = re.compile(r"\btools?\b|tool_choice|function.?call", re.IGNORECASE)
 # What a server names in a 400 about a parameter -> the setting's name in our Settings
 _PARAM_NAMES = {
     "reasoning_effort": ("reasoning_effort", "reasoning effort"),
@@ -63,6 +68,7 @@ class ChatRequest:
     model: str
     messages: list[dict[str, Any]]  # Chat Completions shaped; user content may be parts
     params: GenerationParams = field(default_factory=GenerationParams)
+    tools: list[dict[str, Any]] = field(default_factory=list)  # Chat Completions `tools`
 
     @property
     def has_images(self) -> bool:
@@ -175,7 +181,8 @@ class ChatClient:
 
     async def list_models(self, timeout_s: float | None = None, *, quiet: bool = False
                           ) -> list[str]:
-        """The server's model ids, sorted; raises `ChatError` with text for the window.
+        """The server's model ids in the order it lists them (its first is its own default
+        for many local servers); raises `ChatError` with text for the window.
         `quiet`: a probe (local server discovery), where no answer is the usual outcome."""
         await self.prepare()
         if (refusal := self._refusal()) is not None:
@@ -185,13 +192,13 @@ class ChatClient:
         read_s = timeout_s or self.endpoint.read_timeout_s
         timeout = openai.Timeout(read_s, connect=min(read_s, self.endpoint.connect_timeout_s))
         try:
-            ids = {m.id async for m in self._ready().models.list(timeout=timeout)
-                   if isinstance(getattr(m, "id", None), str) and m.id}
+            ids = [m.id async for m in self._ready().models.list(timeout=timeout)
+                   if isinstance(getattr(m, "id", None), str) and m.id]
         except openai.APIStatusError as exc:
             raise self._models_status_error(exc) from None
         except Exception as exc:
             raise self._request_error(exc, read_s, quiet=quiet) from None
-        return sorted(ids, key=lambda name: (name.casefold(), name))
+        return list(dict.fromkeys(ids))
 
     def _ready(self) -> openai.AsyncOpenAI:
         assert self._sdk is not None, "_refusal() is checked first"
@@ -211,7 +218,7 @@ class ChatClient:
         # for 1,000 messages, a frozen window on every send in a long chat. Ours are plain JSON
         # already, so they go into the body as they are (the request is byte-for-byte the same).
         if self.endpoint.api == ApiFlavour.RESPONSES:
-            body = responses.request_body(request.messages, request.params)
+            body = responses.request_body(request.messages, request.params, request.tools)
             # Azure names the deployment in the body here, not in the URL
             model = (self.endpoint.is_azure and self.endpoint.azure_deployment) or request.model
             return await self._ready().responses.create(model=model, stream=True, extra_body=body)
@@ -222,7 +229,8 @@ class ChatClient:
             model=request.model,
             messages=[],
             stream=True,
-            extra_body={"messages": request.messages, **self._chat_params(request.params)},
+            extra_body={"messages": request.messages, **self._chat_params(request.params),
+                        **({"tools": request.tools} if request.tools else {})},
             **extra,
         )
 
@@ -244,6 +252,7 @@ class ChatClient:
         finish_reason: str | None = None
         usage: Usage | None = None
         received_any = False
+        calls: dict[int, list[str]] = {}  # index -> [id, name, argument pieces...]
         try:
             async for chunk in sdk_stream:
                 received_any = True
@@ -257,6 +266,8 @@ class ChatClient:
                             yield ReasoningDelta(reasoning)
                         if delta.content is not None:
                             yield TextDelta(delta.content)
+                        if delta.tool_calls:
+                            _gather_calls(calls, delta.tool_calls)
                     if choice.finish_reason:
                         finish_reason = choice.finish_reason
         except Exception as exc:
@@ -266,6 +277,11 @@ class ChatClient:
             await sdk_stream.close()
         if usage is not None:
             yield usage
+        if calls:
+            yield ToolCallsRequested(tuple(
+                ToolCallRequest(c[0] or f"call_{i}", c[1], "".join(c[2:]))
+                for i, c in sorted(calls.items())))
+            finish_reason = finish_reason or "tool_calls"
         if finish_reason is None:
             # The body ended cleanly but the reply never said it was done: a proxy or the
             # server dropped the rest.
@@ -295,6 +311,8 @@ class ChatClient:
             return errors.auth_rejected(detail, status)
         if request.has_images and status not in (404, 429) and _IMAGE_REFUSAL.search(detail):
             return errors.images_rejected(request.model, status, detail)
+        if (request.tools and status in (400, 404, 422, 500) and _TOOLS_REFUSAL.search(detail)):
+            return errors.tools_rejected(request.model, status, detail)
         if status == 404:
             if "model" in detail.lower():
                 return errors.model_not_found(request.model, detail)
@@ -374,6 +392,22 @@ def _rejected_settings(request: ChatRequest, detail: str) -> list[str]:
         if getattr(request.params, name) is not None and re.search(pattern, detail):
             named.append(label)
     return named
+
+
+def _gather_calls(calls: dict[int, list[str]], deltas: Any) -> None:
+    """Add one chunk's tool-call deltas: the first of a call brings its id and name, the
+    rest pieces of its arguments (parallel calls are told apart by `index`)."""
+    for delta in deltas:
+        index = delta.index if isinstance(delta.index, int) else len(calls)
+        call = calls.setdefault(index, ["", ""])
+        if delta.id:
+            call[0] = delta.id
+        function = delta.function
+        if function is not None:
+            if function.name and not call[1]:
+                call[1] = function.name
+            if function.arguments:
+                call.append(function.arguments)
 
 
 def _reasoning(extra: dict[str, Any]) -> str | None:

@@ -12,6 +12,9 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
+
+from desktop_chat.core.config.providers import is_local_host
 
 
 class ErrorKind(enum.Enum):
@@ -27,6 +30,7 @@ class ErrorKind(enum.Enum):
     MALFORMED = "malformed"
     STREAM_ERROR = "stream_error"
     IMAGES_REJECTED = "images_rejected"
+    TOOLS_REJECTED = "tools_rejected"
     PARAM_REJECTED = "param_rejected"
     NO_MODEL_LIST = "no_model_list"
     BAD_PROXY = "bad_proxy"
@@ -130,7 +134,24 @@ def bad_request(status: int, detail: str) -> ChatError:
     )
 
 
+# What the system says when this computer has no usable network (no route, no DNS answer).
+_OFFLINE_CAUSES = ("name or service not known", "temporary failure in name resolution",
+                   "nodename nor servname", "getaddrinfo failed", "no address associated",
+                   "network is unreachable", "no route to host", "network is down")
+
+
 def connection_failed(base_url: str, cause: str) -> ChatError:
+    """A local server that does not answer is probably not running; a remote one that
+    cannot even be looked up or routed to means the network is unreachable."""
+    host = (urlsplit(base_url).hostname or "") if "://" in base_url else ""
+    if host and not is_local_host(host) and any(
+            known in cause.lower() for known in _OFFLINE_CAUSES):
+        return ChatError(
+            ErrorKind.CONNECTION,
+            f"Could not reach {host}: the network is unreachable ({cause}). Check that this "
+            "computer is online (and the proxy settings, if you use one), then try again.",
+            detail=cause,
+        )
     return ChatError(
         ErrorKind.CONNECTION,
         f"Could not connect to {base_url}: {cause}. Check that the server is running "
@@ -176,6 +197,18 @@ def images_rejected(model: str, status: int, detail: str) -> ChatError:
     return ChatError(
         ErrorKind.IMAGES_REJECTED,
         f"Model '{model}' does not accept images. Remove the image or pick a vision model.",
+        detail=detail,
+        status=status,
+    )
+
+
+def tools_rejected(model: str, status: int, detail: str) -> ChatError:
+    """A model or server that does not do tool calling refused the request's `tools`."""
+    return ChatError(
+        ErrorKind.TOOLS_REJECTED,
+        f"Model '{model}' does not accept tools ({detail or f'HTTP {status}'}). Turn tools off "
+        "for this conversation (Tools → Use tools in this conversation) or pick a model that "
+        "supports tool calling, then send again.",
         detail=detail,
         status=status,
     )

@@ -28,6 +28,22 @@ class Retrying:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """One tool call the model asked for: `arguments` is the JSON text as streamed."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallsRequested:
+    """The model's step ended asking for these calls (several: parallel calls), in order."""
+
+    calls: tuple[ToolCallRequest, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     reason: str | None  # "stop", "length", "content_filter", "tool_calls", ... as sent
 
@@ -38,4 +54,5 @@ class Failed:
 
 
 # `Usage` is the server's usage report, as the message keeps it.
-StreamEvent = TextDelta | ReasoningDelta | Usage | Retrying | Finished | Failed
+StreamEvent = (TextDelta | ReasoningDelta | Usage | Retrying | ToolCallsRequested | Finished
+               | Failed)

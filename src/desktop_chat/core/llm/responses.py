@@ -23,6 +23,8 @@ from desktop_chat.core.llm.events import (
     ReasoningDelta,
     StreamEvent,
     TextDelta,
+    ToolCallRequest,
+    ToolCallsRequested,
 )
 from desktop_chat.core.model.message import Usage
 
@@ -38,16 +40,22 @@ _INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content
 ErrorMapper = Callable[[Exception, bool], ChatError]
 
 
-def request_body(messages: list[dict[str, Any]], params: GenerationParams) -> dict[str, Any]:
+def request_body(messages: list[dict[str, Any]], params: GenerationParams,
+                 tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Chat-shaped messages -> `instructions` + `input` items, plus the params that are set.
 
-    System messages become `instructions`; user images become `input_image` items."""
+    System messages become `instructions`; user images become `input_image` items; an
+    assistant message's `tool_calls` become `function_call` items and `tool` messages
+    `function_call_output` items. Chat-shaped `tools` become Responses function tools."""
     instructions = "\n\n".join(
         _plain_text(m.get("content")) for m in messages if m.get("role") in INSTRUCTION_ROLES
     )
     body: dict[str, Any] = {
-        "input": [_input_item(m) for m in messages if m.get("role") not in INSTRUCTION_ROLES],
+        "input": [item for m in messages if m.get("role") not in INSTRUCTION_ROLES
+                  for item in _input_items(m)],
     }
+    if tools:
+        body["tools"] = [_function_tool(t) for t in tools]
     if instructions:
         body["instructions"] = instructions
     if params.temperature is not None:
@@ -60,6 +68,30 @@ def request_body(messages: list[dict[str, Any]], params: GenerationParams) -> di
         # "auto": the reasoning summary streams as response.reasoning_summary_text.delta
         body["reasoning"] = {"effort": params.reasoning_effort, "summary": "auto"}
     return body
+
+
+def _function_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    function = tool.get("function") or {}
+    return {"type": "function", "name": function.get("name", ""),
+            "description": function.get("description", ""),
+            "parameters": function.get("parameters", {"type": "object", "properties": {}})}
+
+
+def _input_items(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    role = message.get("role")
+    if role == "tool":
+        return [{"type": "function_call_output", "call_id": str(message.get("tool_call_id")),
+                 "output": _plain_text(message.get("content"))}]
+    calls = message.get("tool_calls") if role == "assistant" else None
+    if not calls:
+        return [_input_item(message)]
+    items = [_input_item(message)] if _plain_text(message.get("content")) else []
+    for call in calls:
+        function = call.get("function") or {}
+        items.append({"type": "function_call", "call_id": str(call.get("id")),
+                      "name": function.get("name", ""),
+                      "arguments": function.get("arguments", "{}")})
+    return items
 
 
 def _input_item(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,10 +129,17 @@ async def events(sdk_stream: Any, stream_error: ErrorMapper) -> AsyncIterator[St
     """Server events -> ours. Ends after the first terminal event; the response is closed
     however the iteration ends."""
     received_any = False
+    calls: dict[str, list[str]] = {}  # item id -> [call id, name, argument pieces...]
     try:
         async for event in sdk_stream:
             received_any = True
+            if _gather_call(calls, event):
+                continue
             mapped, terminal = _map(event)
+            if terminal and calls and not isinstance(mapped[-1], Failed):
+                mapped.insert(len(mapped) - 1, ToolCallsRequested(tuple(
+                    ToolCallRequest(c[0] or item, c[1], "".join(c[2:]))
+                    for item, c in calls.items())))
             for item in mapped:
                 yield item
             if terminal:
@@ -111,6 +150,28 @@ async def events(sdk_stream: Any, stream_error: ErrorMapper) -> AsyncIterator[St
     finally:
         await sdk_stream.close()
     yield Failed(errors.interrupted("the server ended the stream before the reply was complete"))
+
+
+def _gather_call(calls: dict[str, list[str]], event: Any) -> bool:
+    """Collect function calls as they stream; True when the event was one of theirs."""
+    kind = _get(event, "type")
+    if kind in ("response.output_item.added", "response.output_item.done"):
+        item = _get(event, "item")
+        if _get(item, "type") != "function_call":
+            return False
+        key = str(_get(item, "id") or _get(item, "call_id"))
+        call = calls.setdefault(key, [str(_get(item, "call_id") or ""),
+                                      str(_get(item, "name") or "")])
+        arguments = _get(item, "arguments")
+        if kind.endswith(".done") and isinstance(arguments, str):
+            del call[2:]
+            call.append(arguments)  # the complete text wins over the pieces
+        return True
+    if kind == "response.function_call_arguments.delta":
+        call = calls.setdefault(str(_get(event, "item_id")), ["", ""])
+        call.append(str(_get(event, "delta") or ""))
+        return True
+    return kind == "response.function_call_arguments.done"
 
 
 def _map(event: Any) -> tuple[list[StreamEvent], bool]:

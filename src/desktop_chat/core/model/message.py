@@ -135,10 +135,75 @@ class Reasoning(_GrowingText):
     """A model's thinking before its answer: shown apart, stored, never sent back."""
 
 
-# A message's content, in order. Images are `Attachment`s. Tool calls and their results and
-# document references will be further part types: a store, an export or a request builder
-# that meets a part it does not know leaves it out rather than guessing.
-Part = Text | Reasoning | Attachment
+STEP_BREAK = "\n\n"  # between the texts of two model requests (tool steps) of one reply
+
+
+class ToolCallState(enum.Enum):
+    REQUESTED = "requested"  # the model asked for it; waiting for the user's consent
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # the tool said it failed, the server broke, or the call timed out
+    DENIED = "denied"  # the user (or a remembered choice) said no; the model is told so
+    CANCELLED = "cancelled"  # the user pressed Stop while it ran
+    INTERRUPTED = "interrupted"  # the app ended while it ran (found so on the next start)
+
+    @property
+    def is_open(self) -> bool:
+        return self in (ToolCallState.REQUESTED, ToolCallState.RUNNING)
+
+
+# What the model is told when a call has no result of its own (every call in a request must
+# be answered, or the server refuses the request).
+_NO_RESULT = {
+    ToolCallState.REQUESTED: "The tool call was not run: the turn ended before the user "
+                             "decided.",
+    ToolCallState.RUNNING: "The tool call did not finish.",
+    ToolCallState.DENIED: "The user denied this tool call. Do not retry it; ask the user or "
+                          "answer without it.",
+    ToolCallState.CANCELLED: "The user stopped this tool call before it finished.",
+    ToolCallState.INTERRUPTED: "The tool call was interrupted (the app closed) before it "
+                               "finished.",
+}
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One call of a tool the model asked for, and its outcome: the part a reply gets for each
+    call, in the order the calls were made. `name` is the function name the model used;
+    `server` and `tool` are the MCP server and tool it stands for. `arguments` is the JSON
+    text exactly as the model sent it (it may be malformed: the call then fails, the model
+    is told why). `result` is the complete text the model is given back. `step` counts the
+    model's requests in the turn: calls of one step were asked for together (parallel)."""
+
+    call_id: str
+    name: str
+    arguments: str = ""
+    server: str = ""
+    tool: str = ""
+    step: int = 0
+    state: ToolCallState = ToolCallState.REQUESTED
+    result: str = ""
+    duration_s: float | None = None
+
+    @property
+    def label(self) -> str:
+        """`server › tool` as the window shows it."""
+        return f"{self.server} › {self.tool}" if self.server else self.name
+
+    @property
+    def result_for_model(self) -> str:
+        if self.state in (ToolCallState.DONE, ToolCallState.FAILED):
+            return self.result
+        return self.result or _NO_RESULT[self.state]
+
+    def close(self, state: ToolCallState, result: str = "") -> None:
+        self.state, self.result = state, result or self.result
+
+
+# A message's content, in order. Images are `Attachment`s; tool calls (with their results) are
+# `ToolCall`s. Document references will be a further part type: a store, an export or a
+# request builder that meets a part it does not know leaves it out rather than guessing.
+Part = Text | Reasoning | Attachment | ToolCall
 
 
 @dataclass(slots=True)
@@ -175,8 +240,20 @@ class Message:
 
     @property
     def content(self) -> str:
-        """The text, exactly as written or received (all text parts joined)."""
-        return "".join(p.text for p in self.parts if type(p) is Text)
+        """The text, exactly as written or received (all text parts joined). The text of
+        each model request after tool calls starts a new paragraph (STEP_BREAK), as the
+        window shows it."""
+        out: list[str] = []
+        after_call = False
+        for part in self.parts:
+            if type(part) is ToolCall:
+                after_call = True
+            elif type(part) is Text and part.text:
+                if after_call and out:
+                    out.append(STEP_BREAK)
+                out.append(part.text)
+                after_call = False
+        return "".join(out)
 
     @property
     def reasoning(self) -> str:
@@ -186,6 +263,11 @@ class Message:
     def attachments(self) -> list[Attachment]:
         """The images, in the order attached."""
         return [p for p in self.parts if type(p) is Attachment]
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls made in this reply, in order."""
+        return [p for p in self.parts if type(p) is ToolCall]
 
     @property
     def has_text(self) -> bool:
@@ -208,7 +290,43 @@ class Message:
 
     def counts_as_context(self) -> bool:
         """Whether the message is sent back to the model with the next prompt."""
-        return self.role is not Role.ASSISTANT or self.has_text
+        return self.role is not Role.ASSISTANT or self.has_text or bool(self.tool_calls)
+
+    def request_messages(self) -> list[dict[str, Any]]:
+        """The Chat Completions messages this one becomes: itself, or for a reply that used
+        tools, per step the assistant message with its `tool_calls` followed by one `tool`
+        message per call, then the text that came after the last step."""
+        if self.role is not Role.ASSISTANT or not self.tool_calls:
+            return [self.request_message()]
+        out: list[dict[str, Any]] = []
+        text: list[str] = []
+        calls: list[ToolCall] = []
+
+        def flush_calls() -> None:
+            out.append({"role": "assistant", "content": "".join(text) or None,
+                        "tool_calls": [{"id": c.call_id, "type": "function",
+                                        "function": {"name": c.name,
+                                                     "arguments": c.arguments or "{}"}}
+                                       for c in calls]})
+            out.extend({"role": "tool", "tool_call_id": c.call_id,
+                        "content": c.result_for_model} for c in calls)
+            text.clear()
+            calls.clear()
+
+        for part in self.parts:
+            if type(part) is ToolCall:
+                if calls and part.step != calls[-1].step:
+                    flush_calls()
+                calls.append(part)
+            elif type(part) is Text:
+                if calls:
+                    flush_calls()
+                text.append(part.text)
+        if calls:
+            flush_calls()
+        if "".join(text):
+            out.append({"role": "assistant", "content": "".join(text)})
+        return out
 
     def request_message(self) -> dict[str, Any]:
         """The Chat Completions form; with images, content parts (text first, then images
@@ -231,5 +349,7 @@ class Conversation:
         """The Chat Completions `messages` for the next request."""
         out: list[dict[str, Any]] = (
             [{"role": "system", "content": system_prompt}] if system_prompt else [])
-        out += [m.request_message() for m in self.messages if m.counts_as_context()]
+        for message in self.messages:
+            if message.counts_as_context():
+                out += message.request_messages()
         return out

@@ -33,6 +33,7 @@ class Action(Enum):
     EDIT = "edit"  # ✎ Edit under a prompt: the message's index
     PREVIOUS = "prev"  # ‹ the previous alternative: the message's id
     NEXT = "next"  # › the next alternative: the message's id
+    TOOL = "tool"  # a tool call's row: show or hide its arguments and result (row number)
 
     @property
     def numbered(self) -> bool:
@@ -41,7 +42,7 @@ class Action(Enum):
 
 
 _NUMBERED = frozenset({Action.COPY_CODE, Action.TOGGLE, Action.IMAGE, Action.COPY_REPLY,
-                       Action.EDIT, Action.PREVIOUS, Action.NEXT})
+                       Action.EDIT, Action.PREVIOUS, Action.NEXT, Action.TOOL})
 _BY_NAME = {action.value: action for action in Action}
 _NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # bounded: int() of a huge string is slow or fails
 # Leading characters a URL parser drops (WHATWG: C0 controls and space), so they cannot hide

@@ -1,0 +1,93 @@
+"""Wires the tools into the window: the activity panel (tool rows and the approval card) under
+the conversation, the Tools menu (per-conversation switch, Settings → Tools), failures said in
+the window, and the servers started once the window is up."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QAction
+from PySide6.QtWidgets import QDialog, QWidget
+
+from desktop_chat.core.model.message import Message, ToolCall
+from desktop_chat.core.tools.consent import Decision
+from desktop_chat.core.tools.host import ToolInfo
+from desktop_chat.ui.tool_rows import ToolActivity
+from desktop_chat.ui.tools import ToolService
+
+if TYPE_CHECKING:
+    from desktop_chat.ui.main_window import MainWindow
+
+
+class ToolView:
+    def __init__(self, window: MainWindow, service: ToolService) -> None:
+        self.window = window
+        self.service = service
+        self.activity = ToolActivity()
+        self.approval = self.activity.approval
+        window.add_below_conversation(self.activity)
+        c = window.controller
+        c.tool_approval_requested.connect(self._ask)
+        c.tool_calls_changed.connect(self.activity.show_calls)
+        c.reply_started.connect(lambda _model: self.activity.clear())
+        c.reply_finished.connect(self._finished)
+        c.conversation_opened.connect(lambda _conversation: self._sync_menu())
+        c.streaming_changed.connect(lambda streaming: streaming or self.approval.dismiss())
+        self.approval.answered.connect(self._answered)
+        service.failed.connect(window.show_error)
+        menu = window.menuBar().addMenu("&Tools")
+        self.useTools = QAction("Use tools in this conversation", window, checkable=True)
+        self.useTools.setObjectName("useToolsAction")
+        self.useTools.toggled.connect(self._use_tools)
+        menu.addAction(self.useTools)
+        self.settingsAction = QAction("Tool servers…", window)
+        self.settingsAction.setObjectName("toolSettingsAction")
+        self.settingsAction.triggered.connect(self.open_settings)
+        menu.addAction(self.settingsAction)
+        self._sync_menu()
+        for problem in service.problems:
+            window.show_error(problem)
+        QTimer.singleShot(0, service.start)  # after the window is up; never waited for
+
+    def _ask(self, call: ToolCall, tool: ToolInfo) -> None:
+        self.activity.show()
+        self.approval.ask(call, tool)
+        QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
+            self.approval, f"Approval needed: {tool.server} › {tool.name}"))
+
+    def _answered(self, decision: Decision) -> None:
+        self.approval.dismiss()
+        self.window.controller.answer_tool(decision)
+
+    def _finished(self, reply: Message) -> None:
+        self.approval.dismiss()
+        if reply.tool_calls:  # the transcript now shows them as rows, with the reply
+            self.window.transcript.show_messages(self.window.controller.session.messages)
+        self.activity.clear()
+
+    def _sync_menu(self) -> None:
+        self.useTools.blockSignals(True)
+        self.useTools.setChecked(not self.window.controller.overrides.tools_off)
+        self.useTools.blockSignals(False)
+
+    def _use_tools(self, on: bool) -> None:
+        controller = self.window.controller
+        try:
+            controller.set_overrides(dataclasses.replace(controller.overrides, tools_off=not on))
+        except Exception as exc:  # StoreError: the choice still applies to this session
+            self.window.show_error(str(exc))
+
+    def open_settings(self) -> QDialog:
+        from desktop_chat.ui.settings_tools import ToolsDialog
+
+        dialog = ToolsDialog(self.service, self.window)
+        dialog.open()  # never exec(): a reply may be streaming
+        return dialog
+
+    def settings_page(self) -> QWidget:
+        """Settings → Tools."""
+        from desktop_chat.ui.settings_tools import ToolsPage
+
+        return ToolsPage(self.service)
