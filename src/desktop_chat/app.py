@@ -36,7 +36,8 @@ from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
-from desktop_chat.ui import deferred, single_instance, theme
+from desktop_chat.core.render.math_host import MATH_HOST_FLAG
+from desktop_chat.ui import deferred, emoji_font, single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -116,6 +117,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     tools = ToolService(loop, data_dir, args.mcp_config, secrets=secrets)
     controller = ChatController(loop, client, profile.model if profile else "",
                                 settings.system_prompt, store=store, tools=tools.box)
+    controller.set_document_share(settings.document_share)
     connections.controller = controller
     notice = stored.notice or store_notice
     if (notice is None and not client.key_pending and client.endpoint.needs_key
@@ -185,6 +187,7 @@ def open_history(data_dir: Path) -> tuple[Store | None, str | None]:
         if interrupted:
             log.warning("%d reply(s) were cut off by a crash; marked interrupted", interrupted)
         store.purge_deleted(timedelta(days=30))
+        store.forget_unused_documents()  # read for a message that was never sent
     except StoreError as exc:  # e.g. a full disk: reading still works
         log.error("start-up upkeep of the history failed: %s", exc)
         notice = notice or f"{exc} New messages may not be saved."
@@ -208,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         from desktop_chat.engine_host import main as engine_host_main
 
         return engine_host_main(argv[1:])
+    if argv[:1] == [MATH_HOST_FLAG]:  # and its formula helper (core/render/math_host.py)
+        from desktop_chat.core.render.math_host import main as math_host_main
+
+        return math_host_main(argv[1:])
     if argv[:1] == [IMPORT_HOST_FLAG]:  # and its import helper (core/history/import_process.py)
         from desktop_chat.core.history.import_process import main as import_host_main
 
@@ -284,6 +291,7 @@ def configure_application(app: QApplication) -> None:
     app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
     app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup
     theme.follow_color_scheme(app)
+    emoji_font.ensure_emoji_font()  # colour emoji where the platform has no emoji font
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.follow_color_scheme(app))
 
 

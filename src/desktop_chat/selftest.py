@@ -23,9 +23,11 @@ def run_self_test(args: argparse.Namespace) -> int:
         ("tls", _check_tls),
         ("resources", _check_resources),
         ("markdown", _check_markdown),
+        ("documents", _check_documents),
         ("keychain", _check_keychain),
         ("mcp", _check_mcp),
         ("window", lambda: _check_window(args)),
+        ("math", _check_math),
     ]
     failed = 0
     for name, check in checks:
@@ -91,6 +93,64 @@ def _check_markdown() -> str:
     return "markdown-it renders, raw HTML escaped"
 
 
+def _check_math() -> str:
+    """One formula drawn the way the transcript draws it: ziamath with its bundled fonts, then
+    QtSvg. A frozen app without the fonts (package data) would show formulas as source."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QFont, QImage, QTextDocument
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_chat.core.render.math import Formula
+    from desktop_chat.ui.math_images import MathImages
+
+    _qt_app = QApplication.instance() or QApplication([sys.argv[0]])
+    doc = QTextDocument()
+    math = MathImages(doc, lambda: (QFont(), "#000000", 1.0))
+    tag = math.html(Formula("\\frac{1}{2}", True, "$$", "$$"))
+    if 'src="' not in tag:
+        raise RuntimeError(f"the formula was not drawn (ziamath or its fonts missing): {tag}")
+    name = tag.split('src="', 1)[1].split('"', 1)[0]
+    image = doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(name))
+    if not isinstance(image, QImage) or not any(
+            image.pixelColor(x, y).alpha() for x in range(image.width())
+            for y in range(image.height())):
+        raise RuntimeError("the formula drew nothing (QtSvg missing?)")
+    return f"ziamath draws \\frac{{1}}{{2}} ({image.width()}x{image.height()} px)"
+# The smallest PDF with a text layer (no xref table: PDFium rebuilds it, as for many real files).
+_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 100]/Contents 4 0 R"
+        b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+        b"4 0 obj<</Length 45>>stream\nBT /F1 18 Tf 10 50 Td (Self-test page) Tj ET\n"
+        b"endstream endobj\n5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+_DOCX_XML = ('<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/'
+             'main"><w:body><w:p><w:r><w:t>Self-test paragraph</w:t></w:r></w:p></w:body>'
+             '</w:document>')
+
+
+def _check_documents() -> str:
+    """PDFium, zlib + expat (Word files) and charset-normalizer are in the build and read a
+    file each."""
+    import io
+    import zipfile
+
+    from desktop_chat.core.documents.extract import extract_bytes
+
+    pdf = extract_bytes(_PDF, "self-test.pdf")
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as word:
+        word.writestr("word/document.xml", _DOCX_XML)
+    docx_text = extract_bytes(data.getvalue(), "self-test.docx").text
+    legacy = extract_bytes("Café crème brûlée, façade naïve. ".encode("cp1252") * 8, "t.txt")
+    if ("Self-test page" not in pdf.text or docx_text != "Self-test paragraph"
+            or "crème brûlée" not in legacy.text):
+        raise RuntimeError(f"unexpected text: {pdf.text!r}, {docx_text!r}")
+    return "PDF (PDFium), Word and a cp1252 text file read"
+
+
 NATIVE_KEYRING = {"linux": "keyring.backends.SecretService", "win32": "keyring.backends.Windows",
                   "darwin": "keyring.backends.macOS"}
 
@@ -135,6 +195,10 @@ def _check_window(args: argparse.Namespace) -> str:
         raise RuntimeError("the SVG icon does not load (imageformats/iconengines plugin missing)")
     if icons.icon("send", "#000000").pixmap(16, 16).toImage().pixelColor(8, 8).alpha() == 0:
         raise RuntimeError("the icon set does not draw (resources/icons or QtSvg missing)")
+    from desktop_chat.ui import emoji_font
+    emoji = emoji_font.ensure_emoji_font()
+    if emoji is None or not emoji_font.has_emoji(emoji):
+        raise RuntimeError("no font draws emoji (the bundled OpenMoji font is missing)")
     loop = app_module.create_event_loop(qt_app)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as tmp:
         args = argparse.Namespace(**{**vars(args), "data_dir": args.data_dir or Path(tmp)})
@@ -146,4 +210,5 @@ def _check_window(args: argparse.Namespace) -> str:
     loop.close()
     if missing:
         raise RuntimeError(f"widgets missing: {missing}")
-    return f"{qt_app.platformName()} platform, main window with all named widgets"
+    return (f"{qt_app.platformName()} platform, main window with all named widgets, "
+            f"emoji drawn with {emoji}")

@@ -41,7 +41,8 @@ def test_the_links_on_the_wire_are_unchanged() -> None:
     assert [link(a, 3) if a.numbered else link(a) for a in Action] == [
         "dc-copy:3", "dc-toggle:3", "dc-note:", "dc-image:3", "dc-label:", "dc-earlier:",
         "dc-copyreply:3", "dc-regenerate:", "dc-continue:", "dc-edit:3", "dc-prev:3",
-        "dc-next:3", "dc-tool:3"]
+        "dc-next:3", "dc-tool:3", "dc-source:3", "dc-context:3", "dc-settings:", "dc-resend:",
+        "dc-details:3"]
     assert all(link(a, 3 if a.numbered else None).startswith(PREFIX) for a in Action)
 
 

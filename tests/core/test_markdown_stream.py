@@ -23,6 +23,9 @@ PIECES = [
     "    indented code", "| a | b |\n|---|---|\n| 1 | 2 |", "`inline`", "*em*", "~~del~~",
     "[link](https://example.com)", "![alt](http://e.x/i.png)", "<b>raw</b>", "---", "\r\n",
     "- [ ] task", "- [x] done", "Setext\n===", "text\r", "😀 ünïcode", "$x^2$", "&amp; &lt;",
+    # math: every delimiter, alone too (so formulas open in one chunk and close in another)
+    "$", "$$", "\\(", "\\)", "\\[", "\\]", "\\frac{a}{b}", "x_1^2", "\\text{a $b$ c}",
+    "$5 and $10", "\\begin{pmatrix}a & b \\\\ c & d\\end{pmatrix}", "\\alpha",
 ]
 
 
@@ -121,7 +124,8 @@ def test_code_blocks_in_order_with_language() -> None:
 
 def test_view_render_has_copy_links_and_clipboard_render_has_none() -> None:
     view = render("```rust\nfn main() {}\n```", first_code_index=4)
-    assert f'href="{link(Action.COPY_CODE, 4)}"' in view.html and "rust · Copy" in view.html
+    assert f'href="{link(Action.COPY_CODE, 4)}"' in view.html and ">rust</a>" in view.html \
+        and ">Copy</a>" in view.html
     assert PREFIX not in render("```rust\nfn main() {}\n```", chrome=False).html
 
 

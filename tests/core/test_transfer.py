@@ -389,3 +389,13 @@ def test_the_store_stays_readable_while_an_import_runs_in_a_thread(store: Store)
         resume.set()
         worker.join()
     assert len(store.list_conversations(limit=None)) == 201
+
+
+def test_markdown_export_keeps_latex_exactly(store: Store) -> None:
+    latex = ("Inline $x^2$, \\(e^{i\\pi}\\), a price $5 and\n\n$$\\int_0^1 x\\,dx$$\n\n"
+             "\\[\\frac{a}{b}\\]")
+    c = store.create_conversation("Math")
+    q = add(store, c, None, Role.USER, "math?")
+    a = begin_reply(store, c, q, "m")
+    finish(store, a, ReplyState.COMPLETE, latex)
+    assert f"\n{latex}\n" in export_markdown(store, c)

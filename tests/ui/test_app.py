@@ -45,9 +45,10 @@ def test_self_test_passes(tmp_path: Path) -> None:
     result = run_app("--self-test", "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
-    for check in ("sqlite", "tls", "resources", "markdown", "mcp", "window"):
+    for check in ("sqlite", "tls", "resources", "markdown", "documents", "keychain", "mcp",
+                  "window", "math"):
         assert f"PASS {check}:" in result.stdout
-    assert "self-test: all checks OK (7 checks)" in result.stdout
+    assert "self-test: all checks OK (9 checks)" in result.stdout
 
 
 def test_unhandled_exception_is_logged_redacted_and_shown(

@@ -16,8 +16,10 @@ FAST_TIMEOUTS = {"read_timeout_s": 1.0, "connect_timeout_s": 2.0}
 
 
 def banner(chat: ChatDriver) -> str:
-    assert chat.window.errorBanner.isVisible(), "no error shown"
-    return chat.window.errorBanner.text()
+    """The error shown: a reply's in its card in the transcript, others in the banner."""
+    shown = chat.window.shown_error()
+    assert shown, "no error shown"
+    return shown
 
 
 def assert_prompt_handed_back(chat: ChatDriver) -> None:

@@ -126,9 +126,8 @@ def test_a_server_without_vision_refuses_and_gives_prompt_and_image_back(
     paste(chat, picture())
     chat.press_enter()
     chat.wait_for_reply()
-    banner = chat.window.errorBanner
-    assert banner.isVisible()
-    assert "does not accept images" in banner.text() and "test-model" in banner.text()
+    shown = chat.window.shown_error()  # in the card where the reply would have been
+    assert "does not accept images" in shown and "test-model" in shown
     assert chat.window.composer.toPlainText() == "Describe it"
     assert len(chat.window.attachmentStrip.attachments) == 1
     assert len(strip_thumbnails(chat)) == 1
@@ -154,12 +153,14 @@ def test_files_that_cannot_be_sent_are_refused_and_nothing_is_lost(
     fake.write_text("not a picture at all", encoding="utf-8")
     drop_files(chat, fake)
     assert "'notes.png' is not a PNG, JPEG, GIF or WebP image" in banner.text()
-    report = tmp_path / "report.pdf"  # not an image by name either: said so, not ignored
+    report = tmp_path / "report.pdf"  # not an image: read as a document, refused as one
     report.write_bytes(b"%PDF-1.7 ...")
     drop_files(chat, report)
-    assert "'report.pdf' is not a PNG, JPEG, GIF or WebP image" in banner.text()
+    wait_until(chat.loop, lambda: "'report.pdf' is damaged or not really a PDF" in
+               banner.text())
     drop_files(chat, tmp_path)  # a folder
-    assert f"Could not read '{tmp_path.name}'" in banner.text()
+    wait_until(chat.loop, lambda: f"'{tmp_path.name}' is a folder" in banner.text())
+    assert not chat.window.documentStrip.isVisible()
     assert chat.window.composer.toPlainText() == "Look at these"
     assert len(chat.window.attachmentStrip.attachments) == 1
     assert server.requests == []

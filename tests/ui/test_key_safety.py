@@ -55,9 +55,9 @@ class Session:
 
         self.server.push(echoing_401(key))
         send_and_wait(chat, "and again")
-        assert window.errorBanner.isVisible()
-        self.shown.append(window.errorBanner.text())
-        assert "rejected the API key" in window.errorBanner.text()
+        shown = window.shown_error()  # a reply's error: in its card in the transcript
+        self.shown.append(shown)
+        assert "rejected the API key" in shown
 
         self.server.models_scenario = echoing_401(key)
         dialog = open_settings(chat)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop_chat.core.model.message import Message, Role
 from desktop_chat.core.render import markdown
-from desktop_chat.core.render.actions import PREFIX, Action, parse
+from desktop_chat.core.render.actions import PREFIX, Action, link, parse
 from desktop_chat.core.render.markdown import Theme
 from desktop_chat.ui.transcript import Transcript
 from tests.support.openai_server import LoopbackServer, Scenario
@@ -56,6 +56,27 @@ def click_anchor(chat: ChatDriver, target: Action | str, number: int | None = No
                 return
             it += 1
         block = block.next()
+    # the message actions are icon buttons over the document (shown as on hover)
+    if not isinstance(target, str):
+        href = link(target, number if target.numbered else None) if number is not None or \
+            not target.numbered else None
+        if href is None:  # the first button of that action, whatever its number
+            for row in reversed(view._rows):
+                for candidate in [s.href for s in view._specs(row, row is view.lastBar.row)[0]]:
+                    found = parse(candidate)
+                    if found is not None and found.action is target:
+                        href = candidate
+                        break
+                branch = view._specs(row, row is view.lastBar.row)[1]
+                if href is None and branch is not None:
+                    href = {Action.PREVIOUS: branch.previous, Action.NEXT: branch.next}.get(
+                        target)
+                if href is not None:
+                    break
+        button = view.action_button(href) if href is not None else None
+        if button is not None:
+            button.click()
+            return
     raise AssertionError(f"no anchor {target!r} {number or ''} in the transcript")
 
 
@@ -208,7 +229,10 @@ def test_dark_palette_rerenders_with_dark_code_colours(chat: ChatDriver, server,
     qapp.setPalette(dark_palette())
     try:
         assert chat.window.transcript.theme.dark
-        assert Theme(dark=True).code_background in chat.window.transcript.toHtml().lower()
+        view = chat.window.transcript
+        # the code card is painted in the dark theme's colours; inline code and quotes too
+        assert view._painter.theme.colors.code_background == Theme(dark=True).code_background
+        assert Theme(dark=True).colors.inline_code in view.document().defaultStyleSheet()
         assert "x = 1" in chat.transcript_text()
     finally:
         qapp.setPalette(QPalette())
@@ -243,6 +267,7 @@ def test_a_streamed_reply_is_laid_out_like_a_one_shot_render(qapp, step: int) ->
         view.append_reply_text(text[i:i + step])
     view.end_reply(Message.of(Role.ASSISTANT, text), 0)
     one_shot = QTextDocument()
+    one_shot.setDefaultStyleSheet(view.document().defaultStyleSheet())  # the view's rhythm
     one_shot.setHtml(markdown.render(text, Theme(dark=False)).html)
     streamed = _layout(view.document())[1:-1]  # without the label and the action row
     assert streamed == _layout(one_shot)

@@ -22,8 +22,10 @@ BLOCKED = "The offline engine is still starting…"
 
 
 def banner(chat: ChatDriver) -> str:
-    assert chat.window.errorBanner.isVisible(), "no error shown"
-    return chat.window.errorBanner.text()
+    """The error shown: a reply's in its card in the transcript, others in the banner."""
+    shown = chat.window.shown_error()
+    assert shown, "no error shown"
+    return shown
 
 
 def titles(chat: ChatDriver) -> list[str]:
@@ -164,15 +166,16 @@ def test_edit_obeys_the_block_and_keeps_the_edited_text(
     one_exchange(chat, server)
     chat.window.controller.block(BLOCKED)
     click_anchor(chat, Action.EDIT, 0)
-    chat.window.composer.setPlainText("A better question")
-    chat.press_enter()
+    editor = chat.window.transcript.editor
+    editor.box.setPlainText("A better question")
+    editor.saveButton.click()
     assert BLOCKED in banner(chat)
-    assert chat.window.composer.toPlainText() == "A better question"
+    assert editor.isVisible() and editor.box.toPlainText() == "A better question"
     assert server.requests == [] and not chat.window.stopButton.isEnabled()
-    # Lifted: the same Enter sends the edit as a new branch.
+    # Lifted: the same Save & send sends the edit as a new branch.
     chat.window.controller.block(None)
     server.push(Scenario(deltas=["A better answer."]))
-    chat.press_enter()
+    editor.saveButton.click()
     chat.wait_for_reply()
     wait_until(chat.loop, lambda: "A better answer." in chat.transcript_text())
     assert [m.content for m in chat.window.controller.session.messages] == [

@@ -284,6 +284,14 @@ def test_chat_tab_prompt_params_and_presets(open_dialog) -> None:
         PromptPreset("French", "Answer in French.", "gpt-4o", french),)
 
 
+def test_the_documents_share_is_a_chat_setting(open_dialog) -> None:
+    opened = open_dialog()
+    share = opened.dialog.chat.documentShare
+    assert share.value() == 50
+    share.setValue(25)
+    assert opened.ok().document_share == 0.25
+
+
 def test_appearance_and_network_tabs(open_dialog) -> None:
     opened = open_dialog()
     appearance, network = opened.dialog.appearance, opened.dialog.network

@@ -103,16 +103,16 @@ def press_test_connection(chat: ChatDriver) -> tuple[Any, Any]:
     chat.loop.run_until_complete(press())
     return dialog, form
 
-def test_an_html_error_page_in_the_banner_is_shown_as_its_text(
+def test_an_html_error_page_in_the_error_card_is_shown_as_its_text(
         chat: ChatDriver, server: LoopbackServer) -> None:
     server.push(*failing(503, SPOOF, times=3))
     chat.send("hello")
     chat.wait_for_reply()
-    banner = chat.window.errorBanner
-    assert banner.isVisible()
-    assert banner.textFormat() is Qt.TextFormat.PlainText
-    assert banner.text().startswith("⚠ The server failed with HTTP 503: <html><body>")
-    assert "<b>Sign in again</b>" in banner.text()  # the tags are shown, not obeyed
+    assert not chat.window.errorBanner.isVisible()  # said once: in the card
+    card = chat.window.transcript.error_text()
+    assert card.startswith("The server failed with HTTP 503: <html><body>")
+    assert "<b>Sign in again</b>" in card  # the tags are shown, not obeyed
+    assert "<b>Sign in again</b>" in chat.transcript_text()
 
 
 def test_no_widget_showing_untrusted_text_reads_it_as_html(
@@ -141,7 +141,9 @@ def test_no_widget_showing_untrusted_text_reads_it_as_html(
         if isinstance(widget, QLabel) and ("<b" in widget.text() or "&#" in widget.text()):
             name = widget.objectName() or widget.accessibleName() or widget.text()[:40]
             showing[name] = widget.textFormat()
-    assert {"errorBanner", "testResult", "Model"} <= showing.keys(), showing  # not vacuous
+    assert {"testResult", "Model"} <= showing.keys(), showing  # not vacuous
+    # the reply's error is in its card, inserted into the transcript as plain text
+    assert "<b>Sign in again</b>" in window.transcript.error_text()
     assert {name: fmt for name, fmt in showing.items()
             if fmt is not Qt.TextFormat.PlainText} == {}
 
@@ -222,11 +224,11 @@ def test_a_key_the_server_quotes_is_never_shown(
     server.push(*TRIGGERS[trigger](key))
     chat.send("hello")
     chat.wait_for_reply()
-    banner = chat.window.errorBanner.text()
-    assert "Invalid request from key [REDACTED] (org-1)" in banner  # it was said, redacted
+    shown = chat.window.shown_error()  # a reply's error: in its card in the transcript
+    assert "Invalid request from key [REDACTED] (org-1)" in shown  # it was said, redacted
     if trigger == "in-stream":  # the reply is kept, with the error under it
         assert "Part one." in chat.transcript_text()
-        assert "⚠ The server reported an error while replying: Invalid request from key " \
+        assert "The server reported an error while replying: Invalid request from key " \
                "[REDACTED]" in chat.transcript_text()
         conversation = chat.window.controller.conversation_id
         chat.window.controller.new_chat()

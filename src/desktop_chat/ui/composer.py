@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.model.message import Attachment
+from desktop_chat.core.model.message import Attachment, DocumentRef
 from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import AttachmentStrip
 from desktop_chat.ui.theme import current, point_size
@@ -129,8 +129,8 @@ class ComposerBox(QFrame):
         self.setObjectName("composerBox")
         self.composer = composer
         self.attachmentStrip = strip
-        self.attachButton = _icon_button("attachButton", "Attach an image",
-                                         "Attach an image (or paste or drop one)")
+        self.attachButton = _icon_button("attachButton", "Attach files",
+                                         "Attach documents or images (or paste or drop them)")
         self.sendButton = _icon_button("sendButton", "Send", "Send the message (Enter)")
         self.stopButton = _icon_button("stopButton", "Stop", "Stop the reply (Esc)")
         for button in (self.sendButton, self.stopButton):
@@ -151,6 +151,11 @@ class ComposerBox(QFrame):
         layout.addWidget(composer)
         layout.addLayout(row)
         self.restyle()
+
+    def add_strip(self, strip: QWidget) -> None:
+        """Another row of chips above the text (documents, next to the images)."""
+        layout = self.layout()
+        layout.insertWidget(layout.indexOf(self.attachmentStrip), strip)
 
     def set_streaming(self, streaming: bool) -> None:
         """Send becomes Stop while a reply streams (both keep their names for automation)."""
@@ -194,10 +199,11 @@ def _icon_button(name: str, text: str, tip: str) -> QToolButton:
 class Draft:
     text: str = ""
     attachments: list[Attachment] = field(default_factory=list)
+    documents: list[DocumentRef] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.text.strip() or self.attachments)
+        return not (self.text.strip() or self.attachments or self.documents)
 
 
 class Drafts:
@@ -216,10 +222,12 @@ class Drafts:
     def take(self, key: int | None) -> Draft:
         return self._drafts.pop(key, None) or Draft()
 
-    def give_back(self, key: int | None, text: str, attachments: list[Attachment]) -> None:
+    def give_back(self, key: int | None, text: str, attachments: list[Attachment],
+                  documents: list[DocumentRef] | None = None) -> None:
         """A prompt that could not be sent in a conversation not shown: into its draft."""
         old = self._drafts.get(key, Draft())
-        self._drafts[key] = Draft(joined(text, old.text), attachments + old.attachments)
+        self._drafts[key] = Draft(joined(text, old.text), attachments + old.attachments,
+                                  (documents or []) + old.documents)
 
 
 def _local_files(source: QMimeData) -> list[str]:

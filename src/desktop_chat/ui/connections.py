@@ -165,6 +165,7 @@ class Connections(QObject):
     def _configure(self, client: ChatClient, profile: Profile, model: str) -> None:
         s = self.settings
         self.controller.block(None)
+        self.controller.set_document_share(s.document_share)
         self.controller.configure(
             client, profile, model, system_prompt=s.system_prompt, params=s.params,
             remember_model=lambda m, pid=profile.id: self.settings_file.update_profile(

@@ -15,11 +15,12 @@ import dataclasses
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from desktop_chat.core.chat import documents
 from desktop_chat.core.chat.pacing import FRAME_MS, FramePacer
 from desktop_chat.core.chat.session import ChatSession
 from desktop_chat.core.chat.turn import Turn
@@ -30,6 +31,7 @@ from desktop_chat.core.llm.client import ChatClient
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
+    DocumentRef,
     Message,
     ReplyState,
     Role,
@@ -43,13 +45,13 @@ from desktop_chat.ui.tasks import Tasks
 
 log = logging.getLogger("desktop_chat.controller")
 
-CONTINUE_PROMPT = "Please continue exactly where your last reply stopped."
 SAVE_RETRY_MS = 5_000
 
 
 class ChatController(QObject):
     prompt_sent = Signal(object, int)  # the user's Message and its index in the conversation
     reply_started = Signal(str)  # model
+    reply_resumed = Signal(object, int)  # Continue: the reply Message growing in place, its index
     text_arrived = Signal(str)
     reasoning_arrived = Signal(str)
     notice_changed = Signal(str)  # transient status ("retrying in 2 s"), "" when cleared
@@ -98,6 +100,7 @@ class ChatController(QObject):
         # owner that keeps each task and routes its failures to the log and the window.
         self.tasks = Tasks(self, loop=loop)
         self.tasks.failed.connect(self.error)
+        self._document_share = documents.DEFAULT_SHARE
         self.session = self._new_session()
         self._turn: Turn | None = None
         # The conversation the reply in flight belongs to; the user may show another one
@@ -222,22 +225,26 @@ class ChatController(QObject):
 
     # -- replies --------------------------------------------------------------------------
 
-    def send(self, prompt: str, attachments: list[Attachment] | tuple[()] = ()) -> bool:
+    def send(self, prompt: str, attachments: list[Attachment] | tuple[()] = (),
+             documents: Sequence[DocumentRef] = ()) -> bool:
         """Start a reply to `prompt`. False when nothing was sent (streaming, blocked, an
         image that cannot be sent, the history could not save it): then nothing changed and
         `error` said why, so the composer keeps what was typed."""
-        if not (prompt.strip() or attachments) or not self._can_start():
+        if not (prompt.strip() or attachments or documents) or not self._can_start():
             return False
         first = self.session.conversation_id is None
-        if not self._start(lambda: self.session.start(prompt, attachments)):
+        if not self._start(lambda: self.session.start(prompt, attachments, documents)):
             return False
         if first:
             self.conversations_changed.emit()  # a new conversation, titled from the prompt
         return True
 
     def continue_reply(self) -> bool:
-        """Ask for the rest of a stopped or interrupted reply (kept as context)."""
-        return self.send(CONTINUE_PROMPT)
+        """Extend a stopped or interrupted reply in place (no new turn in the transcript)."""
+        if not self.session.messages or not self._can_start():
+            return False
+        return self._start(self.session.start_continue, resumed=True,
+                           refused="The reply was not continued. {why}. Try again in a moment.")
 
     def regenerate(self) -> bool:
         """Answer the last prompt again; the previous answer stays as a sibling."""
@@ -263,12 +270,21 @@ class ChatController(QObject):
             raise ValueError(f"Could not read '{file.name}': {exc.strerror or exc}.") from exc
         return Attachment.image(data, file.name)
 
+    def set_document_share(self, share: float) -> None:
+        """The share of the context window documents may take, from the next prompt on."""
+        self._document_share = self.session.document_share = share
+
+    @property
+    def document_budget(self) -> int:
+        """Tokens the conversation's documents may take in the next request."""
+        return documents.budget_for(self._context_window, self.session.document_share)
+
     def stop(self) -> None:
         if self._task is not None:
             log.info("stop requested")
             self._task.cancel()
 
-    def _start(self, start: Callable[[], Turn], *, reopen: bool = False,
+    def _start(self, start: Callable[[], Turn], *, reopen: bool = False, resumed: bool = False,
                refused: str = ("Your message was not sent — it is still in the message box. "
                                "{why}. Press Enter to try again."),
                ) -> bool:
@@ -284,7 +300,9 @@ class ChatController(QObject):
             return False
         self._turn = turn
         self._streaming = self.session
-        if reopen:  # the path changed above the new reply: show it as it now is
+        if resumed:
+            self.reply_resumed.emit(turn.reply, len(self.session.messages) - 1)
+        elif reopen:  # the path changed above the new reply: show it as it now is
             self.conversation_opened.emit(self.session.conversation)
         else:
             self.prompt_sent.emit(turn.prompt, len(self.session.messages) - 1)
@@ -292,7 +310,8 @@ class ChatController(QObject):
         # reference counting, so cyclic collection waits until the reply has ended.
         gc.disable()
         self._task = self.tasks.start(self._run(turn, self.session), what="The reply")
-        self.reply_started.emit(turn.model)
+        if not resumed:
+            self.reply_started.emit(turn.model)
         self.streaming_changed.emit(True)
         self._pacer.restart()
         self._frame.setInterval(FRAME_MS)
@@ -427,10 +446,12 @@ class ChatController(QObject):
         self, conversation: Conversation | None = None, conversation_id: int | None = None,
         overrides: ConversationSettings | None = None,
     ) -> ChatSession:
-        return ChatSession(self._client, self._model, self._system_prompt, conversation,
-                           store=self.store, conversation_id=conversation_id,
-                           params=self._params, context_window=self._context_window,
-                           overrides=overrides or ConversationSettings(), tools=self.tools)
+        session = ChatSession(self._client, self._model, self._system_prompt, conversation,
+                              store=self.store, conversation_id=conversation_id,
+                              params=self._params, context_window=self._context_window,
+                              overrides=overrides or ConversationSettings(), tools=self.tools)
+        session.document_share = self._document_share
+        return session
 
     # -- tool consent ---------------------------------------------------------------------
 

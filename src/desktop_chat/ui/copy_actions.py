@@ -25,7 +25,7 @@ class CopyActions(QObject):
         messages = self._controller.session.messages
         if 0 <= index < len(messages):
             text = messages[index].content
-            put_on_clipboard(text, markdown.to_html(text, self._transcript.theme))
+            put_on_clipboard(text, self._html(text))
             self._window.statusBar().showMessage("Reply copied.", 2000)
 
     def copy_last_reply(self) -> bool:
@@ -34,9 +34,14 @@ class CopyActions(QObject):
         if text is None:
             self._window.statusBar().showMessage("There is no reply to copy yet.", 3000)
             return False
-        put_on_clipboard(text, markdown.to_html(text, self._transcript.theme))
+        put_on_clipboard(text, self._html(text))
         self._window.statusBar().showMessage("Reply copied.", 2000)
         return True
+
+    def _html(self, text: str) -> str:
+        """The reply rendered, its formulas as pictures with their LaTeX as alt text."""
+        return markdown.to_html(text, self._transcript.theme,
+                                math=self._transcript.math.clipboard_html)
 
     def copy_last_code_block(self) -> bool:
         block = self._transcript.last_code_block()

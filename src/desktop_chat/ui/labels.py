@@ -18,11 +18,12 @@ from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from desktop_chat.core.logs import redact_secrets
+from desktop_chat.core.render.theme import DARK, LIGHT
 from desktop_chat.ui.theme import is_dark
 
-# (light, dark) colours: background, text, border
-ERROR_COLORS = (("#fdecea", "#8a1c12", "#f5c2bd"), ("#3b1f1d", "#f8b4ae", "#6e2b26"))
-NOTICE_COLORS = (("#fff8e1", "#5d4300", "#f0d98c"), ("#3a3220", "#f3e2a9", "#6b5a2a"))
+# (light, dark) colours: background, text, border -- the theme's tokens
+ERROR_COLORS = tuple((c.danger_surface, c.danger, c.danger_border) for c in (LIGHT, DARK))
+NOTICE_COLORS = tuple((c.notice_surface, c.notice, c.notice_border) for c in (LIGHT, DARK))
 
 
 def shown(text: str) -> str:
@@ -89,7 +90,7 @@ def outcome_label(name: str) -> QLabel:
 def show_outcome(label: QLabel, text: str, ok: bool) -> None:
     """A result in the label: failures marked ✗ in a red that reads on light and dark."""
     label.setText(text if ok else f"✗ {text}")
-    red = "#f28b82" if is_dark(label.palette()) else "#b3261e"
+    red = (DARK if is_dark(label.palette()) else LIGHT).danger
     label.setStyleSheet("" if ok else f"color: {red};")
     label.show()
 

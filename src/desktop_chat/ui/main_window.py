@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -28,7 +29,14 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.model.message import Conversation, Message, ReplyState, Role, Usage
+from desktop_chat.core.model.message import (
+    Conversation,
+    Message,
+    Passage,
+    ReplyState,
+    Role,
+    Usage,
+)
 from desktop_chat.core.render import markdown
 from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
@@ -36,6 +44,12 @@ from desktop_chat.ui.composer import Composer, ComposerBox, Draft, Drafts
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.copy_actions import CopyActions
+from desktop_chat.ui.document_chips import (
+    ATTACH_FILTER,
+    DocumentReader,
+    DocumentStrip,
+    TextViewer,
+)
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
@@ -145,10 +159,7 @@ class MainWindow(QMainWindow):
         self.errorBanner.setAccessibleName("Error")
         self.errorBanner.setWordWrap(True)
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.errorBanner.setStyleSheet(
-            "QLabel#errorBanner { background: #fdecea; color: #8a1c12; border: 1px solid #f5c2bd;"
-            " border-radius: 4px; padding: 6px 10px; }"
-        )
+        self._style_error_banner()
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
         self.chatStack.addWidget(self.transcript)
         view = getattr(self.transcript, "viewport", lambda: self.transcript)()
@@ -165,6 +176,10 @@ class MainWindow(QMainWindow):
         compose_row.addStretch(1)
         compose_row.addWidget(self.composerBox, 100)
         compose_row.addStretch(1)
+        self.documentStrip = DocumentStrip()
+        self.documentReader = DocumentReader(self.controller.store, self.controller.tasks, self)
+        self.composerBox.add_strip(self.documentStrip)
+        self.attachButton = self.composerBox.attachButton
 
         chat = QWidget()
         column = QVBoxLayout(chat)
@@ -193,7 +208,6 @@ class MainWindow(QMainWindow):
         self.undoButton.hide()
         self._deleted: int | None = None
         self._find = ""  # words to show when the conversation being opened arrives
-        self._editing: int | None = None
         self._show_model(self.controller.model)
 
     def _connect(self) -> None:
@@ -202,11 +216,12 @@ class MainWindow(QMainWindow):
         self.sendButton.clicked.connect(self.send)
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
-        self.composerBox.attach_requested.connect(self._pick_attachments)
+        self.composerBox.attach_requested.connect(self._choose_files)
         c.finished_elsewhere.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         c.prompt_returned_elsewhere.connect(
             lambda key, prompt: self.drafts.give_back(key, prompt.content,
-                                                      list(prompt.attachments)))
+                                                      list(prompt.attachments),
+                                                      list(prompt.documents)))
         self.sidebar.open_requested.connect(c.open_chat)
         self.sidebar.rename_requested.connect(self.library.rename)
         self.sidebar.delete_requested.connect(self.delete_conversation)
@@ -222,13 +237,18 @@ class MainWindow(QMainWindow):
         self.transcript.regenerate_requested.connect(c.regenerate)
         self.transcript.continue_requested.connect(c.continue_reply)
         self.transcript.edit_requested.connect(self._start_edit)
+        self.transcript.edit_submitted.connect(self._save_edit)
+        self.transcript.settings_requested.connect(self._open_settings)
+        self.transcript.resend_requested.connect(self.send)
         self.transcript.branch_requested.connect(c.switch_branch)
         self.modelPicker.model_chosen.connect(self._model_picked)
         self.composer.image_pasted.connect(
             lambda image: self.attachmentStrip.add(image_to_attachment(image)))
         self.composer.files_dropped.connect(self._attach_files)
+        self._connect_documents()
         c.prompt_sent.connect(self._show_prompt)
         c.reply_started.connect(self.transcript.begin_reply)
+        c.reply_resumed.connect(self.transcript.resume_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
         c.reasoning_arrived.connect(self.transcript.append_reasoning)
         c.notice_changed.connect(self._show_notice)
@@ -269,7 +289,8 @@ class MainWindow(QMainWindow):
         """Send what the composer holds; it is cleared only once the controller took it."""
         prompt = self.composer.toPlainText()
         attachments = self.attachmentStrip.attachments
-        if not (prompt.strip() or attachments):
+        documents = self.documentStrip.documents
+        if not (prompt.strip() or attachments or documents or self.documentStrip.reading):
             return
         if self.controller.is_streaming:
             if not self.controller.shows_reply:  # the draft stays; say why nothing happens
@@ -277,31 +298,75 @@ class MainWindow(QMainWindow):
                     "A reply is still being written in another chat: wait for it, or stop "
                     "it (Esc), to send this.", 8000)
             return
+        if reading := self.documentStrip.reading:
+            self.show_error(f"'{reading[0]}' is still being read. Send again once its chip "
+                            "shows its pages and tokens; your message stays here.")
+            return
         self.modelPicker.commit()  # a model name typed but not yet confirmed
         self._hide_error()
-        if self._editing is not None:
-            sent = self.controller.edit_and_resend(self._editing, prompt)
-        else:
-            sent = self.controller.send(prompt, attachments)
-        if sent:
-            self._editing = None
+        if self.controller.send(prompt, attachments, documents):
             self.attachmentStrip.take()
+            self.documentStrip.take()
             self.composer.clear()
 
     def _show_prompt(self, message: Message, index: int) -> None:
         self.emptyChat.hide()
         self._draft_key = self.controller.conversation_id  # a new chat has its id now
         self.transcript.add_user_message(message.content, index,
-                                         attachments=message.attachments)
+                                         attachments=message.attachments,
+                                         documents=message.documents)
 
     def _give_back(self, prompt: Message) -> None:
         """A prompt that could not be sent returns to the composer, with its images."""
         self.composer.give_back(prompt.content)
         if prompt.attachments:
             self.attachmentStrip.set_attachments(prompt.attachments)
+        if prompt.documents:
+            self.documentStrip.set_documents(prompt.documents)
+
+    # -- documents ------------------------------------------------------------------------
+
+    def _connect_documents(self) -> None:
+        reader, strip = self.documentReader, self.documentStrip
+        reader.progressed.connect(strip.set_progress)
+        reader.finished.connect(strip.set_ready)
+        reader.failed.connect(self._document_failed)
+        strip.removed.connect(reader.cancel)
+        self.transcript.passage_requested.connect(self._show_passage)
+        self.transcript.context_requested.connect(self._show_sent_context)
+
+    def _choose_files(self) -> None:
+        dialog = QFileDialog(self, "Attach files")
+        dialog.setObjectName("attachDialog")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilters([ATTACH_FILTER, "All files (*)"])
+        dialog.filesSelected.connect(self._attach_files)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()  # not exec(): a reply may be streaming
+
+    def _document_failed(self, key: int, message: str) -> None:
+        self.documentStrip.drop(key)
+        self.show_error(message)
+
+    def _show_passage(self, passage: Passage) -> None:
+        text = self.documentReader.passage_text(passage)
+        TextViewer(passage.where, text, self).show()
+
+    def _show_sent_context(self, index: int) -> None:
+        messages = self.controller.session.messages
+        if not 0 < index < len(messages) or not messages[index].passages:
+            return
+        text = self.documentReader.sent_context(messages[index].passages,
+                                                messages[index - 1].content)
+        TextViewer("What was sent with this message", text, self).show()
 
     def _attach_files(self, paths: list[str]) -> None:
-        for path in paths:
+        images, documents = self.documentReader.split(paths)
+        self.documentStrip.budget = self.controller.document_budget
+        for path in documents:
+            self.documentStrip.add_reading(self.documentReader.read(path),
+                                           os.path.basename(path))
+        for path in images:
             try:
                 self.attachmentStrip.add(self.controller.load_image(path))
             except ValueError as exc:
@@ -331,17 +396,23 @@ class MainWindow(QMainWindow):
         self.undoButton.hide()
 
     def _start_edit(self, index: int) -> None:
-        """Edit & resend: the old message and what followed stay as another branch. Only a
-        message the user wrote, in the conversation shown, can be edited."""
+        """Edit in place: the bubble becomes an editor (Save & send, Cancel; Esc cancels and
+        nothing changes). Only a message the user wrote, in the conversation shown."""
         messages = self.controller.session.messages
         if (self.controller.is_streaming or not 0 <= index < len(messages)
                 or messages[index].role is not Role.USER):
             return
-        self._editing = index
-        self.composer.setPlainText(messages[index].content)
-        self.composer.setFocus()
-        self.statusBar().showMessage("Editing a sent message: Enter sends it as a new branch.",
-                                     8000)
+        self.transcript.start_edit(index, messages[index].content)
+
+    def _save_edit(self, index: int, text: str) -> None:
+        """Sent as a new branch; the old message and what followed it stay as another."""
+        self._hide_error()
+        if self.controller.edit_and_resend(index, text):
+            self.transcript.finish_edit()
+
+    def _open_settings(self) -> None:
+        if self.setup is not None:
+            self.setup.open_settings()
 
     def toggle_sidebar(self) -> None:
         """Hide or show the conversation list (the button, or Ctrl+B)."""
@@ -375,9 +446,16 @@ class MainWindow(QMainWindow):
         self.expandSidebarButton.setIcon(icons.icon("sidebar", current_theme().colors.muted))
         self.emptyChat.restyle()
         self.status.restyle()
-        self.transcript.theme = self._theme()
+        self.transcript.set_theme(self._theme())
+        self._style_error_banner()
         if not self.controller.is_streaming:
             self.transcript.show_messages(self.controller.session.conversation.messages)
+
+    def _style_error_banner(self) -> None:
+        c = self._theme().colors
+        self.errorBanner.setStyleSheet(
+            f"QLabel#errorBanner {{ background: {c.danger_surface}; color: {c.danger}; "
+            f"border: 1px solid {c.danger_border}; border-radius: 8px; padding: 6px 10px; }}")
 
     def show_error(self, message: str, *, pinned: bool = False) -> None:
         """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it."""
@@ -390,6 +468,13 @@ class MainWindow(QMainWindow):
         found before it, and never in place of one of those."""
         if self._pinned is None:
             self.show_error(message, pinned=True)
+
+    def shown_error(self) -> str:
+        """The error the window shows now: the banner's, else the error card at the end of
+        the conversation ("" for none)."""
+        if self.errorBanner.isVisible():
+            return self.errorBanner.text()
+        return self.transcript.error_text()
 
     def _hide_error(self) -> None:
         self._pinned = None
@@ -407,20 +492,24 @@ class MainWindow(QMainWindow):
     def _reply_finished(self, reply: Message) -> None:
         state = STATE_TEXT.get(reply.state, "")
         self.stateLabel.setText(f"{state} · not saved" if self._save_problem else state)
-        if reply.state is ReplyState.FAILED:
-            self.transcript.remove_last_exchange()
-            self.emptyChat.setVisible(not self.controller.session.messages)
+        if reply.state is ReplyState.FAILED and self._prompt_withdrawn(reply):
+            # the prompt is back in the composer; the card says why where the reply would be
+            self.transcript.remove_last_exchange(reply.error or "The message was not sent.")
         else:
             self.transcript.end_reply(reply, len(self.controller.session.messages) - 1,
                                       unsaved=self._save_problem)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
             self.transcript, f"Reply {state.lower()}: {shown(reply.error)}" if reply.error
             else "Reply finished"))
-        if reply.error:
-            self.show_error(reply.error)
+        # the error is said once, in its card in the transcript: no banner repeating it
         self.status.show_usage(reply.usage or last_usage(self.controller.session.messages),
                                self.controller.usage_totals(),
                                self.controller.profile)
+
+    def _prompt_withdrawn(self, reply: Message) -> bool:
+        """A failed reply whose prompt the session took back (nothing arrived for a new
+        prompt); a failed regenerate or continue keeps its place."""
+        return not any(m is reply for m in self.controller.session.messages)
 
     def _show_save_problem(self, problem: str) -> None:
         """Said at once, kept until saving works again; the text stays in the window."""
@@ -449,29 +538,18 @@ class MainWindow(QMainWindow):
         if key == self._draft_key:
             return
         self.drafts.keep(self._draft_key, Draft(self.composer.toPlainText(),
-                                                self.attachmentStrip.take()))
+                                                self.attachmentStrip.take(),
+                                                self.documentStrip.take()))
         self._draft_key = key
         draft = self.drafts.take(key)
         self.composer.setPlainText(draft.text)
         self.composer.moveCursor(self.composer.textCursor().MoveOperation.End)
         self.attachmentStrip.set_attachments(draft.attachments)
-
-    def _pick_attachments(self) -> None:
-        """A file dialog that does not block the loop (a reply may be streaming)."""
-        dialog = QFileDialog(self, "Attach images")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.setNameFilters(["Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp)",
-                               "All files (*)"])
-        dialog.filesSelected.connect(self._attach_files)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        self.documentStrip.set_documents(draft.documents)
 
     def _show_conversation(self, conversation: Conversation) -> None:
-        if self._editing is not None:
-            self.composer.clear()  # an edit of a message in the chat left behind ends here
         self._switch_draft()
         self.emptyChat.setVisible(not conversation.messages)
-        self._editing = None
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
             self.errorBanner.hide()

@@ -10,16 +10,16 @@ is inserted.
 from __future__ import annotations
 
 import re
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
 
-from desktop_chat.core.model.message import Message, ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, link
 from desktop_chat.core.render.markdown import CodeBlock, IncrementalMarkdown, Theme
-from desktop_chat.ui.labels import shown
+from desktop_chat.ui.math_images import MathImages
 
 if TYPE_CHECKING:  # markdown-it loads after the first frame (ui/deferred.py)
     from markdown_it.token import Token
@@ -39,10 +39,14 @@ def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharF
 
 class ReplyView:
     def __init__(
-        self, cursor: QTextCursor, theme: Theme, first_code_index: int, section_id: int
+        self, cursor: QTextCursor, theme: Theme, first_code_index: int, section_id: int,
+        math: MathImages | None = None,
     ) -> None:
-        """`cursor` stands at the start of the (empty) answer block."""
+        """`cursor` stands at the start of the (empty) answer block. `math` draws formulas
+        (without it they show as source)."""
         self._doc: QTextDocument = cursor.document()
+        self._math = math
+        self._math_html = math.html if math is not None else None
         self._theme = theme
         self._muted = QColor(theme.muted)
         self._first_code_index = first_code_index
@@ -55,6 +59,8 @@ class ReplyView:
         self._before_answer = self._parked(cursor.position())
         self._before_tail = self._parked(cursor.position())
         self._reasoning: QTextCursor | None = None
+        self._thinking_since: float | None = None
+        self._answer_since: float | None = None
 
     # -- streaming ------------------------------------------------------------------------
 
@@ -63,9 +69,19 @@ class ReplyView:
             if self._md.started:  # servers send reasoning first; late reasoning stays in the data
                 return
             self._reasoning = self._open_reasoning()
+            self._thinking_since = time.monotonic()
         self._reasoning.insertText(text)
 
+    @property
+    def thinking_seconds(self) -> float | None:
+        """How long the model reasoned before answering (None: not seen live)."""
+        if self._thinking_since is None or self._answer_since is None:
+            return None
+        return self._answer_since - self._thinking_since
+
     def add_text(self, text: str) -> None:
+        if self._answer_since is None and self._reasoning is not None:
+            self._answer_since = time.monotonic()
         finished, tail = self._md.feed(text)
         # One edit block: Qt lays out (and resizes, and scrolls) once for the whole paint,
         # not once each for the old tail out, the finished blocks in and the new tail in.
@@ -80,8 +96,9 @@ class ReplyView:
         cursor = self._clear_tail()
         if finished:
             rendered = markdown.render_tokens(finished, self._theme,
-                                              first_code_index=self._code_index())
-            _insert_html(cursor, rendered.html)
+                                              first_code_index=self._code_index(),
+                                              math=self._math_html)
+            self._insert(cursor, rendered.html)
             self.finished_blocks += rendered.code_blocks
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             self._before_tail.setPosition(cursor.position() - 1)
@@ -89,29 +106,25 @@ class ReplyView:
         # The open tail is shown without syntax colours: it is drawn again every paint.
         self._render_tail(cursor, highlight=False)
 
-    def finish(self, message: Message, unsaved: str = "") -> None:
-        """`unsaved`: why the history could not take this reply (said under it)."""
+    def finish(self) -> None:
+        """The final render (syntax colours, reference links); the transcript adds the notes
+        and cards under it."""
         if self._md.needs_full_render():  # reference links reach back into earlier blocks
             cursor = self._select_from(self._before_answer)
             cursor.removeSelectedText()
             rendered = markdown.render(self._md.text, self._theme,
-                                       first_code_index=self._first_code_index)
+                                       first_code_index=self._first_code_index,
+                                       math=self._math_html)
+            start = cursor.position()
             cursor.insertHtml(rendered.html)
+            if self._math is not None:
+                self._math.inserted(start, cursor.position())
             self.finished_blocks, self.tail_blocks = rendered.code_blocks, []
         else:
             self._render_tail(self._clear_tail(), highlight=True)
         self.finished_blocks += self.tail_blocks
         self.tail_blocks = []
         self._close_reasoning()
-        note = "\n".join(n for n in (footer(message), _unsaved_note(unsaved)) if n)
-        if note:
-            cursor = QTextCursor(self._doc)
-            cursor.movePosition(QTextCursor.MoveOperation.End)
-            cursor.insertBlock(QTextBlockFormat())
-            red = QColor("#e06c60" if self._theme.dark else "#c0392b")
-            color = (self._muted if message.state is ReplyState.STOPPED and not unsaved
-                     else red)
-            cursor.insertText(note, chrome_format(link(Action.NOTE), color))
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -123,9 +136,16 @@ class ReplyView:
             self.tail_blocks = []
             return
         rendered = markdown.render_tokens(self._tail_tokens, self._theme, highlight=highlight,
-                                          first_code_index=self._code_index())
-        _insert_html(cursor, rendered.html)
+                                          first_code_index=self._code_index(),
+                                          math=self._math_html)
+        self._insert(cursor, rendered.html)
         self.tail_blocks = rendered.code_blocks
+
+    def _insert(self, cursor: QTextCursor, html: str) -> None:
+        start = cursor.position()
+        _insert_html(cursor, html)
+        if self._math is not None:  # formulas still being drawn: where they stand
+            self._math.inserted(start, cursor.position())
 
     def _clear_tail(self) -> QTextCursor:
         cursor = self._select_from(self._before_tail)
@@ -155,7 +175,7 @@ class ReplyView:
         cursor.setPosition(self._before_answer.position())
         cursor.insertBlock(QTextBlockFormat())
         toggle = link(Action.TOGGLE, self._section_id)
-        cursor.insertText("▾ Thinking", chrome_format(toggle, self._muted, bold=True))
+        cursor.insertText("Thinking…", chrome_format(toggle, self._muted))
         cursor.insertBlock(QTextBlockFormat())
         self._reasoning_first = cursor.block().blockNumber()
         fmt = QTextCharFormat()
@@ -185,7 +205,8 @@ def _insert_html(cursor: QTextCursor, html: str) -> None:
         return
     if start.length() > 1:  # merged: give it the format its element has
         if (match := _LEADING_TAGS.match(html)) is not None:
-            QTextCursor(start).setBlockFormat(_block_format(match.group(0)))
+            QTextCursor(start).setBlockFormat(
+                _block_format(match.group(0), cursor.document().defaultStyleSheet()))
         return
     if html.lstrip().startswith("<table"):
         # A table (a code block too) needs a block before it: keep it, but take no room.
@@ -208,28 +229,12 @@ def _insert_html(cursor: QTextCursor, html: str) -> None:
 
 
 @lru_cache(maxsize=64)
-def _block_format(leading_tags: str) -> QTextBlockFormat:
+def _block_format(leading_tags: str, stylesheet: str) -> QTextBlockFormat:
     """The block format Qt gives the first block of an element (margins, heading level,
     quote indent), from a one-word sample: the same for any content."""
     sample = QTextDocument()
+    sample.setDefaultStyleSheet(stylesheet)
     sample.setHtml(f"{leading_tags}x")
     return QTextBlockFormat(sample.begin().blockFormat())
 
 
-def _unsaved_note(reason: str) -> str:
-    return (f"⚠ Not saved: {reason.rstrip('.')}. It stays here; saving resumes by itself."
-            if reason else "")
-
-
-def footer(message: Message) -> str:
-    """The note under a reply, inserted as plain text; an error there is the server's words
-    (now or as stored), so secrets are redacted as in the log."""
-    if message.state is ReplyState.STOPPED:
-        return "■ Stopped"
-    if message.state in (ReplyState.INTERRUPTED, ReplyState.FAILED):
-        return f"⚠ {shown(message.error or 'The reply was interrupted.')}"
-    if message.finish_reason == "length":
-        return "⚠ The reply was cut off at the server's length limit (max tokens)."
-    if message.finish_reason == "content_filter":
-        return "⚠ The server's content filter stopped the reply."
-    return ""

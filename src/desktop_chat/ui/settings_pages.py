@@ -68,7 +68,24 @@ class ChatPage(QWidget):
         inner.addWidget(hint_label("Server default: the value is not sent. Conversations can "
                                    "override these in their own settings."))
         layout.addWidget(params)
+        layout.addLayout(self._documents_row(settings))
         self._fill_presets()
+
+    def _documents_row(self, settings: Settings) -> QHBoxLayout:
+        """How much of the context window attached documents may take per message."""
+        self.documentShare = name(
+            QSpinBox(minimum=5, maximum=90, singleStep=5), "Documents share", "documentShare",
+            "Attached documents that fit in this share of the model's context window are sent "
+            "whole; longer ones send their best-matching passages, up to this share.")
+        self.documentShare.setSuffix(" %")
+        self.documentShare.setValue(round(settings.document_share * 100))
+        row = QHBoxLayout()
+        lead = hint_label("Attached documents may use up to")
+        lead.setWordWrap(False)
+        row.addWidget(lead)
+        row.addWidget(self.documentShare)
+        row.addWidget(hint_label("of the model's context window per message."), 1)
+        return row
 
     def _presets_box(self) -> QGroupBox:
         box = QGroupBox("Saved presets (system prompt, model and parameters)")
@@ -147,7 +164,8 @@ class ChatPage(QWidget):
         return self._presets[index] if self._presets and 0 <= index < len(self._presets) else None
 
     def values(self) -> dict[str, Any]:
-        return {"system_prompt": self.systemPrompt.toPlainText(),
+        return {"document_share": self.documentShare.value() / 100,
+                "system_prompt": self.systemPrompt.toPlainText(),
                 "params": self.params.params(), "prompt_presets": tuple(self._presets)}
 
 

@@ -16,7 +16,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
+from desktop_chat.core.chat import documents
 from desktop_chat.core.chat.context import reserve_for, trim
 from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import ConversationTotals, estimate_usage, totals
@@ -36,6 +38,7 @@ from desktop_chat.core.logs import redact_secrets
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
+    DocumentRef,
     Message,
     ReplyState,
     Role,
@@ -48,6 +51,11 @@ from desktop_chat.core.tools.host import ToolInfo
 from desktop_chat.core.tools.toolbox import ToolBox
 
 log = logging.getLogger("desktop_chat.session")
+
+# Sent after an interrupted reply to have the model go on with it. It is part of that one
+# request only: never shown, never stored, never in a later request.
+CONTINUE_INSTRUCTION = ("Continue your last reply exactly where it stopped, without repeating "
+                        "anything and without any preamble.")
 
 YIELD_EVERY_S = 0.008
 AUTOSAVE_S = 1.0
@@ -91,6 +99,8 @@ class ChatSession:
         if overrides is None and store is not None and conversation_id is not None:
             overrides = store.conversation_settings(conversation_id)
         self.overrides = overrides or ConversationSettings()
+        # the share of the context window the conversation's documents may take per prompt
+        self.document_share = documents.DEFAULT_SHARE
 
     @property
     def messages(self) -> list[Message]:
@@ -131,12 +141,14 @@ class ChatSession:
 
     # -- turns -----------------------------------------------------------------------------
 
-    def start(self, prompt: str, attachments: Sequence[Attachment] = ()) -> Turn:
-        """Add the user's message (with its images) after the last one; `run` streams the
-        turn's reply. Raises ValueError (user text) for an image that cannot be sent, and
-        StoreError (user text) when the history cannot save the prompt: then nothing
-        changed, in memory or on disk."""
-        return self._start_after(len(self.messages), prompt, attachments)
+    def start(self, prompt: str, attachments: Sequence[Attachment] = (),
+              documents: Sequence[DocumentRef] = ()) -> Turn:
+        """Add the user's message (with its images and documents, read already: see
+        core/chat/documents.py) after the last one; `run` streams the turn's reply. Raises
+        ValueError (user text) for an image that cannot be sent, and StoreError (user
+        text) when the history cannot save the prompt: then nothing changed, in memory or
+        on disk."""
+        return self._start_after(len(self.messages), prompt, attachments, documents)
 
     def start_edit(self, index: int, prompt: str,
                    attachments: Sequence[Attachment] | None = None) -> Turn:
@@ -147,7 +159,7 @@ class ChatSession:
             raise ValueError("only a user message can be edited")
         if attachments is None:
             attachments = self.messages[index].attachments
-        return self._start_after(index, prompt, attachments)
+        return self._start_after(index, prompt, attachments, self.messages[index].documents)
 
     def start_regenerate(self) -> Turn:
         """A new reply to the last prompt, as a sibling of the last reply."""
@@ -162,12 +174,26 @@ class ChatSession:
         del self.messages[end:]
         return turn
 
-    def _start_after(self, index: int, prompt: str, attachments: Sequence[Attachment]) -> Turn:
+    def start_continue(self) -> Turn:
+        """Extend the last reply (stopped or interrupted) in place: the same message grows,
+        in the conversation and in the store; no turn is added."""
+        if len(self.messages) < 2 or self.messages[-1].role is not Role.ASSISTANT:
+            raise ValueError("there is no reply to continue")
+        reply = self.messages[-1]
+        if reply.state not in (ReplyState.STOPPED, ReplyState.INTERRUPTED,
+                               ReplyState.FAILED) and reply.finish_reason != "length":
+            raise ValueError("the last reply is complete")
+        return Turn.resuming(self.messages[-2], reply)
+
+    def _start_after(self, index: int, prompt: str, attachments: Sequence[Attachment],
+                     documents: Sequence[DocumentRef] = ()) -> Turn:
         check_attachments(attachments)  # before anything changes
         parent = self.messages[index - 1].id if index else None
-        message = Message.of(Role.USER, prompt, attachments=attachments, parent_id=parent)
+        message = Message.of(Role.USER, prompt, attachments=attachments, documents=documents,
+                             parent_id=parent)
         title = self.conversation.title or title_from_prompt(prompt) or (
-            title_from_prompt(attachments[0].name or "Image") if attachments else "")
+            title_from_prompt(attachments[0].name or "Image") if attachments else "") or (
+            title_from_prompt(documents[0].name) if documents else "")
         turn = Turn(message, self.effective_model)
         if self.store is not None:
             self._store_prompt(turn, title)
@@ -281,9 +307,12 @@ class ChatSession:
         is part of it."""
         params = self.effective_params
         messages = self.conversation.request_messages(self.effective_system_prompt)
+        self._add_documents(turn, messages)
         if turn.reply.tool_calls and turn.reply not in self.conversation.messages:
             messages += turn.reply.request_messages()
         reserve = reserve_for(self.context_window, params.max_tokens)
+        if turn.continuing:  # the reply so far is the last message; the instruction follows
+            messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
         messages, turn.trimmed_turns = trim(messages, self.context_window, reserve)
         if turn.trimmed_turns:
             log.info("left %d earlier turn(s) out to fit a %d-token context",
@@ -291,6 +320,29 @@ class ChatSession:
         tools = self.tools.specs() if self.tools is not None and self.tools_on else []
         return ChatRequest(model=turn.model, messages=[dict(m) for m in messages],
                            params=params, tools=tools)
+
+    def _add_documents(self, turn: Turn, messages: list[dict[str, Any]]) -> None:
+        """The conversation's documents, whole or their best passages for this prompt, go
+        before the prompt in the request; the reply keeps what it was given (its sources).
+        A document the history lost is left out, logged, rather than failing the turn. The
+        later requests of a turn (tool steps) send the same passages again."""
+        refs = documents.conversation_documents(self.messages)
+        if not refs or self.store is None or not messages or messages[-1]["role"] != "user":
+            return
+        chosen = turn.reply.passages
+        budget = documents.budget_for(self.context_window, self.document_share)
+        try:
+            passages = chosen or documents.choose(self.store, refs, turn.prompt.content, budget)
+            context = documents.context_text(self.store, passages)
+        except StoreError as exc:
+            log.error("documents left out of the request: %s", exc)
+            turn.notice = f"The documents could not be read from the history: {exc}"
+            return
+        if not chosen:
+            turn.reply.parts += passages
+        messages[-1] = documents.with_context(messages[-1], context)
+        log.info("sent %d document piece(s) (%s) with the prompt", len(passages),
+                 "whole" if all(p.whole for p in passages) else "passages")
 
     async def _consume(self, request: ChatRequest, turn: Turn) -> ToolCallsRequested | None:
         """Stream one model request into the reply; the tool calls it ended asking for."""
@@ -347,7 +399,8 @@ class ChatSession:
                 self.conversation.title = ""
                 self._discard_conversation()
             return
-        self.messages.append(reply)
+        if not any(m is reply for m in self.messages):  # a continued reply is already there
+            self.messages.append(reply)
         if self.store is not None and reply.id is not None:
             try:
                 self.store.finish_reply(reply)

@@ -31,6 +31,17 @@ class Turn:
         self._pending_reasoning: list[str] = []
         self._tools_changed = False
         self._new_step = False  # the next text starts a new step's paragraph
+        # Continue: `reply` is an interrupted reply that grows in place (see `resuming`).
+        self.continuing = False
+
+    @classmethod
+    def resuming(cls, prompt: Message, reply: Message) -> Turn:
+        """A turn that extends `reply` (stopped or interrupted) where it ended."""
+        turn = cls(prompt, reply.model or "", new_prompt=False)
+        turn.reply = reply
+        turn.continuing = True
+        reply.state, reply.error, reply.finish_reason = ReplyState.STREAMING, None, None
+        return turn
 
     @property
     def model(self) -> str:

@@ -61,6 +61,9 @@ class Settings:
     read_timeout_s: float = 90.0
     rate_limit_retries: int = 2
     max_retry_wait_s: float = 30.0
+    # Documents attached to a conversation may take this share of the model's context window
+    # per prompt: sent whole when they fit, else their best passages (core/chat/documents.py).
+    document_share: float = 0.5
 
     def profile(self, profile_id: str) -> Profile | None:
         return next((p for p in self.profiles if p.id == profile_id), None)
@@ -109,6 +112,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     **dict.fromkeys(("connect_timeout_s", "read_timeout_s", "max_retry_wait_s"),
                     lambda v: 0 < v <= 3600),
     "rate_limit_retries": lambda v: 0 <= v <= 10,
+    "document_share": lambda v: 0.05 <= v <= 0.9,
     "font_size": lambda v: v == 0 or MIN_FONT_SIZE <= v <= MAX_FONT_SIZE,
     "theme": lambda v: v in THEMES,
     "proxy_mode": lambda v: v in PROXY_MODES,

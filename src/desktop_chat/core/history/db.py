@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from desktop_chat.core.history import documents
 from desktop_chat.core.history.records import MESSAGE_COLUMNS, StoreError, usage_columns
 from desktop_chat.core.history.tool_calls import calls_json
 from desktop_chat.core.logs import redact_secrets
@@ -96,6 +97,8 @@ def insert_message(conn: sqlite3.Connection, conversation_id: int, message: Mess
         [(message_id, position, a.mime, a.name, a.data)
          for position, a in enumerate(message.attachments)],
     )
+    if message.documents or message.passages:
+        documents.insert_parts(conn, message_id, message)
     return message_id
 
 
@@ -211,3 +214,7 @@ class BulkWriter:
     def set_active_leaf(self, conversation_id: int, message_id: int | None) -> None:
         self._conn.execute("UPDATE conversations SET active_leaf_id = ? WHERE id = ?",
                            (message_id, conversation_id))
+
+    def add_document(self, document: documents.StoredDocument) -> int:
+        """A document the messages written next link to (kept once per content hash)."""
+        return documents.add_document(self._conn, document)

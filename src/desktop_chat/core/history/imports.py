@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop_chat.core.history.db import BulkWriter
+from desktop_chat.core.history.documents import StoredDocument
 from desktop_chat.core.history.records import StoreError
 from desktop_chat.core.history.store import Store
 from desktop_chat.core.model.message import Attachment, Message, Reasoning, Text
@@ -82,6 +83,8 @@ class ParsedConversation:
     active_leaf: Hashable | None = None  # the file's key of the message shown last
     skipped_messages: int = 0
     keep_if_empty: bool = False  # our own export keeps a chat with no messages yet
+    # the documents its messages refer to, written before them (kept once per content hash)
+    documents: list[StoredDocument] = field(default_factory=list)
     _local: dict[Hashable, int] = field(default_factory=dict, repr=False)
 
     def add(self, key: Hashable, parent: Hashable | None, message: Message) -> None:
@@ -154,6 +157,8 @@ def _write_one(writer: BulkWriter, conversation: ParsedConversation,
             created_at=conversation.created_at, updated_at=conversation.updated_at,
             model=clean_optional(conversation.model), extra=extra,
         )
+        for document in conversation.documents:
+            writer.add_document(document)
         ids: dict[int | None, int | None] = {None: None}  # local id -> database id
         for message in conversation.messages:
             stored = clean_message(dataclasses.replace(message, parent_id=ids[message.parent_id]))

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from desktop_chat.core.config.providers import ConversationSettings
-from desktop_chat.core.history import schema, search
+from desktop_chat.core.documents.extract import Section
+from desktop_chat.core.history import documents, schema, search
 from desktop_chat.core.history.db import (
     BulkWriter,
     active_path_ids,
@@ -66,7 +67,14 @@ from desktop_chat.core.history.records import (
     usage_from_row,
 )
 from desktop_chat.core.history.tool_calls import calls_json
-from desktop_chat.core.model.message import Attachment, Message, ReplyState, Usage
+from desktop_chat.core.model.message import (
+    Attachment,
+    DocumentRef,
+    Message,
+    Passage,
+    ReplyState,
+    Usage,
+)
 
 __all__ = ["HISTORY_FILE", "INTERRUPTED_ERROR", "Store", "StoreError"]
 
@@ -392,6 +400,8 @@ class Store:
             )
             conn.execute("UPDATE conversations SET updated_at = ? WHERE id = "
                          "(SELECT conversation_id FROM messages WHERE id = ?)", (now, reply.id))
+            if reply.passages and reply.id is not None:  # the sources it was given
+                documents.insert_parts(conn, reply.id, reply)
 
     def delete_message(self, message_id: int) -> None:
         """Remove a message and everything below it (e.g. a prompt whose request failed
@@ -452,6 +462,20 @@ class Store:
                 self._skip("attachment", row["id"], exc)
         for message in messages:
             message.parts += found.get(message.id or 0, [])
+        self._add_documents(messages)
+
+    def _add_documents(self, messages: list[Message]) -> None:
+        """Add each message's documents (a prompt's) and passages (a reply's), in order."""
+        with self._read() as conn:
+            rows = documents.part_rows(conn, [m.id for m in messages if m.id is not None])
+        found: dict[int, list[DocumentRef | Passage]] = {}
+        for row in rows:
+            try:
+                found.setdefault(row["message_id"], []).append(documents.part_from_row(row))
+            except DamagedRow as exc:
+                self._skip("document link", (row["message_id"], row["position"]), exc)
+        for message in messages:
+            message.parts += found.get(message.id or 0, [])
 
     def conversation_usages(self, conversation_id: int) -> list[Usage]:
         """The usage of every reply in every branch (each was paid for), oldest first: sum
@@ -467,6 +491,73 @@ class Store:
             except DamagedRow as exc:
                 self._skip("message", row["id"], exc)
         return [u for u in out if u is not None]
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def add_document(self, document: documents.StoredDocument) -> DocumentRef:
+        """Keep a document's text and index its passages (once per content hash: a file
+        attached again is not stored twice). Writes on a connection of its own, so the
+        window's reads go on meanwhile; safe in a worker thread. Returns the reference a
+        message carries (named as the file attached this time)."""
+        try:
+            conn = connect(self.path, self.busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise StoreError(f"The history could not be opened to keep the document: "
+                             f"{in_words(exc)}.") from exc
+        try:
+            self._prepare_documents(conn)
+            with transaction(conn):
+                documents.add_document(conn, document)
+                stored = documents.document_ref(conn, document.ref.sha256)
+        except sqlite3.Error as exc:
+            reason = in_words(exc)
+            raise StoreError(f"The document could not be kept in the history: {reason}.",
+                             reason) from exc
+        finally:
+            conn.close()
+        assert stored is not None
+        return DocumentRef(stored.sha256, document.ref.name, stored.kind, stored.size,
+                           stored.pages, stored.tokens)
+
+    def _prepare_documents(self, conn: sqlite3.Connection) -> None:
+        """The first document in a history with messages: back it up as a migration does,
+        then add the tables."""
+        if documents.has_tables(conn):
+            return
+        if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
+            try:
+                schema.backup(conn, self.path, schema.user_version(conn))
+            except OSError as exc:
+                raise StoreError(f"The history could not be backed up before adding "
+                                 f"documents to it: {exc.strerror or exc}.") from exc
+        with transaction(conn):
+            documents.ensure_tables(conn)
+
+    def document(self, sha256: str) -> DocumentRef | None:
+        with self._read() as conn:
+            return documents.document_ref(conn, sha256)
+
+    def document_sections(self, sha256: str) -> list[Section]:
+        """The document's text as extracted, in order ([] when it is not kept)."""
+        with self._read() as conn:
+            return documents.sections(conn, sha256)
+
+    def search_documents(self, shas: list[str], query: str,
+                         limit: int = documents.SEARCH_LIMIT) -> list[Passage]:
+        """The passages of these documents that best match `query` (any text), best first."""
+        words = search.terms(query)
+        with self._read() as conn:
+            return documents.search(conn, shas, words, limit)
+
+    def first_passages(self, shas: list[str], per_document: int) -> list[Passage]:
+        """The opening passages of these documents, taking turns between them."""
+        with self._read() as conn:
+            return documents.first_passages(conn, shas, per_document)
+
+    def forget_unused_documents(self, older_than_s: float = 24 * 3600) -> int:
+        """Remove documents read for a message that was never sent (start-up)."""
+        with self._write() as conn:
+            return documents.forget_unused(conn, older_than_s)
 
     # -- the tree ----------------------------------------------------------------------------
 

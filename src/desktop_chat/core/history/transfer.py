@@ -27,8 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from desktop_chat.core.documents.extract import KIND_LABELS, Section
 from desktop_chat.core.history.chatgpt import import_chatgpt
 from desktop_chat.core.history.db import server_text
+from desktop_chat.core.history.documents import StoredDocument
 from desktop_chat.core.history.imports import (
     ImportResult,
     ParsedConversation,
@@ -48,7 +50,9 @@ from desktop_chat.core.history.tool_calls import add_calls, calls_list
 from desktop_chat.core.model.message import (
     IMAGE_TYPES,
     Attachment,
+    DocumentRef,
     Message,
+    Passage,
     ReplyState,
     Role,
     Text,
@@ -137,7 +141,23 @@ def _conversation_json(store: Store, conversation_id: int) -> dict[str, Any] | N
         "model": conversation.model, "extra": conversation.extra,
         "active_leaf": leaf if leaf in kept else None,
         "messages": [_message_json(m, kept) for m in messages],
+        **({"documents": docs} if (docs := _documents_json(store, messages)) else {}),
     }
+
+
+def _documents_json(store: Store, messages: list[Message]) -> list[dict[str, Any]]:
+    """Each document the conversation's messages refer to, once, with its text."""
+    out: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        for part in (*message.documents, *message.passages):
+            if part.sha256 in out or (ref := store.document(part.sha256)) is None:
+                continue
+            out[part.sha256] = {
+                "sha256": ref.sha256, "name": ref.name, "kind": ref.kind, "size": ref.size,
+                "pages": ref.pages, "tokens": ref.tokens,
+                "sections": [{"text": s.text, "page": s.page, "heading": s.heading}
+                             for s in store.document_sections(ref.sha256)]}
+    return list(out.values())
 
 
 def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
@@ -157,6 +177,8 @@ def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
         },
         "created_at": _finite(message.created_at), "updated_at": _finite(message.updated_at),
     }
+    if parts := [*message.documents, *message.passages]:
+        out["documents"] = [_part_json(p) for p in parts]
     if message.attachments:
         out["attachments"] = [
             {"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode("ascii")}
@@ -164,6 +186,14 @@ def _message_json(message: Message, kept: set[int]) -> dict[str, Any]:
     if message.tool_calls:
         out["tool_calls"] = calls_list(message)  # complete: arguments and results in full
     return out
+
+
+def _part_json(part: DocumentRef | Passage) -> dict[str, Any]:
+    if isinstance(part, DocumentRef):
+        return {"sha256": part.sha256, "name": part.name, "part": "attached"}
+    return {"sha256": part.sha256, "name": part.name,
+            "part": "whole" if part.whole else "passage", "page": part.page,
+            "heading": part.heading, "text": part.text}
 
 
 def _finite(epoch: float) -> float | None:
@@ -210,8 +240,10 @@ def _parse_conversation(item: dict[str, Any], where: str) -> ParsedConversation:
         active_leaf=leaf if isinstance(leaf := item.get("active_leaf"), int | str) else None,
         keep_if_empty=True,
     )
+    parsed.documents = _documents(item.get("documents", []), where)
+    known = {d.ref.sha256: d.ref for d in parsed.documents}
     for key in tree_order(parents, where):
-        parsed.add(key, parents[key], _parse_message(key, raw[key], created, where))
+        parsed.add(key, parents[key], _parse_message(key, raw[key], created, where, known))
     uid = optional_str(item.get("uid"))
     if uid:
         parsed.uid = uid
@@ -231,7 +263,7 @@ def _keyed_messages(messages: object, where: str) -> Iterator[tuple[int | str, d
 
 
 def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
-                   ) -> Message:
+                   known: dict[str, DocumentRef] | None = None) -> Message:
     where = f"{where}, message {shown(key)}"
     role, state = raw.get("role"), raw.get("state", "complete")
     if not isinstance(role, str) or role not in _ROLES:
@@ -248,6 +280,7 @@ def _parse_message(key: Any, raw: dict[str, Any], fallback: float, where: str,
     message = Message.of(
         _ROLES[role], texts[0], reasoning=texts[1],
         attachments=_attachments(raw.get("attachments", []), where),
+        documents=_document_parts(raw.get("documents", []), known or {}, where),
         # nothing streams into an imported message any more
         state=ReplyState.INTERRUPTED if reply_state is ReplyState.STREAMING else reply_state,
         created_at=created,
@@ -302,6 +335,65 @@ def _attachments(raw: object, where: str) -> list[Attachment]:
     return out
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _documents(raw: object, where: str) -> list[StoredDocument]:
+    """The conversation's documents, checked: a malformed one fails the import."""
+    if not isinstance(raw, list):
+        raise TransferError(f"{where}: its documents are not a list.")
+    out = []
+    for number, item in enumerate(raw, start=1):
+        what = f"{where}, document {number}"
+        if not isinstance(item, dict):
+            raise TransferError(f"{what}: it is not an object.")
+        sha, name, kind = item.get("sha256"), item.get("name"), item.get("kind")
+        if not (isinstance(sha, str) and _SHA256.fullmatch(sha) and isinstance(name, str)
+                and isinstance(kind, str) and kind in KIND_LABELS):
+            raise TransferError(f"{what}: its hash, name or kind is missing or wrong.")
+        pages = item.get("pages")
+        sections = item.get("sections")
+        if not isinstance(sections, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("text"), str)
+                and isinstance(s.get("heading", ""), str)
+                and (s.get("page") is None or (isinstance(s.get("page"), int)
+                                               and not isinstance(s.get("page"), bool)))
+                for s in sections):
+            raise TransferError(f"{what} ({shown(name)}): its text is missing or malformed.")
+        ref = DocumentRef(sha, name, kind,
+                          count(item.get("size"), where=what, name="size") or 0,
+                          pages if isinstance(pages, int) and not isinstance(pages, bool)
+                          else None, count(item.get("tokens"), where=what, name="tokens") or 0)
+        out.append(StoredDocument.of(ref, [Section(s["text"], s.get("page"),
+                                                   s.get("heading", "")) for s in sections]))
+    return out
+
+
+def _document_parts(raw: object, known: dict[str, DocumentRef], where: str,
+                    ) -> list[DocumentRef | Passage]:
+    if not isinstance(raw, list):
+        raise TransferError(f"{where}: its documents are not a list.")
+    out: list[DocumentRef | Passage] = []
+    for item in raw:
+        sha = item.get("sha256") if isinstance(item, dict) else None
+        if not isinstance(sha, str) or sha not in known:
+            raise TransferError(f"{where}: it refers to a document the file does not hold.")
+        name = item.get("name") if isinstance(item.get("name"), str) else known[sha].name
+        part, page = item.get("part"), item.get("page")
+        if part == "attached":
+            ref = known[sha]
+            out.append(DocumentRef(sha, name, ref.kind, ref.size, ref.pages, ref.tokens))
+        elif part in ("passage", "whole"):
+            out.append(Passage(sha, name, str(item.get("text") or ""),
+                               page if isinstance(page, int) and not isinstance(page, bool)
+                               else None, str(item.get("heading") or ""),
+                               whole=part == "whole"))
+        else:
+            raise TransferError(f"{where}: a document reference of unknown kind "
+                                f"({shown(part)}).")
+    return out
+
+
 # -- Markdown ----------------------------------------------------------------------------------
 
 
@@ -341,6 +433,10 @@ def _message_markdown(message: Message) -> list[str]:
                 lines += tool_call_markdown(part)
     else:
         lines += [message.content, ""] if message.content else []
+    for ref in message.documents:
+        lines += [f"*Document attached: {ref.name}*", ""]
+    if message.passages:
+        lines += ["*Sources: " + "; ".join(p.where for p in message.passages) + "*", ""]
     for attachment in message.attachments:
         kind = IMAGE_TYPES.get(attachment.mime, attachment.mime)
         label = f"{attachment.name} " if attachment.name else ""

@@ -200,10 +200,47 @@ class ToolCall:
         self.state, self.result = state, result or self.result
 
 
-# A message's content, in order. Images are `Attachment`s; tool calls (with their results) are
-# `ToolCall`s. Document references will be a further part type: a store, an export or a
-# request builder that meets a part it does not know leaves it out rather than guessing.
-Part = Text | Reasoning | Attachment | ToolCall
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """A document attached to a user message: a reference by content hash to its extracted
+    text, which the history keeps once however many messages attach it (core/documents,
+    core/history/documents.py). `pages` is None for a document without pages; `tokens` is
+    the estimated cost of its whole text."""
+
+    sha256: str
+    name: str
+    kind: str  # "pdf", "docx", "text", "markdown", "html", "csv", "code"
+    size: int = 0  # bytes of the file
+    pages: int | None = None
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """What a reply was given from a document: a retrieved chunk (`text`, its `page`), or
+    the whole document (`whole`, its text is the document's). Kept on the reply, so its
+    sources and the context it was sent survive a restart."""
+
+    sha256: str
+    name: str
+    text: str = ""
+    page: int | None = None
+    heading: str = ""
+    whole: bool = False
+
+    @property
+    def where(self) -> str:
+        """"report.pdf, page 12": how a source is named to the user and the model."""
+        if self.whole:
+            return f"{self.name} (whole document)"
+        return f"{self.name}, page {self.page}" if self.page is not None else self.name
+
+
+# A message's content, in order. Images are `Attachment`s, documents `DocumentRef`s (on a
+# prompt) and `Passage`s (on the reply that used them), tool calls (with their results)
+# `ToolCall`s. A store, an export or a request builder that meets a part it does not know
+# leaves it out rather than guessing.
+Part = Text | Reasoning | Attachment | DocumentRef | Passage | ToolCall
 
 
 @dataclass(slots=True)
@@ -229,13 +266,16 @@ class Message:
 
     @classmethod
     def of(cls, role: Role, content: str = "", *, reasoning: str = "",
-           attachments: Sequence[Attachment] = (), **fields: Any) -> Message:
-        """A message from its text, reasoning and images (the parts in that order:
-        reasoning, text, images)."""
+           attachments: Sequence[Attachment] = (),
+           documents: Sequence[DocumentRef | Passage] = (),
+           **fields: Any) -> Message:
+        """A message from its text, reasoning, images and documents (the parts in that
+        order)."""
         parts: list[Part] = [Reasoning(reasoning)] if reasoning else []
         if content:
             parts.append(Text(content))
         parts += attachments
+        parts += documents
         return cls(role, parts, **fields)
 
     @property
@@ -268,6 +308,16 @@ class Message:
     def tool_calls(self) -> list[ToolCall]:
         """The tool calls made in this reply, in order."""
         return [p for p in self.parts if type(p) is ToolCall]
+
+    @property
+    def documents(self) -> list[DocumentRef]:
+        """The documents attached to this prompt, in the order attached."""
+        return [p for p in self.parts if type(p) is DocumentRef]
+
+    @property
+    def passages(self) -> list[Passage]:
+        """What this reply was given from documents (its sources), in the order sent."""
+        return [p for p in self.parts if type(p) is Passage]
 
     @property
     def has_text(self) -> bool:

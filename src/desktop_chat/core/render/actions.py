@@ -34,6 +34,11 @@ class Action(Enum):
     PREVIOUS = "prev"  # ‹ the previous alternative: the message's id
     NEXT = "next"  # › the next alternative: the message's id
     TOOL = "tool"  # a tool call's row: show or hide its arguments and result (row number)
+    SOURCE = "source"  # a passage a reply was given: its number in the transcript
+    CONTEXT = "context"  # "What was sent" under a reply: the message's index
+    SETTINGS = "settings"  # Open Settings, on an error card
+    RESEND = "resend"  # Send again, on the card of a prompt that was not sent
+    DETAILS = "details"  # show an error's details: the first block of the details
 
     @property
     def numbered(self) -> bool:
@@ -41,7 +46,8 @@ class Action(Enum):
         return self in _NUMBERED
 
 
-_NUMBERED = frozenset({Action.COPY_CODE, Action.TOGGLE, Action.IMAGE, Action.COPY_REPLY,
+_NUMBERED = frozenset({Action.SOURCE, Action.CONTEXT, Action.DETAILS,
+                       Action.COPY_CODE, Action.TOGGLE, Action.IMAGE, Action.COPY_REPLY,
                        Action.EDIT, Action.PREVIOUS, Action.NEXT, Action.TOOL})
 _BY_NAME = {action.value: action for action in Action}
 _NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # bounded: int() of a huge string is slow or fails

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from desktop_chat.core.render import actions
 from desktop_chat.core.render.actions import Action
+from desktop_chat.core.render.math import Formula, MathHtml, math_plugin
 from desktop_chat.core.render.theme import Theme
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ _LEXER_LOCK = threading.Lock()
 # applied to a table's frame): this makes it the 12 px between paragraphs.
 _TABLE_GAP = "margin-top:6px"
 _TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"( checked="checked")?[^>]*>')
+_TASK_ITEM = re.compile(
+    r'<li class="task-list-item">\s*<input class="task-list-item-checkbox"'
+    r'( checked="checked")?[^>]*>\s*')
+_CELL_ALIGN = re.compile(r'<(th|td) style="text-align:(left|right|center)">')
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,9 @@ def _parser() -> MarkdownIt:
     # position: without them parsing is ~5 % faster and the output is the same.
     md.enable(["table", "strikethrough"]).disable(["html_block", "html_inline"])
     md.use(tasklists_plugin)
+    md.use(math_plugin)
+    for kind in ("math_inline", "math_display", "math_block", "math_pending"):
+        md.add_render_rule(kind, _render_math)
     md.add_render_rule("fence", _render_code)
     md.add_render_rule("code_block", _render_code)
     md.add_render_rule("image", _render_image)
@@ -81,23 +89,40 @@ def _parser() -> MarkdownIt:
 
 
 def render(text: str, theme: Theme | None = None, *, chrome: bool = True,
-           first_code_index: int = 0, highlight: bool = True) -> Rendered:
-    """HTML for `text`. chrome=True: for the view (labels, Copy links); False: clipboard."""
+           first_code_index: int = 0, highlight: bool = True,
+           math: MathHtml | None = None) -> Rendered:
+    """HTML for `text`. chrome=True: for the view (labels, Copy links); False: clipboard.
+    `math`: the HTML of one formula (the view's images); without it, its source as code."""
     return render_tokens(_parser().parse(text), theme, chrome=chrome,
-                         first_code_index=first_code_index, highlight=highlight)
+                         first_code_index=first_code_index, highlight=highlight, math=math)
 
 
 def render_tokens(tokens: Sequence[Token], theme: Theme | None = None, *, chrome: bool = True,
-                  first_code_index: int = 0, highlight: bool = True) -> Rendered:
+                  first_code_index: int = 0, highlight: bool = True,
+                  math: MathHtml | None = None) -> Rendered:
     env: dict[str, Any] = {"theme": theme or Theme(), "chrome": chrome, "highlight": highlight,
-                           "code_blocks": [], "first_code_index": first_code_index}
+                           "code_blocks": [], "first_code_index": first_code_index,
+                           "math": math or math_source_html}
     parser = _parser()
     _move_list_end_margins(tokens)
     out = parser.renderer.render(tokens, parser.options, env)
-    out = _TASK_BOX.sub(lambda m: "☑ " if m.group(1) else "☐ ", out)
-    # Qt and word processors draw tables without borders unless asked
-    out = out.replace("<table>", f'<table border="1" cellspacing="0" cellpadding="4" '
-                                 f'style="{_TABLE_GAP}">')
+    if chrome:
+        # For the view: Qt draws a checkbox instead of the bullet for a checked/unchecked item
+        out = _TASK_ITEM.sub(lambda m: '<li class="checked">' if m.group(1)
+                             else '<li class="unchecked">', out)
+        # Quiet tables: a bold header and horizontal rules only (see `stylesheet`)
+        out = out.replace("<table>", '<table border="0" cellspacing="0" cellpadding="6" '
+                                     f'style="{_TABLE_GAP}">')
+        rule = f"border-bottom:1px solid {(theme or Theme()).colors.faint}"
+        out = out.replace("<th>", f'<th style="{rule}">').replace("<td>",
+                                                                 f'<td style="{rule}">')
+        out = _CELL_ALIGN.sub(lambda m: f'<{m.group(1)} style="{rule}; text-align:{m.group(2)}">',
+                              out)
+    else:
+        out = _TASK_BOX.sub(lambda m: "☑ " if m.group(1) else "☐ ", out)
+        # Qt and word processors draw tables without borders unless asked
+        out = out.replace("<table>", f'<table border="1" cellspacing="0" cellpadding="4" '
+                                     f'style="{_TABLE_GAP}">')
     if chrome:  # for the view: wrap points Qt can use in linear time
         out = break_long_runs_html(out)
     return Rendered(out, env["code_blocks"])
@@ -127,9 +152,29 @@ def _move_list_end_margins(tokens: Sequence[Token]) -> None:
         tokens[inner].attrSet("style", "margin-bottom:12px")
 
 
-def to_html(markdown: str, theme: Theme | None = None) -> str:
+def stylesheet(theme: Theme, body_pt: float) -> str:
+    """The view's document style sheet (QTextDocument.setDefaultStyleSheet): reading rhythm,
+    modest heading steps, inline code, quotes. Colours and sizes come from the theme."""
+    c, t = theme.colors, theme.type
+    code_pt = body_pt - t.body + t.code
+    heading = " ".join(f"h{n} {{ font-size: {body_pt - t.body + step:.1f}pt; "
+                       f"margin-top: {18 if n < 3 else 14}px; margin-bottom: 6px; }}"
+                       for n, step in enumerate(t.heading, start=1))
+    return (
+        f"p, li {{ line-height: {t.line_height}%; }} "
+        f"p {{ margin-top: {theme.paragraph_gap}px; margin-bottom: {theme.paragraph_gap}px; }} "
+        f"{heading} "
+        f"code {{ background-color: {c.inline_code}; font-size: {code_pt:.1f}pt; }} "
+        f"pre {{ font-size: {code_pt:.1f}pt; line-height: 135%; }} "
+        f"blockquote {{ color: {c.muted}; margin-left: {theme.space.l}px; "
+        f"margin-right: 0px; }} "
+        f"a {{ color: {c.accent}; }}"
+    )
+
+
+def to_html(markdown: str, theme: Theme | None = None, math: MathHtml | None = None) -> str:
     """A standalone fragment that pastes with formatting into mail and word processors."""
-    return render(markdown, theme, chrome=False).html
+    return render(markdown, theme, chrome=False, math=math).html
 
 
 def code_blocks(markdown: str) -> list[CodeBlock]:
@@ -173,13 +218,39 @@ def _render_code(
                 f"<code>{body}</code></pre>\n")
     index = env["first_code_index"] + len(blocks) - 1
     label = html.escape(language or "code")
+    copy = actions.link(Action.COPY_CODE, index)
+    hang = theme.code_hang
+    # A card (the view paints its rounded background and header band behind this table):
+    # the language and Copy in the header row, the code below. Long lines wrap with a
+    # hanging indent: a wrapped line goes on `hang` px in from where its line started.
     return (
-        f'<table width="100%" cellspacing="0" cellpadding="8" border="0" style="{_TABLE_GAP}" '
-        f'bgcolor="{theme.code_background}">'
-        f'<tr><td><a href="{actions.link(Action.COPY_CODE, index)}" style="color:{theme.muted}; '
-        f'text-decoration:none">{label} · Copy</a></td></tr>'
-        f'<tr><td><pre style="white-space:pre-wrap; margin:0">{body}</pre></td></tr></table>\n'
+        f'<table width="100%" cellspacing="0" cellpadding="8" border="0" '
+        f'style="{_TABLE_GAP}; margin-bottom:10px">'
+        f'<tr><td valign="middle"><a href="{copy}" style="color:{theme.muted}; '
+        f'text-decoration:none">{label}'
+        f'</a></td><td align="right"><a href="{copy}" style="color:{theme.muted}; '
+        f'text-decoration:none">Copy</a></td></tr>'
+        f'<tr><td colspan="2"><pre style="white-space:pre-wrap; margin:0; margin-left:{hang}px; '
+        f'text-indent:-{hang}px">{body}</pre></td></tr></table>\n'
     )
+
+
+def math_source_html(formula: Formula) -> str:
+    """A formula as its source, in code style: what is shown when it cannot be drawn."""
+    return f"<code>{html.escape(formula.source)}</code>"
+
+
+def _render_math(
+    _self: Any, tokens: Sequence[Token], idx: int, _options: Any, env: dict[str, Any]
+) -> str:
+    token = tokens[idx]
+    formula: Formula = token.meta["formula"]
+    if token.type == "math_pending":  # still streaming (or cut off): the source as it is
+        return math_source_html(formula)
+    shown = env["math"](formula)
+    if token.type == "math_block":
+        return f'<p align="center">{shown}</p>\n'
+    return str(shown)
 
 
 def _render_image(

@@ -105,6 +105,9 @@ class Theme:
     type: Type = field(default_factory=Type)
     column_width: int = 760      # the reading column, px at 1x
     bubble_share: float = 0.75   # a user bubble's widest, as a share of the column
+    paragraph_gap: int = 10      # px between paragraphs (~0.7 em of the body size)
+    code_hang: int = 32          # px a wrapped code line goes on indented by (never column 0)
+    action_row: int = 30         # px of the row of icon buttons under a message
 
     @property
     def colors(self) -> Colors:
