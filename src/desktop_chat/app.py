@@ -37,7 +37,7 @@ from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.math_host import MATH_HOST_FLAG
-from desktop_chat.ui import emoji_font, single_instance, theme
+from desktop_chat.ui import deferred, emoji_font, single_instance, theme
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -50,7 +50,6 @@ from desktop_chat.ui.transfers import Transfers
 log = logging.getLogger("desktop_chat.app")
 
 WINDOW_STATE_FILE = "window.ini"
-WARM_UP_AFTER_S = 0.5  # the window is on screen by then; nobody has typed a prompt yet
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -112,7 +111,8 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
             secrets.get(known)
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
-    connections = Connections(loop, stored, secrets, data_dir)
+    first_frame = deferred.FirstFrame()  # what is not needed for it loads after it
+    connections = Connections(loop, stored, secrets, data_dir, first_frame=first_frame.wait)
     client = connections.initial_client()
     tools = ToolService(loop, data_dir, args.mcp_config, secrets=secrets)
     controller = ChatController(loop, client, profile.model if profile else "",
@@ -120,7 +120,8 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     controller.set_document_share(settings.document_share)
     connections.controller = controller
     notice = stored.notice or store_notice
-    if notice is None and client.endpoint.needs_key and client.endpoint.api_key is None:
+    if (notice is None and not client.key_pending and client.endpoint.needs_key
+            and client.endpoint.api_key is None):
         notice = errors.no_key(client.endpoint.base_url).message  # say so before the first send
     window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
     library = Library(store, in_use=controller.is_replying_in)
@@ -132,12 +133,41 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     transfers.setParent(window)
     tools.setParent(window)
     window.tools = ToolView(window, tools)
+    first_frame.setParent(window)
+    first_frame.shown.connect(lambda: after_first_frame(window, store))
+    first_frame.watch(window)
     controller.setParent(window)
     library.setParent(window)
     connections.setParent(window)
     if store is not None:
         window.destroyed.connect(store.close)
     return window
+
+
+def after_first_frame(window: MainWindow, store: Store | None) -> None:
+    """The window is on screen: load what it did without (each also loads on first use),
+    and check the history's pages (`open_history` left that out)."""
+    log.info("first frame shown")
+    loading = deferred.Loading()
+    window.controller.tasks.start(_settle_after_loading(window, loading),
+                                  what="Loading in the background")
+    if store is not None:
+        window.controller.tasks.start(_check_history(window, store),
+                                      what="Checking the history file")
+
+
+async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -> None:
+    try:
+        await loading.done()
+    finally:
+        loading.finish(keep_gc_off=window.controller.is_streaming)
+
+
+async def _check_history(window: MainWindow, store: Store) -> None:
+    notice = await asyncio.to_thread(recovery.check_open, store)
+    if notice:  # the file was damaged and has been recovered (or could not be)
+        window.show_error(notice, pinned=True)
+        window.library.changed.emit()
 
 
 # A write from the GUI thread waits at most this long for another writer (an import): longer
@@ -148,7 +178,7 @@ GUI_WRITE_WAIT_S = 0.05
 def open_history(data_dir: Path) -> tuple[Store | None, str | None]:
     """The history store (recovered if damaged), with replies cut off by a crash marked
     interrupted. Without a usable store the app still chats (in memory) and says why."""
-    store, notice = recovery.open_history(data_dir / HISTORY_FILE)
+    store, notice = recovery.open_history(data_dir / HISTORY_FILE, check=False)
     if store is None:
         return None, notice
     store.limit_write_wait(GUI_WRITE_WAIT_S)
@@ -231,8 +261,9 @@ def release_clipboard(app: QApplication) -> None:
 
 def settle_startup_objects() -> None:
     """Everything built so far lives as long as the app: keep it out of the garbage
-    collector's full passes, which otherwise stalled a streaming reply for ~50 ms."""
-    gc.collect()
+    collector's full passes, which otherwise stalled a streaming reply for ~50 ms. (No full
+    collection first: at this point it found ~20 unreachable objects and cost the first frame
+    20-90 ms.) What loads after the first frame is frozen too (deferred.Loading)."""
     gc.freeze()
 
 
@@ -297,9 +328,7 @@ async def _close_abandoned(agen: AsyncGenerator[object, None],
 async def _run(window: MainWindow) -> int:
     closed = asyncio.get_running_loop().create_future()
     window.closed.connect(lambda: closed.done() or closed.set_result(None))
-    window.show()
-    # after the first paint, which it would otherwise compete with for the interpreter
-    asyncio.get_running_loop().call_later(WARM_UP_AFTER_S, start_warm_up)
+    window.show()  # the SDK, markdown and the rest load after its first frame (deferred.py)
     await closed
     await close_window_services(window)
     log.info("closed")

@@ -80,3 +80,27 @@ def test_an_unfinished_backup_is_removed_and_the_migration_backs_up_again(
     assert store is not None and notice is None
     store.close()
     assert not partial.exists()
+
+
+def test_the_page_check_can_come_after_opening_and_recovers_the_store_in_use(
+        tmp_path: Path) -> None:
+    """The app opens the history without sqlite's page check and runs it once its window is
+    on screen (issue #18): a damaged file is then recovered under the same Store object."""
+    path = tmp_path / HISTORY_FILE
+    texts = damage.build(path, seed=2)
+    damage.damage_pages(path, 5, seed=2)
+    store, notice = recovery.open_history(path, check=False)
+    assert store is not None and notice is None  # opened as it is, not checked yet
+    try:
+        notice = recovery.check_open(store)
+        assert notice is not None and "were recovered" in notice
+        assert list(tmp_path.glob("history.damaged-*.sqlite3"))
+        assert store.quick_check() == []  # the same object now holds the recovered file
+        listed = store.list_conversations(500)
+        assert listed
+        for summary in listed:
+            for message in store.active_path(summary.id):
+                assert texts[message.id] == message.content
+        assert recovery.check_open(store) is None  # sound now: nothing more to do
+    finally:
+        store.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from desktop_chat.core.config.providers import (
 from desktop_chat.core.config.secrets import KeychainStatus, KeySource, Secrets, SecretsError
 from desktop_chat.core.config.settings import Settings, SettingsFile, profile_for_url
 from desktop_chat.core.engine import offline as engines
+from desktop_chat.core.llm import errors
 from desktop_chat.core.llm.client import ChatClient, RetryPolicy
 from desktop_chat.core.llm.discovery import PortOf, chat_models, probe_local
 from desktop_chat.core.llm.errors import ChatError
@@ -44,14 +45,20 @@ class Connections(QObject):
     local_found = Signal(list)  # list[Found]
     probing = Signal(bool)
     error = Signal(str)  # for the window's error banner
+    notice = Signal(str)  # a start-up notice (no key), kept until the user acts
     progress = Signal(str)  # for the status bar ("Loading the model…"), "" when done
 
     controller: ChatController  # set by the composition root, once built with initial_client()
 
     def __init__(self, loop: asyncio.AbstractEventLoop, settings_file: SettingsFile,
                  secrets: Secrets, data_dir: Path, engine: engines.LocalEngine | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, *,
+                 first_frame: Callable[[], Awaitable[None]] | None = None) -> None:
+        """`first_frame`: start-up requests (model list, discovery) wait for it, so that
+        the window is on screen before anything loads the SDK (ui/deferred.py)."""
         super().__init__(parent)
+        self._first_frame = first_frame
+        self._say_missing_key = True  # once, at start-up, as soon as the key is known
         self.settings_file = settings_file
         self.secrets = secrets
         self.tasks = Tasks(self, loop=loop)
@@ -83,20 +90,28 @@ class Connections(QObject):
         return {p.key_ref: self.secrets.get(p)[1] for p in self.settings.profiles}
 
     def initial_client(self) -> ChatClient:
-        """The client for the active profile as the app starts (before `activate`)."""
+        """The client for the active profile as the app starts (before `activate`). Its key
+        is looked up with its first request, in a worker thread: the keychain (keyring,
+        D-Bus) costs the first frame nothing."""
         profile = self.profile
         if profile is None or profile.is_offline:
             # never used: sending is blocked until a provider is chosen / the engine runs
             return ChatClient(Endpoint("http://127.0.0.1:9/v1", None, needs_key=False))
-        key, source = self.secrets.get(profile)
-        self._startup_key = (profile, key, source)
-        client = self.make_client(profile, key)
+        client = self.make_client(profile, None,
+                                  key_lookup=lambda: self._look_up_startup_key(profile))
         self._current = (profile, client)
         return client
 
+    def _look_up_startup_key(self, profile: Profile) -> str | None:
+        """In a worker thread (ChatClient.prepare)."""
+        key, source = self.secrets.get(profile)
+        log.info("profile %s: key %s", profile.id, source.value)
+        self._startup_key = (profile, key, source)
+        return key
+
     def _key(self, profile: Profile) -> tuple[str | None, KeySource]:
-        """The profile's key. The first `activate` takes the one just read for the start-up
-        client instead of asking the keychain again."""
+        """The profile's key. The first `activate` after start-up takes the one read for the
+        start-up client instead of asking the keychain again."""
         known, self._startup_key = self._startup_key, None
         if known is not None and known[0] == profile:
             return known[1], known[2]
@@ -107,10 +122,12 @@ class Connections(QObject):
         return Endpoint.for_profile(profile, key, connect_timeout_s=s.connect_timeout_s,
                                     read_timeout_s=s.read_timeout_s, proxy_url=s.proxy())
 
-    def make_client(self, profile: Profile, key: str | None) -> ChatClient:
+    def make_client(self, profile: Profile, key: str | None, *,
+                    key_lookup: Callable[[], str | None] | None = None) -> ChatClient:
         s = self.settings
         return ChatClient(self.endpoint_for(profile, key),
-                          RetryPolicy(s.rate_limit_retries, s.max_retry_wait_s))
+                          RetryPolicy(s.rate_limit_retries, s.max_retry_wait_s),
+                          key_lookup=key_lookup)
 
     # -- (re)configuring the chat ---------------------------------------------------------
 
@@ -128,15 +145,19 @@ class Connections(QObject):
             self.configured.emit(profile)
             self.offline.start(profile.gguf_path)
             return
-        key, source = self._key(profile)
-        log.info("profile %s (%s, %s): key %s", profile.id, profile.base_url,
-                 profile.api.value, source.value)
         current = self._current
-        if current is not None and current[0] == profile and current[1].endpoint == (
-                self.endpoint_for(profile, key)):
-            client = current[1]  # nothing that matters changed: keep the connection
+        if current is not None and current[0] == profile and current[1].key_pending:
+            client = current[1]  # the start-up client: it looks up its key itself
+            log.info("profile %s (%s, %s)", profile.id, profile.base_url, profile.api.value)
         else:
-            client = self.make_client(profile, key)
+            key, source = self._key(profile)
+            log.info("profile %s (%s, %s): key %s", profile.id, profile.base_url,
+                     profile.api.value, source.value)
+            if current is not None and current[0] == profile and current[1].endpoint == (
+                    self.endpoint_for(profile, key)):
+                client = current[1]  # nothing that matters changed: keep the connection
+            else:
+                client = self.make_client(profile, key)
         self._current = (profile, client)
         self._configure(client, profile, profile.model)
         self.refresh_models()
@@ -156,6 +177,10 @@ class Connections(QObject):
             self._models_task.cancel()
         self._models_task = self.tasks.start(self._load_models(), what="Loading the model list")
 
+    async def _after_first_frame(self) -> None:
+        if self._first_frame is not None:
+            await self._first_frame()
+
     async def _load_models(self) -> None:
         profile = self.profile
         if profile is None:
@@ -163,8 +188,18 @@ class Connections(QObject):
         known = list(profile.models)
         if known:
             self.models_loaded.emit(known)  # last known, until the server says
+        await self._after_first_frame()
+        if self.profile is None or self.profile.id != profile.id:
+            return
+        client = self.controller.client
+        await client.prepare()  # the key, looked up off the GUI thread; the SDK
+        if self._say_missing_key:
+            self._say_missing_key = False
+            endpoint = client.endpoint
+            if endpoint.needs_key and endpoint.api_key is None:  # say so before the first send
+                self.notice.emit(errors.no_key(endpoint.base_url).message)
         try:
-            models = await self.controller.client.list_models(MODEL_LIST_TIMEOUT_S)
+            models = await client.list_models(MODEL_LIST_TIMEOUT_S)
             models = await chat_models(profile.base_url, models)
         except ChatError as exc:
             log.info("no model list from %s: %s", profile.base_url, exc.message)
@@ -240,6 +275,7 @@ class Connections(QObject):
     async def _probe(self) -> None:
         self.probing.emit(True)
         try:
+            await self._after_first_frame()
             found = await probe_local(port_of=self.port_of)
         finally:
             self.probing.emit(False)

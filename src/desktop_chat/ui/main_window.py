@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self.setup: SetupFlow | None = None
         if connections is not None:
             connections.error.connect(self.show_error)
+            connections.notice.connect(self._show_startup_notice)
             connections.configured.connect(self._configured)
             self.setup = SetupFlow(self, connections, self.chatStack, self.modelPicker)
             self.setup.model_changed.connect(lambda: self._show_model(self.controller.model))
@@ -466,6 +467,12 @@ class MainWindow(QMainWindow):
         self.errorBanner.setText(f"⚠ {message}")
         self.errorBanner.show()
         self.errorDetails.show_details(details)
+
+    def _show_startup_notice(self, message: str) -> None:
+        """A notice start-up work found after the first frame (no key): kept like the ones
+        found before it, and never in place of one of those."""
+        if self._pinned is None:
+            self.show_error(message, pinned=True)
 
     def shown_error(self) -> str:
         """The error the window shows now: the banner's, else the error card at the end of

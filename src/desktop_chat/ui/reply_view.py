@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from markdown_it.token import Token
 from PySide6.QtGui import QColor, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextDocument
 
 from desktop_chat.core.render import markdown
@@ -22,6 +22,9 @@ from desktop_chat.core.render.guard import GuardedMarkdown, Step
 from desktop_chat.core.render.markdown import CodeBlock, Theme
 from desktop_chat.ui import plain_text
 from desktop_chat.ui.math_images import MathImages
+
+if TYPE_CHECKING:  # markdown-it loads after the first frame (ui/deferred.py)
+    from markdown_it.token import Token
 
 
 def chrome_format(href: str, color: QColor, *, bold: bool = False) -> QTextCharFormat:

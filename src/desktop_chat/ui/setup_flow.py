@@ -5,6 +5,8 @@ welcome panel becomes a profile in `core.config.first_run`."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
@@ -15,11 +17,13 @@ from desktop_chat.core.config.settings import Settings
 from desktop_chat.core.engine.offline import engine_available
 from desktop_chat.ui import theme
 from desktop_chat.ui.connections import Connections
-from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
 from desktop_chat.ui.demo_terms import DemoNotice
 from desktop_chat.ui.model_picker import ModelPicker
-from desktop_chat.ui.settings_dialog import SettingsDialog
-from desktop_chat.ui.welcome import WelcomePanel
+
+if TYPE_CHECKING:  # the dialogs and the welcome panel are imported when first needed
+    from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
+    from desktop_chat.ui.settings_dialog import SettingsDialog
+    from desktop_chat.ui.welcome import WelcomePanel
 
 
 class SetupFlow(QObject):
@@ -73,6 +77,8 @@ class SetupFlow(QObject):
     def _show_welcome(self) -> None:
         c = self.connections
         if self.welcome is None:
+            from desktop_chat.ui.welcome import WelcomePanel
+
             self.welcome = w = WelcomePanel(c.check_openai_key, c.check_server, c.keychain(),
                                             offline_available=engine_available())
             w.openai_key_accepted.connect(
@@ -105,6 +111,8 @@ class SetupFlow(QObject):
     # -- dialogs --------------------------------------------------------------------------
 
     def open_settings(self) -> SettingsDialog:
+        from desktop_chat.ui.settings_dialog import SettingsDialog
+
         c = self.connections
         dialog = SettingsDialog(c.settings_file.settings, c.keychain(), c.key_sources(),
                                 c.test_connection, self._window)
@@ -125,6 +133,8 @@ class SetupFlow(QObject):
         self.apply_appearance(settings)
 
     def open_conversation_settings(self) -> ConversationSettingsDialog:
+        from desktop_chat.ui.conversation_settings import ConversationSettingsDialog
+
         c = self.connections
         controller = c.controller
         profile = c.profile

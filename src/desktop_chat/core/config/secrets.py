@@ -20,13 +20,12 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import keyring
-from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail, null
-from keyring.errors import KeyringLocked, PasswordDeleteError
+from typing import TYPE_CHECKING
 
 from desktop_chat.core.config.providers import Profile
+
+if TYPE_CHECKING:  # keyring itself is imported with the first lookup, off the first frame
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger("desktop_chat.secrets")
 
@@ -148,6 +147,8 @@ class Secrets:
 
     def forget(self, ref: str) -> None:
         """Remove the key everywhere this app keeps it (not from the environment)."""
+        from keyring.errors import PasswordDeleteError
+
         self._session.pop(ref, None)
         self._drop_plaintext(ref)
         if not self.status().available:
@@ -260,6 +261,10 @@ def _open_keychain(
 
 
 def _try_keychain(backend: KeyringBackend | None) -> tuple[KeychainStatus, KeyringBackend | None]:
+    import keyring
+    from keyring.backends import chainer, fail, null
+    from keyring.errors import KeyringLocked
+
     try:
         backend = backend or keyring.get_keyring()
     except Exception as exc:  # e.g. a broken keyringrc.cfg

@@ -50,9 +50,11 @@ class Recovered:
                 "New chats are saved as usual.")
 
 
-def open_history(path: Path) -> tuple[Store | None, str | None]:
+def open_history(path: Path, *, check: bool = True) -> tuple[Store | None, str | None]:
     """The history at `path`, opened, checked and if need be recovered; or None with what to
-    tell the user when nothing can be saved this session. Never raises."""
+    tell the user when nothing can be saved this session. Never raises. `check=False` leaves
+    sqlite's page check (tens of ms for a big history) to `check_open`, which the app runs
+    in the background once its window is on screen."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -68,6 +70,8 @@ def open_history(path: Path) -> tuple[Store | None, str | None]:
                 return None, not_writable(path.parent, cause)
             return None, f"{exc} Conversations are not saved in this session."
         return _recover(path, cause)
+    if not check:
+        return store, None
     try:
         problems = store.quick_check()
     except StoreError as exc:
@@ -80,6 +84,39 @@ def open_history(path: Path) -> tuple[Store | None, str | None]:
     store.close()
     log.error("history quick_check: %s", "; ".join(problems[:5]))
     return _recover(path, sqlite3.DatabaseError(problems[0]))
+
+
+def check_open(store: Store) -> str | None:
+    """The page check `open_history(check=False)` left out, for a store already in use. It
+    reads on a connection of its own, so the store stays usable meanwhile; a damaged file is
+    then recovered in place (`Store.reopen`: other uses of the store wait for it). Returns
+    what to tell the user, None for a sound file. Blocking: run it off the GUI thread."""
+    try:
+        conn = connect(store.path, busy_timeout_s=5.0)
+        try:
+            found = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        if not is_damage(exc):  # e.g. a passing I/O error: never move a sound file
+            log.error("history check could not run: %s", exc)
+            return None
+        found = [str(exc)]
+    if found == ["ok"]:
+        return None
+    log.error("history quick_check: %s", "; ".join(found[:5]))
+
+    def recover() -> str | None:
+        fresh, notice = _recover(store.path, sqlite3.DatabaseError(found[0]))
+        if fresh is not None:
+            fresh.close()
+        return notice
+
+    try:
+        return store.reopen(recover)
+    except StoreError as exc:
+        log.error("history unavailable after recovery: %s", exc)
+        return f"{exc} New messages may not be saved."
 
 
 def remove_partial_backups(path: Path) -> None:

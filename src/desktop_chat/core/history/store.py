@@ -25,10 +25,10 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from desktop_chat.core.config.providers import ConversationSettings
 from desktop_chat.core.documents.extract import Section
@@ -79,6 +79,7 @@ from desktop_chat.core.model.message import (
 __all__ = ["HISTORY_FILE", "INTERRUPTED_ERROR", "Store", "StoreError"]
 
 log = logging.getLogger("desktop_chat.store")
+T = TypeVar("T")
 
 HISTORY_FILE = "history.sqlite3"
 INTERRUPTED_ERROR = "The reply was interrupted: the app closed before it finished."
@@ -109,6 +110,7 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.RLock()
         self._damaged: set[tuple[str, object]] = set()
+        self._write_wait_s: float | None = None  # limit_write_wait's, kept by reopen()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = connect(self.path, busy_timeout_s)
@@ -147,6 +149,26 @@ class Store:
         with self._lock:
             self._conn.close()
 
+    def reopen(self, between: Callable[[], T]) -> T:
+        """Close the file, run `between` (which may replace the file at `path`, e.g. with a
+        recovered history), open it again and return what `between` returned. Every other
+        use of this store waits meanwhile, so nothing is written to the file being replaced
+        and nothing holding this store needs to know."""
+        with self._lock:
+            self._conn.close()
+            try:
+                return between()
+            finally:
+                self._damaged.clear()
+                try:
+                    self._conn = connect(self.path, self.busy_timeout_s)
+                    self._prepare()
+                    if self._write_wait_s is not None:
+                        self.limit_write_wait(self._write_wait_s)
+                except (OSError, sqlite3.Error) as exc:
+                    raise StoreError(f"The history at {self.path} could not be opened "
+                                     f"again: {exc}") from exc
+
     def __enter__(self) -> Self:
         return self
 
@@ -184,6 +206,7 @@ class Store:
         in its helper process) before it fails with StoreError. The window's store waits only
         briefly: a write on the GUI thread must never freeze it; a failed save is retried."""
         with self._lock:
+            self._write_wait_s = seconds
             self._conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
 
     def quick_check(self) -> list[str]:

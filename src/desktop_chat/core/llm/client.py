@@ -5,24 +5,28 @@ core/llm/responses.py) into an async iterator of typed events, maps every SDK/HT
 `ChatError` with user-facing text, retries rate limits visibly, and closes the HTTP response
 when the consumer stops early. `list_models()` reads the server's /models for the picker and
 for "Test connection".
+
+The SDK is imported in a helper thread (core/llm/sdk.py) and the HTTP client built on first
+use: constructing a `ChatClient` costs nothing, and the first request (or `prepare()`) waits
+for both. A key that is slow to look up (the keychain) can be handed over as `key_lookup`,
+run off the event loop on first use as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import openai
-
 from desktop_chat.core.config.providers import ApiFlavour, Endpoint, GenerationParams
-from desktop_chat.core.llm import errors, responses
+from desktop_chat.core.llm import errors, responses, sdk
 from desktop_chat.core.llm.errors import ChatError
 from desktop_chat.core.llm.events import (
     Failed,
@@ -35,6 +39,9 @@ from desktop_chat.core.llm.events import (
     ToolCallsRequested,
 )
 from desktop_chat.core.model.message import Usage
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger("desktop_chat.client")
 
@@ -80,28 +87,66 @@ class RetryPolicy:
 
 
 Sleep = Callable[[float], Awaitable[None]]
+KeyLookup = Callable[[], str | None]
 
 
 class ChatClient:
     def __init__(
-        self, endpoint: Endpoint, retry: RetryPolicy | None = None, sleep: Sleep = asyncio.sleep
+        self, endpoint: Endpoint, retry: RetryPolicy | None = None, sleep: Sleep = asyncio.sleep,
+        *, key_lookup: KeyLookup | None = None,
     ) -> None:
+        """`key_lookup`: the endpoint's key is not known yet; this finds it (blocking is
+        fine: it runs in a worker thread before the first request)."""
         self.endpoint = endpoint
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._include_usage = True  # switched off for servers that reject stream_options
+        self._key_lookup = key_lookup
+        self._preparing = asyncio.Lock()
         # A malformed base URL or proxy (typed into Settings) is reported by stream() and
         # list_models() like any other failure: constructing the client never raises.
-        self._sdk, self._setup_error = _build_sdk(endpoint)
+        self._sdk: openai.AsyncOpenAI | None = None
+        self._setup_error = _endpoint_error(endpoint)
+
+    @property
+    def key_pending(self) -> bool:
+        """The key is still to be looked up (by `prepare`)."""
+        return self._key_lookup is not None
+
+    async def prepare(self) -> None:
+        """Look up a pending key and load the SDK, once; every request awaits this first."""
+        if self._sdk is not None or self._setup_error is not None:
+            return
+        async with self._preparing:
+            if self._key_lookup is not None:
+                key = await asyncio.to_thread(self._key_lookup)
+                self.endpoint = dataclasses.replace(self.endpoint, api_key=key)
+                self._key_lookup = None
+            if self._sdk is not None or self._setup_error is not None:
+                return
+            try:
+                await sdk.load()
+            except Exception as exc:
+                self._setup_error = errors.unexpected(f"the openai SDK could not be loaded: "
+                                                      f"{exc!r}")
+                return
+            # Off the event loop too: an HTTP client loads the TLS certificates (70-130 ms).
+            # (Through a closure: the loop's debug log names a worker's arguments, and the
+            # endpoint holds the key.)
+            endpoint = self.endpoint
+            self._sdk, self._setup_error = await asyncio.to_thread(lambda: _build_sdk(endpoint))
 
     async def aclose(self) -> None:
         if self._sdk is not None:
             await self._sdk.close()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        await self.prepare()
         if (refusal := self._refusal()) is not None:
             yield Failed(refusal)
             return
+        import openai  # loaded by prepare(): this only looks it up
+
         attempt = 0
         while True:
             try:
@@ -139,8 +184,11 @@ class ChatClient:
         """The server's model ids in the order it lists them (its first is its own default
         for many local servers); raises `ChatError` with text for the window.
         `quiet`: a probe (local server discovery), where no answer is the usual outcome."""
+        await self.prepare()
         if (refusal := self._refusal()) is not None:
             raise refusal
+        import openai  # loaded by prepare(): this only looks it up
+
         read_s = timeout_s or self.endpoint.read_timeout_s
         timeout = openai.Timeout(read_s, connect=min(read_s, self.endpoint.connect_timeout_s))
         try:
@@ -300,6 +348,8 @@ class ChatClient:
 
     def _request_error(self, exc: Exception, timeout_s: float | None = None,
                        *, quiet: bool = False) -> ChatError:
+        import openai  # requests are made after prepare(): this only looks it up
+
         url = self.endpoint.base_url
         level = logging.DEBUG if quiet else logging.WARNING
         if isinstance(exc, openai.APITimeoutError):
@@ -313,6 +363,8 @@ class ChatClient:
         return errors.unexpected(repr(exc))
 
     def _stream_error(self, exc: Exception, received_any: bool) -> ChatError:
+        import openai  # streams exist after prepare(): this only looks it up
+
         if isinstance(exc, openai.APITimeoutError):
             if not received_any:
                 return errors.no_first_byte(self.endpoint.base_url, self.endpoint.read_timeout_s)
@@ -375,10 +427,10 @@ def _usage(usage: Any) -> Usage:
 
 def _http_client(endpoint: Endpoint) -> Any:
     """None keeps the SDK's own client, which honours the system proxy (httpx trust_env)."""
+    import openai
+
     if endpoint.proxy_url:
-        parts = urlsplit(endpoint.proxy_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("it must look like http://host:port")
+        _check_proxy(endpoint.proxy_url)
         return openai.DefaultAsyncHttpxClient(proxy=endpoint.proxy_url)
     if endpoint.proxy_url == "" or endpoint.is_loopback:
         # A local server behind the company proxy is never what the user meant.
@@ -386,11 +438,29 @@ def _http_client(endpoint: Endpoint) -> Any:
     return None
 
 
-def _build_sdk(endpoint: Endpoint) -> tuple[openai.AsyncOpenAI | None, ChatError | None]:
+def _endpoint_error(endpoint: Endpoint) -> ChatError | None:
+    """What is wrong with the base URL or proxy as written (no SDK needed to tell)."""
     try:
         _check_base_url(endpoint.base_url)
     except ValueError as exc:
-        return None, errors.bad_base_url(endpoint.base_url, str(exc))
+        return errors.bad_base_url(endpoint.base_url, str(exc))
+    try:
+        if endpoint.proxy_url:
+            _check_proxy(endpoint.proxy_url)
+    except ValueError as exc:
+        return errors.bad_proxy(endpoint.proxy_url or "", str(exc))
+    return None
+
+
+def _check_proxy(proxy_url: str) -> None:
+    parts = urlsplit(proxy_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("it must look like http://host:port")
+
+
+def _build_sdk(endpoint: Endpoint) -> tuple[openai.AsyncOpenAI | None, ChatError | None]:
+    if (error := _endpoint_error(endpoint)) is not None:
+        return None, error
     try:
         http_client = _http_client(endpoint)
     except ValueError as exc:
@@ -410,6 +480,8 @@ def _check_base_url(base_url: str) -> None:
 
 
 def _sdk_client(endpoint: Endpoint, http_client: Any) -> openai.AsyncOpenAI:
+    import openai
+
     common: dict[str, Any] = {
         "api_key": endpoint.api_key or PLACEHOLDER_KEY,
         "timeout": openai.Timeout(endpoint.read_timeout_s, connect=endpoint.connect_timeout_s),

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import openai
-
 from desktop_chat.core.config.providers import (
     LOCAL_PRESETS,
     Endpoint,
@@ -23,6 +21,7 @@ from desktop_chat.core.config.providers import (
     api_root_candidates,
     is_local_host,
 )
+from desktop_chat.core.llm import sdk
 from desktop_chat.core.llm.client import ChatClient, RetryPolicy
 from desktop_chat.core.llm.errors import ChatError
 
@@ -91,7 +90,11 @@ async def chat_models(base_url: str, models: list[str], timeout_s: float = 2.0) 
         return models
     root = base_url.rstrip("/").removesuffix("/v1")
     try:
-        async with openai.DefaultAsyncHttpxClient(trust_env=False, timeout=timeout_s) as http:
+        openai = await sdk.load()  # in a helper thread, once (core/llm/sdk.py)
+        # built off the loop: an HTTP client loads the TLS certificates (70-130 ms)
+        http_client = await asyncio.to_thread(
+            lambda: openai.DefaultAsyncHttpxClient(trust_env=False, timeout=timeout_s))
+        async with http_client as http:
             chat = await _lm_studio_chat(http, root) or await _ollama_chat(http, root, models)
     except Exception as exc:  # a server that does not speak these is the usual case
         log.debug("no model kinds from %s: %r", root, exc)

@@ -5,6 +5,9 @@ view never fetches anything), and link targets are checked again on click (`safe
 In the view, every piece of UI chrome (code block labels and Copy buttons) is one of the
 view's own links (`actions`), so a selection copy can leave it out; a link in model output
 that is or could pass for one of them is not made a link at all.
+
+markdown-it and Pygments are imported on first use (`warm_up` does it off the GUI thread at
+start-up), so that importing this module costs the window's first frame nothing.
 """
 
 from __future__ import annotations
@@ -15,21 +18,18 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
-
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-from mdit_py_plugins.tasklists import tasklists_plugin
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexer import Lexer
-from pygments.lexers import TextLexer, get_lexer_by_name
-from pygments.util import ClassNotFound
+from typing import TYPE_CHECKING, Any
 
 from desktop_chat.core.render import actions
 from desktop_chat.core.render.actions import Action
 from desktop_chat.core.render.math import Formula, MathHtml, math_plugin
 from desktop_chat.core.render.theme import Theme
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexer import Lexer
 
 _REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -65,16 +65,18 @@ class Rendered:
     code_blocks: list[CodeBlock] = field(default_factory=list)
 
 
-class _Parser(MarkdownIt):
-    def validateLink(self, url: str) -> bool:
-        """markdown-it's check (no javascript: and the like), and none of the view's own
-        links: a reply must not be able to click Regenerate or Edit. Such a link stays text,
-        as a javascript: one does."""
-        return super().validateLink(url) and not actions.is_chrome(url)
-
-
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.tasklists import tasklists_plugin
+
+    class _Parser(MarkdownIt):
+        def validateLink(self, url: str) -> bool:
+            """markdown-it's check (no javascript: and the like), and none of the view's own
+            links: a reply must not be able to click Regenerate or Edit. Such a link stays
+            text, as a javascript: one does."""
+            return super().validateLink(url) and not actions.is_chrome(url)
+
     md = _Parser("commonmark", {"html": False, "linkify": False})
     # With html off these two rules only ever answer "no", once for every line and inline
     # position: without them parsing is ~5 % faster and the output is the same.
@@ -286,6 +288,8 @@ def warm_up(languages: Sequence[str] = COMMON_LANGUAGES) -> None:
 
 
 def _highlight(code: str, language: str, style: str) -> str:
+    from pygments import highlight
+
     return highlight(code, _lexer(language.lower()), _formatter(style)).removesuffix("\n")
 
 
@@ -293,6 +297,9 @@ def _highlight(code: str, language: str, style: str) -> str:
 def _lexer(language: str) -> Lexer:
     # A lexer class compiles its rules when first instantiated, which is not thread-safe:
     # `warm_up` may be doing it in the background while a reply needs the same lexer.
+    from pygments.lexers import TextLexer, get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     with _LEXER_LOCK:
         try:
             return get_lexer_by_name(language) if language else TextLexer()
@@ -302,6 +309,8 @@ def _lexer(language: str) -> Lexer:
 
 @lru_cache(maxsize=4)
 def _formatter(style: str) -> HtmlFormatter[str]:
+    from pygments.formatters import HtmlFormatter
+
     return HtmlFormatter(nowrap=True, noclasses=True, style=style)
 
 

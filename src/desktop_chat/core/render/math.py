@@ -28,12 +28,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
-from markdown_it.rules_inline import StateInline
-from mdit_py_plugins.dollarmath import dollarmath_plugin
+if TYPE_CHECKING:  # markdown-it loads after the first frame (ui/deferred.py)
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_inline import StateInline
+
 
 MAX_LATEX = 4000  # characters; longer "formulas" are shown as source (and never searched past)
 _UNKNOWN_COMMAND = re.compile(r"\\[A-Za-z]")
@@ -76,6 +77,8 @@ def math_plugin(md: MarkdownIt) -> None:
     """Token types: `math_inline`, `math_display` (display math inside a paragraph),
     `math_block` (on lines of its own), `math_pending` (an unclosed opener and the rest of
     its paragraph). Each math token's `meta["formula"]` is its `Formula`."""
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
     md.use(dollarmath_plugin, allow_labels=False, allow_space=False, allow_digits=False,
            allow_blank_lines=False, double_inline=True)
     md.inline.ruler.at("math_inline", _inline_math)  # dollarmath's is replaced, see above

@@ -1,0 +1,135 @@
+"""What waits for the window's first frame: the moment it is on screen, and the work that
+starts then instead of before it (issue #18: on screen in half a second).
+
+`FirstFrame` watches the main window for its first paint (with a fallback for a window that
+is never shown: embedding, tools); `Connections` holds its start-up requests until then, and
+the composition root (app.py) starts the background loading: the openai SDK
+(core/llm/sdk.py), markdown and code highlighting, the history's integrity check. Every one of
+them is also loaded on first use, so nothing depends on this order for correctness: a prompt
+sent before the SDK is loaded simply waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import sys
+import threading
+import time
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+from desktop_chat.core.llm import sdk
+from desktop_chat.core.render import markdown
+
+log = logging.getLogger("desktop_chat.startup")
+
+FALLBACK_MS = 2_000  # a window never painted (not shown) still gets its start-up work
+# While imports run in helper threads, the GUI thread gets the interpreter back within 1 ms
+# (the default is 5 ms, and several helper threads may be queued before it).
+LOADING_SWITCH_INTERVAL_S = 0.001
+DEFAULT_SWITCH_INTERVAL_S = 0.005  # Python's
+
+
+class FirstFrame(QObject):
+    """Emits `shown` once, just after the watched window painted its first frame."""
+
+    shown = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._window: QWidget | None = None
+        self._shown = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._fallback = QTimer(self)
+        self._fallback.setSingleShot(True)
+        self._fallback.timeout.connect(self._open)
+
+    @property
+    def is_shown(self) -> bool:
+        return self._shown
+
+    def watch(self, window: QWidget, fallback_ms: int = FALLBACK_MS) -> None:
+        self._window = window
+        window.installEventFilter(self)
+        self._fallback.start(fallback_ms)
+
+    async def wait(self) -> None:
+        """Return once the first frame is on screen."""
+        if self._shown:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and watched is self._window:
+            watched.removeEventFilter(self)
+            # The window's widgets are painted in this same pass: after it, the frame is done.
+            QTimer.singleShot(0, self._open)
+        return False
+
+    def _open(self) -> None:
+        if self._shown:
+            return
+        self._shown = True
+        self._fallback.stop()
+        if self._window is not None:
+            self._window.removeEventFilter(self)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+        self.shown.emit()
+
+
+class Loading:
+    """Loading, off the GUI thread, what the first frame did without: the SDK (its own
+    thread) and markdown with code highlighting (the first reply must not stall on them).
+
+    Meanwhile the GUI thread must stay responsive although the helper threads want the
+    interpreter all the time: threads switch every 1 ms instead of 5, and the cyclic garbage
+    collector is off (its full passes over the objects being imported would hold the
+    interpreter for tens of ms); `finish` undoes both and freezes what was loaded, so
+    that later full passes skip it (as `app.settle_startup_objects` did for the rest)."""
+
+    def __init__(self) -> None:
+        # (another window of this process may be loading too: never "restore" its 1 ms)
+        self._switch_interval = max(sys.getswitchinterval(), DEFAULT_SWITCH_INTERVAL_S)
+        self._gc_was_enabled = gc.isenabled()
+        # The loop's worker threads (asyncio.to_thread: the key, the HTTP client, the history
+        # check) start now, while nothing competes with the GUI thread for the interpreter.
+        asyncio.get_event_loop().run_in_executor(None, time.sleep, 0)
+        sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
+        gc.disable()
+        self.started = time.perf_counter()
+        sdk.preload()
+        self._warm_up = threading.Thread(target=_warm_up_markdown, name="warm-up", daemon=True)
+        self._warm_up.start()
+
+    async def done(self) -> None:
+        """Return once everything is loaded (a failed SDK import counts as done: every
+        request says what went wrong)."""
+        try:
+            await sdk.load()
+        except Exception:
+            log.exception("the SDK could not be loaded")
+        await asyncio.to_thread(self._warm_up.join)
+
+    def finish(self, *, keep_gc_off: bool = False) -> None:
+        """`keep_gc_off`: a reply is streaming, and its end turns the collector on again."""
+        sys.setswitchinterval(self._switch_interval)
+        gc.freeze()
+        if self._gc_was_enabled and not keep_gc_off:
+            gc.enable()
+        log.info("background loading done (%.0f ms after the first frame)",
+                 (time.perf_counter() - self.started) * 1000)
+
+
+def _warm_up_markdown() -> None:
+    started = time.perf_counter()
+    markdown.warm_up()
+    log.info("markdown and code highlighting ready (%.0f ms)",
+             (time.perf_counter() - started) * 1000)
