@@ -11,7 +11,7 @@ Targets for the math reply: GUI/raw ratio >= 0.90, max loop gap <= 33 ms. Then, 
 a busy machine, the GUI thread's CPU time to render each reply (no network), and the cost of
 a formula: first render (ziamath + QtSvg raster) and cached render (the HTML hook per paint).
 
-    python benchmarks/math.py [--deltas N] [--rounds R] [--every K] [--distinct D] [--sample S]
+    python benchmarks/formulas.py [--deltas N] [--rounds R] [--every K] [--distinct D] [--sample S]
 """
 
 import sys
