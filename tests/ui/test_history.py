@@ -50,6 +50,34 @@ def test_conversation_survives_restart(
     assert roles == ["user", "assistant", "user"]  # the old turn is context again
 
 
+def test_a_prompt_sent_while_the_last_chat_is_still_being_restored_stays_on_screen(
+    make_window: Callable[..., ChatDriver], server: LoopbackServer
+) -> None:
+    """At start the last conversation opens off-thread; a prompt sent before it arrives is
+    the newer choice: its reply streams on screen (it used to be switched away from, and
+    finished unseen in a chat not shown)."""
+    chat = make_window()
+    server.push(Scenario(deltas=["Old answer."]))
+    chat.send("Old question")
+    chat.wait_for_reply()
+    chat.window.close()
+    again = make_window()
+    controller = again.window.controller
+    old = controller.conversation_id
+    assert old is not None  # restored
+    controller.new_chat()
+    controller.open_chat(old)  # as at start-up: the last chat, loading off-thread
+    assert controller._opening is not None
+    server.push(Scenario(deltas=["New ", "answer."]))
+    again.send("A new question at once")
+    again.wait_for_reply()
+    text = again.transcript_text()
+    assert "New answer." in text and "Old answer." not in text
+    assert controller.last_reply_text() == "New answer."
+    assert controller.conversation_id != old
+    assert sorted(sidebar_titles(again)) == ["A new question at once", "Old question"]
+
+
 def versions(chat: ChatDriver) -> list[str]:
     """The "n / m" of every message that has alternatives (its branch switcher)."""
     view = chat.window.transcript

@@ -234,8 +234,14 @@ class ChatController(QObject):
         if not (prompt.strip() or attachments or documents) or not self._can_start():
             return False
         first = self.session.conversation_id is None
+        opening = self._opening
         if not self._start(lambda: self.session.start(prompt, attachments, documents)):
             return False
+        if opening is not None and opening is self._opening:
+            # a conversation still loading (the one restored at start-up, a click just
+            # before): sending here is the newer choice, the reply stays on screen
+            opening.cancel()
+            self._opening = None
         if first:
             self.conversations_changed.emit()  # a new conversation, titled from the prompt
         return True
