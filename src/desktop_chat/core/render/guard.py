@@ -25,10 +25,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from markdown_it.token import Token
+from typing import TYPE_CHECKING
 
 from desktop_chat.core.render.markdown import IncrementalMarkdown, max_nesting
+
+if TYPE_CHECKING:  # markdown-it itself loads after the window's first frame
+    from markdown_it.token import Token
 
 FORMAT_LIMIT = 500_000  # characters of one reply formatted; the rest is shown as plain text
 TAIL_LIMIT = 24_000  # characters of one open block parsed and laid out again per paint
