@@ -35,7 +35,7 @@ from typing import Any  # noqa: E402
 
 import openai  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from tests.support.openai_server import synthetic_markdown_deltas  # noqa: E402
+from tests.support.openai_server import spawn, synthetic_markdown_deltas  # noqa: E402
 
 from benchmarks.stream_throughput import (  # noqa: E402
     TARGET_GAP_MS,
@@ -128,14 +128,7 @@ async def keep_math_helper_apart(cpus: set[int]) -> None:
 def start_server(deltas: list[str], folder: Path, name: str) -> tuple[subprocess.Popen[str], str]:
     scenario = folder / f"{name}.json"
     scenario.write_text(json.dumps({"deltas": deltas, "pace": 0}), "utf-8")
-    cmd = [sys.executable, "-m", "tests.support.openai_server", "--scenario-file", str(scenario)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"loopback server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
+    return spawn("--scenario-file", str(scenario))
 
 
 async def one_kind(window: MainWindow, url: str, deltas: list[str], meter: GapMeter,

@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from tests.support.hostile_text import CASES, chunks  # noqa: E402
+from tests.support.openai_server import spawn  # noqa: E402
 
 TICK_MS = 5.0
 TARGET_GAP_MS = 100.0
@@ -90,14 +91,7 @@ def worst(gaps: list[tuple[float, float, float]]) -> tuple[float, float]:
 def start_server(deltas: list[str], folder: Path) -> tuple[subprocess.Popen[str], str]:
     scenario = folder / "scenario.json"
     scenario.write_text(json.dumps({"deltas": deltas, "pace": 0}), "utf-8")
-    cmd = [sys.executable, "-m", "tests.support.openai_server", "--scenario-file", str(scenario)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"loopback server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
+    return spawn("--scenario-file", str(scenario))
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 1800) -> None:

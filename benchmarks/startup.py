@@ -34,14 +34,11 @@ TARGET_PAINT, TARGET_RSS, TARGET_GAP_MS = 2.0, 1.6, 33.0
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "tests.support.openai_server"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"loopback server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.support.openai_server import spawn
+
+    return spawn()
 
 
 def child_env() -> dict[str, str]:

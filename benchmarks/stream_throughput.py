@@ -83,16 +83,12 @@ class GapMeter:
 
 
 def start_server(deltas: int, tokens: bool) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "tests.support.openai_server",
-           "--synthetic-deltas", str(deltas), "--scenario-json", '{"pace": 0}',
-           *([] if tokens else ["--word-deltas"])]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"loopback server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.support.openai_server import spawn
+
+    return spawn("--synthetic-deltas", str(deltas), "--scenario-json", '{"pace": 0}',
+                 *([] if tokens else ["--word-deltas"]))
 
 
 def pin_server_apart(pid: int) -> str:

@@ -17,6 +17,7 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -380,6 +381,20 @@ def synthetic_markdown_deltas(n: int, fences: int | None = None, *,
             pieces = [" " + rng.choice(_WORDS.split()) + ("." if rng.random() < 0.08 else "")]
         out += [t for piece in pieces for t in _TOKEN.findall(piece)] if tokens else pieces
     return out[:n]
+
+
+def spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """This server in a process of its own (benchmarks keep it off the measured process's
+    CPU and GIL), started with `args` (see `main`); returns the process and its base URL."""
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "tests.support.openai_server", *args]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"loopback server did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
 
 
 def main(argv: list[str] | None = None) -> int:
