@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QImage, QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -184,14 +184,8 @@ class ComposerBox(QFrame):
 
 
 def _icon_button(name: str, text: str, tip: str) -> QToolButton:
-    button = QToolButton(objectName=name)
-    button.setText(text)
-    button.setAccessibleName(text)
-    button.setToolTip(tip)
-    button.setIconSize(QSize(18, 18))
-    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-    button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    button = icons.icon_button(name, text, tip)
+    button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click keeps the focus in the text
     return button
 
 

@@ -12,6 +12,7 @@ from functools import cache
 from PySide6.QtCore import QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QToolButton
 
 from desktop_chat import resources
 
@@ -72,3 +73,16 @@ def icon(name: str, color: QColor | str) -> QIcon:
 def _icon(name: str, argb: str) -> QIcon:
     _renderer(name)  # fail here, loudly, for a name that does not exist
     return QIcon(_TintedSvg(name, QColor(argb)))
+
+
+def icon_button(name: str, text: str, tip: str, size: int = 18) -> QToolButton:
+    """An icon-only button of the window: `text` is its accessible name (read by screen
+    readers, shown nowhere), `tip` its tooltip; the caller sets the icon (`icon`)."""
+    button = QToolButton(objectName=name)
+    button.setText(text)
+    button.setAccessibleName(text)
+    button.setToolTip(tip)
+    button.setIconSize(QSize(size, size))
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    return button

@@ -424,14 +424,7 @@ class Sidebar(QWidget):
 
 
 def _tool_button(name: str, text: str, tip: str) -> QToolButton:
-    button = QToolButton(objectName=name)
-    button.setText(text)
-    button.setAccessibleName(text)
-    button.setToolTip(tip)
-    button.setIconSize(QSize(20, 20))
-    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-    button.setCursor(Qt.CursorShape.PointingHandCursor)
-    return button
+    return icons.icon_button(name, text, tip, size=20)
 
 
 def _plain(snippet: str) -> str:
