@@ -11,6 +11,9 @@ from pathlib import Path
 
 FACT = "The lighthouse keeper's cat is named Marmalade Quasar and weighs 7.3 kilograms."
 FACT_QUESTION = "What is the name of the lighthouse keeper's cat?"
+# The same question in other words: none of them is in the fact's passage (BM25 misses it),
+# while the loopback server's embeddings know the synonyms (tests/support/openai_server.py).
+SYNONYM_QUESTION = "Which feline belongs to our harbour beacon custodian? How heavy?"
 _WORDS = [
     "harbour", "tide", "ledger", "shipment", "invoice", "rope", "anchor", "quay", "cargo",
     "manifest", "customs", "tariff", "vessel", "crane", "berth", "warehouse", "forklift", "pallet",

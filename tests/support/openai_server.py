@@ -157,6 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._record(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         if self._native(body):
             return
+        if self._api == "/embeddings":
+            self._embeddings(body)
+            return
         if self._api not in ("/chat/completions", "/responses"):
             self._not_found()
             return
@@ -179,6 +182,26 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             reply = response_object(sc, "completed") if responses else completion(sc)
             self._send_json(200, reply, sc.headers)
+
+    def _embeddings(self, body: dict[str, Any] | None) -> None:
+        """POST /embeddings: `embed_text` vectors of the inputs; `owner.embeddings_scenario`'s
+        status and error body fail it; a model not in `owner.embedding_models` is a 404."""
+        sc, model = self.owner.embeddings_scenario, (body or {}).get("model")
+        texts = (body or {}).get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if sc.status != 200:
+            self._send_json(sc.status, default_error_body(sc.status) if sc.error_body is None
+                            else sc.error_body, sc.headers)
+        elif model not in self.owner.embedding_models:
+            self._send_json(404, default_error_body(
+                404, f"The model `{model}` does not exist or you do not have access to it."), {})
+        elif not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self._send_json(400, default_error_body(400, "'input' must be text"), {})
+        else:
+            data = [{"object": "embedding", "index": i, "embedding": embed_text(t)}
+                    for i, t in enumerate(texts)]
+            self._send_json(200, {"object": "list", "data": data, "model": model, "usage": {
+                "prompt_tokens": 0, "total_tokens": 0}}, {})
 
     def _send_json(self, status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> None:
         data = (body if isinstance(body, str) else json.dumps(body)).encode()
@@ -254,6 +277,9 @@ class LoopbackServer:
         # "GET /api/v0/models" -> a JSON body (or a function of the request's JSON body)
         self.native: dict[str, Any] = {}
         self.only_v1 = False  # answer /models only under /v1 (as Ollama and LM Studio do)
+        # POST /embeddings: the models it knows; this scenario's status/error_body fail it
+        self.embedding_models = {"test-embedding"}
+        self.embeddings_scenario = Scenario()
         self.requests: list[RecordedRequest] = []
         self.stream_ends: list[float] = []  # perf_counter when each stream was fully written
         self._requested_port = port
@@ -309,8 +335,13 @@ class LoopbackServer:
 
     @property
     def replies_asked(self) -> list[RecordedRequest]:
-        """The requests for a reply (POSTs), leaving out model listings."""
-        return [r for r in list(self.requests) if r.method == "POST"]
+        """The requests for a reply (POSTs), leaving out model listings and embeddings."""
+        return [r for r in list(self.requests)
+                if r.method == "POST" and route(r.path, r.query) != "/embeddings"]
+
+    @property
+    def embeddings_asked(self) -> list[RecordedRequest]:
+        return [r for r in list(self.requests) if route(r.path, r.query) == "/embeddings"]
 
     def push(self, *scenarios: Scenario) -> None:
         with self._lock:
@@ -339,6 +370,29 @@ class LoopbackServer:
             self._conns.pop(sock, None)
             if active:
                 self._conns[sock] = threading.current_thread()
+
+
+# Embeddings: a hashed bag of words (each distinct word, stop words left out, adds ±1 to one
+# of EMBEDDING_DIMS coordinates), so texts sharing words are close; a small thesaurus maps some
+# synonyms onto one word first, so that meaning, not only spelling, brings texts together.
+EMBEDDING_DIMS = 1024
+THESAURUS = {"feline": "cat", "kitty": "cat", "moggy": "cat", "beacon": "lighthouse",
+             "custodian": "keeper", "warden": "keeper", "caretaker": "keeper",
+             "heavy": "weighs", "weight": "weighs", "called": "named", "title": "named"}
+_STOP = frozenset(
+    "a an and are as at be by do does for how in is it its of on or our s so that the this to "
+    "was what which who with".split(" "))
+
+
+def embed_text(text: str) -> list[float]:
+    import hashlib
+
+    vector = [0.0] * EMBEDDING_DIMS
+    words = {THESAURUS.get(w, w) for w in re.findall(r"[a-z0-9]+", text.lower())} - _STOP
+    for word in words:
+        digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+        vector[digest % EMBEDDING_DIMS] += 1.0 if digest >> 63 else -1.0
+    return vector
 
 
 _WORDS = "the quick streaming token renders **markdown** while users scroll through long text"

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_chat.core.chat import documents
 from desktop_chat.core.chat.pacing import FRAME_MS, FramePacer
+from desktop_chat.core.chat.retrieval import HybridRetrieval
 from desktop_chat.core.chat.session import ChatSession
 from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import ConversationTotals
@@ -70,6 +71,7 @@ class ChatController(QObject):
     prompt_returned_elsewhere = Signal(object, object)
     tool_approval_requested = Signal(object, object)  # ToolCall, ToolInfo: ask the user
     tool_calls_changed = Signal(object)  # the reply Message whose tool calls changed
+    documents_notice = Signal(str)  # e.g. embeddings unavailable: documents searched by words
 
     def __init__(
         self,
@@ -101,6 +103,7 @@ class ChatController(QObject):
         self.tasks = Tasks(self, loop=loop)
         self.tasks.failed.connect(self.error)
         self._document_share = documents.DEFAULT_SHARE
+        self._retrieval: HybridRetrieval | None = None
         self.session = self._new_session()
         self._turn: Turn | None = None
         # The conversation the reply in flight belongs to; the user may show another one
@@ -198,10 +201,25 @@ class ChatController(QObject):
         session = self.session
         session.client, session.model, session.system_prompt = client, model, system_prompt
         session.params, session.context_window = params, self._context_window
+        self._set_retrieval(client, profile)
         if old is not client:
             self._retired.append(old)  # closed when idle (a reply may still be using it)
             if not self.is_streaming:
                 self._close_retired()
+
+    def _set_retrieval(self, client: ChatClient, profile: Profile | None) -> None:
+        """Hybrid retrieval (BM25 + embeddings) while the profile has embeddings on."""
+        model = profile.embeddings_model if profile is not None else ""
+        old = self._retrieval
+        if old is not None and old.client is client and old.model == model:
+            return
+        if old is not None:
+            old.close()
+        self._retrieval = None
+        if model and self.store is not None:
+            self._retrieval = HybridRetrieval(self.store, client, model,
+                                              self.documents_notice.emit)
+        self.session.retrieval = self._retrieval
 
     def _close_retired(self) -> None:
         for client in self._retired:
@@ -447,6 +465,8 @@ class ChatController(QObject):
                       len(self._unsaved))
         self._close_retired()
         await self.tasks.idle()
+        if self._retrieval is not None:
+            self._retrieval.close()
         await self._client.aclose()
 
     def _new_session(
@@ -458,6 +478,7 @@ class ChatController(QObject):
                               params=self._params, context_window=self._context_window,
                               overrides=overrides or ConversationSettings(), tools=self.tools)
         session.document_share = self._document_share
+        session.retrieval = self._retrieval
         return session
 
     # -- tool consent ---------------------------------------------------------------------

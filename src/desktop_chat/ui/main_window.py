@@ -255,6 +255,7 @@ class MainWindow(QMainWindow):
         c.text_arrived.connect(self.transcript.append_reply_text)
         c.reasoning_arrived.connect(self.transcript.append_reasoning)
         c.notice_changed.connect(self._show_notice)
+        c.documents_notice.connect(self.show_error)
         c.reply_finished.connect(self._reply_finished)
         c.context_trimmed.connect(self._show_trimmed)
         c.prompt_returned.connect(self._give_back)

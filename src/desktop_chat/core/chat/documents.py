@@ -74,19 +74,27 @@ def conversation_documents(messages: Sequence[Message]) -> list[DocumentRef]:
     return list(found.values())
 
 
+def searched_documents(documents: Sequence[DocumentRef], budget: int) -> list[DocumentRef]:
+    """The documents a prompt searches (the rest are sent whole): none when all fit."""
+    if sum(d.tokens for d in documents) <= budget:
+        return []
+    return [d for d in documents if d.tokens > budget * SMALL_SHARE]
+
+
 def choose(store: Store, documents: Sequence[DocumentRef], prompt: str, budget: int,
-           ) -> list[Passage]:
-    """What to send: documents whole while they fit, else the best passages."""
+           found: Sequence[Passage] | None = None) -> list[Passage]:
+    """What to send: documents whole while they fit, else the best passages: `found` (from
+    hybrid retrieval, core/chat/retrieval.py) or BM25's."""
     if not documents:
         return []
-    if sum(d.tokens for d in documents) <= budget:
+    searched = searched_documents(documents, budget)
+    if not searched:
         return [Passage(d.sha256, d.name, whole=True) for d in documents]
-    whole = [d for d in documents if d.tokens <= budget * SMALL_SHARE]
+    whole = [d for d in documents if d not in searched]
     spent = sum(d.tokens for d in whole)
     chosen = [Passage(d.sha256, d.name, whole=True) for d in whole]
-    searched = [d for d in documents if d not in whole]
     names = {d.sha256: d.name for d in searched}
-    found = store.search_documents(list(names), prompt)
+    found = list(found) if found is not None else store.search_documents(list(names), prompt)
     if not found:  # none of its words is in them ("summarise this"): their beginnings
         found = store.first_passages(list(names), MAX_PASSAGES)
     for passage in found[:MAX_PASSAGES * 2]:

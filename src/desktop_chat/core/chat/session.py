@@ -20,6 +20,7 @@ from typing import Any
 
 from desktop_chat.core.chat import documents
 from desktop_chat.core.chat.context import reserve_for, trim
+from desktop_chat.core.chat.retrieval import HybridRetrieval
 from desktop_chat.core.chat.turn import Turn
 from desktop_chat.core.chat.usage import ConversationTotals, estimate_usage, totals
 from desktop_chat.core.config.providers import ConversationSettings, GenerationParams, Profile
@@ -106,6 +107,8 @@ class ChatSession:
         self.overrides = overrides or ConversationSettings()
         # the share of the context window the conversation's documents may take per prompt
         self.document_share = documents.DEFAULT_SHARE
+        # BM25 + embeddings when the profile has embeddings on (None: BM25 alone)
+        self.retrieval: HybridRetrieval | None = None
 
     @property
     def messages(self) -> list[Message]:
@@ -235,9 +238,11 @@ class ChatSession:
         limit. Cancelling the task stops it (a running tool call is cancelled on its server)
         and keeps what arrived."""
         reply = turn.reply
-        request = self.build_request(turn)
         autosave = asyncio.ensure_future(self._autosave(turn))
+        request = ChatRequest(turn.model, [])
         try:
+            await self._retrieve(turn)
+            request = self.build_request(turn)
             step = 0
             while (calls := await self._consume(request, turn)) and (
                     reply.state is ReplyState.COMPLETE):
@@ -351,6 +356,30 @@ class ChatSession:
         messages[-1] = documents.with_context(messages[-1], context)
         log.info("sent %d document piece(s) (%s) with the prompt", len(passages),
                  "whole" if all(p.whole for p in passages) else "passages")
+
+    async def _retrieve(self, turn: Turn) -> None:
+        """With embeddings on (`retrieval`), pick the passages for this prompt by hybrid
+        retrieval, before the request is built; without them, or when they fail (said once,
+        by the retrieval), `_add_documents` searches by words alone."""
+        if self.retrieval is None or self.store is None or turn.reply.passages:
+            return
+        refs = documents.conversation_documents(self.messages)
+        budget = documents.budget_for(self.context_window, self.document_share)
+        searched = documents.searched_documents(refs, budget)
+        if not searched:
+            return
+
+        def progress(notice: str | None) -> None:
+            turn.notice = notice
+
+        found = await self.retrieval.search([d.sha256 for d in searched],
+                                            turn.prompt.content, progress=progress)
+        if found is not None:
+            try:
+                turn.reply.parts += documents.choose(self.store, refs, turn.prompt.content,
+                                                     budget, found=found)
+            except StoreError as exc:
+                log.error("hybrid retrieval's passages left out: %s", exc)
 
     async def _consume(self, request: ChatRequest, turn: Turn) -> ToolCallsRequested | None:
         """Stream one model request into the reply; the tool calls it ended asking for."""

@@ -71,6 +71,12 @@ class Profile:
     output_price: float = 0.0
     models: tuple[str, ...] = ()  # the last model list the server gave
     gguf_path: str = ""  # the built-in offline engine: the model file it serves
+    # Documents searched by meaning as well as words (core/chat/retrieval.py): the server's
+    # embeddings model, used while `embeddings` is on
+    embeddings: bool = False
+    embedding_model: str = ""
+    # The model takes images: a scanned PDF's pages are offered to it as pictures
+    sees_images: bool = True
 
     @property
     def key_ref(self) -> str:
@@ -83,6 +89,15 @@ class Profile:
     @property
     def is_offline(self) -> bool:
         return self.preset == OFFLINE
+
+    @property
+    def embeddings_model(self) -> str:
+        """The embeddings model hybrid retrieval uses; "" when it is off."""
+        return self.embedding_model.strip() if self.embeddings else ""
+
+    @property
+    def takes_images(self) -> bool:
+        return self.sees_images and not self.is_offline
 
     @property
     def has_prices(self) -> bool:

@@ -223,6 +223,104 @@ def first_passages(conn: sqlite3.Connection, shas: Sequence[str], per_document: 
                     str(r["heading"] or "")) for r in rows]
 
 
+# -- embedding vectors (hybrid retrieval, core/chat/retrieval.py) ---------------------------
+
+# One row per passage and embeddings model: a document's passages are embedded once per
+# content hash (a passage belongs to one kept document) and model, whatever conversations use
+# it; the vector is float32, little-endian. Made on first use, like the tables above.
+VECTORS = """
+CREATE TABLE document_vectors (
+    chunk_id INTEGER NOT NULL REFERENCES document_chunks(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (chunk_id, model)
+) WITHOUT ROWID;
+"""
+
+
+def has_vectors(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                       "'document_vectors'").fetchone()
+    return row is not None
+
+
+def ensure_vectors(conn: sqlite3.Connection) -> bool:
+    """Create the vectors table (in the caller's transaction) unless it exists."""
+    if has_vectors(conn):
+        return False
+    _run_script(conn, VECTORS)
+    return True
+
+
+def unembedded(conn: sqlite3.Connection, shas: Sequence[str], model: str,
+               ) -> list[tuple[int, str]]:
+    """(passage id, text) of these documents' passages with no vector for `model` yet."""
+    if not shas or not has_tables(conn):
+        return []
+    marks = ", ".join("?" * len(shas))
+    missing = ("" if not has_vectors(conn) else
+               "AND NOT EXISTS (SELECT 1 FROM document_vectors v WHERE v.chunk_id = c.id "
+               "AND v.model = ?)")
+    rows = conn.execute(
+        f"SELECT c.id, c.heading, c.text FROM document_chunks c JOIN documents d ON d.id = "
+        f"c.document_id WHERE d.sha256 IN ({marks}) {missing} ORDER BY c.id",
+        (*shas, *([model] if missing else []))).fetchall()
+    return [(int(r["id"]), embedding_text(str(r["heading"] or ""), str(r["text"])))
+            for r in rows]
+
+
+def embedding_text(heading: str, text: str) -> str:
+    """What is embedded for a passage: its heading gives it its context."""
+    return f"{heading}\n{text}" if heading else text
+
+
+def add_vectors(conn: sqlite3.Connection, model: str, rows: Sequence[tuple[int, bytes]],
+                ) -> None:
+    ensure_vectors(conn)
+    conn.executemany("INSERT OR REPLACE INTO document_vectors (chunk_id, model, vector) "
+                     "VALUES (?, ?, ?)", [(cid, model, blob) for cid, blob in rows])
+
+
+def vectors(conn: sqlite3.Connection, sha256: str, model: str) -> list[tuple[int, bytes]]:
+    """(passage id, float32 vector) of one document's passages for `model`."""
+    if not has_tables(conn) or not has_vectors(conn):
+        return []
+    rows = conn.execute(
+        "SELECT v.chunk_id, v.vector FROM document_vectors v JOIN document_chunks c ON c.id = "
+        "v.chunk_id JOIN documents d ON d.id = c.document_id WHERE d.sha256 = ? AND "
+        "v.model = ? ORDER BY v.chunk_id", (sha256, model)).fetchall()
+    return [(int(r[0]), bytes(r[1])) for r in rows]
+
+
+def search_ids(conn: sqlite3.Connection, shas: Sequence[str], words: Sequence[str],
+               limit: int = SEARCH_LIMIT) -> list[tuple[int, float]]:
+    """(passage id, BM25 score: lower is better) of these documents' passages for these
+    words, best first (FTS5 only)."""
+    if not shas or not words or not has_tables(conn) or not has_index(conn):
+        return []
+    marks = ", ".join("?" * len(shas))
+    query = " OR ".join(f'"{w}"' for w in words)
+    rows = conn.execute(
+        f"SELECT c.id, bm25({DOCUMENT_FTS}, 1.0, 0.5) FROM {DOCUMENT_FTS} f JOIN "
+        f"document_chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id WHERE {DOCUMENT_FTS} MATCH ? AND d.sha256 IN "
+        f"({marks}) ORDER BY bm25({DOCUMENT_FTS}, 1.0, 0.5) LIMIT ?",
+        (query, *shas, limit)).fetchall()
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def passages_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[Passage]:
+    """These passages, in the order of `ids` (ids no longer there are left out)."""
+    if not ids or not has_tables(conn):
+        return []
+    rows = conn.execute(
+        "SELECT c.id, d.sha256, d.name, c.page, c.heading, c.text FROM document_chunks c "
+        f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({', '.join('?' * len(ids))})",
+        list(ids)).fetchall()
+    found = {int(r["id"]): Passage(r["sha256"], str(r["name"]), str(r["text"]), r["page"],
+                                   str(r["heading"] or "")) for r in rows}
+    return [found[i] for i in ids if i in found]
+
+
 # -- links between messages and documents ------------------------------------------------------
 
 

@@ -554,6 +554,54 @@ class Store:
         with self._read() as conn:
             return documents.first_passages(conn, shas, per_document)
 
+    # -- vectors for hybrid retrieval (core/chat/retrieval.py); safe in a worker thread --
+
+    def unembedded_passages(self, shas: list[str], model: str) -> list[tuple[int, str]]:
+        """(passage id, text to embed) of these documents' passages without a vector for
+        `model`."""
+        with self._read() as conn:
+            return documents.unembedded(conn, shas, model)
+
+    def add_passage_vectors(self, model: str, rows: list[tuple[int, bytes]]) -> None:
+        """Keep float32 vectors of passages for `model`. The first ones add their table,
+        after the same backup a migration takes."""
+        try:  # its own connection, as add_document: the window's reads go on meanwhile
+            conn = connect(self.path, self.busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise StoreError(f"The history could not be opened to keep embeddings: "
+                             f"{in_words(exc)}.") from exc
+        try:
+            if not documents.has_vectors(conn):
+                try:
+                    schema.backup(conn, self.path, schema.user_version(conn))
+                except OSError as exc:
+                    raise StoreError(f"The history could not be backed up before adding "
+                                     f"embeddings to it: {exc.strerror or exc}.") from exc
+            with transaction(conn):
+                documents.add_vectors(conn, model, rows)
+        except sqlite3.Error as exc:
+            reason = in_words(exc)
+            raise StoreError(f"Embeddings could not be kept in the history: {reason}.",
+                             reason) from exc
+        finally:
+            conn.close()
+
+    def passage_vectors(self, sha256: str, model: str) -> list[tuple[int, bytes]]:
+        with self._read() as conn:
+            return documents.vectors(conn, sha256, model)
+
+    def ranked_passage_ids(self, shas: list[str], query: str,
+                           limit: int = documents.SEARCH_LIMIT) -> list[tuple[int, float]]:
+        """(passage id, BM25 score: lower is better) of these documents' passages for
+        `query` (any text), best first."""
+        words = search.terms(query)
+        with self._read() as conn:
+            return documents.search_ids(conn, shas, words, limit)
+
+    def passages(self, ids: list[int]) -> list[Passage]:
+        with self._read() as conn:
+            return documents.passages_by_id(conn, ids)
+
     def forget_unused_documents(self, older_than_s: float = 24 * 3600) -> int:
         """Remove documents read for a message that was never sent (start-up)."""
         with self._write() as conn:

@@ -20,7 +20,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -199,6 +199,33 @@ class ChatClient:
         except Exception as exc:
             raise self._request_error(exc, read_s, quiet=quiet) from None
         return list(dict.fromkeys(ids))
+
+    async def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """The server's embedding vectors of `texts` (POST /embeddings), in order. Raises
+        `ChatError` with text for the window: no such endpoint or model (404), refused (4xx),
+        unreachable. The answer is parsed in a worker thread: a batch's JSON is megabytes of
+        numbers, too long a held GIL for the window's loop."""
+        await self.prepare()
+        if (refusal := self._refusal()) is not None:
+            raise refusal
+        import openai  # loaded by prepare(): this only looks it up
+
+        try:
+            raw = await self._ready().embeddings.with_raw_response.create(
+                model=model, input=list(texts), encoding_format="float")
+            content = raw.content
+        except openai.APIStatusError as exc:
+            words = errors.status_words_of(exc)
+            log.warning("no embeddings from %s (model %s): HTTP %s %s",
+                        self.endpoint.base_url, model, exc.status_code, words.details)
+            raise errors.no_embeddings(model, exc.status_code, words.text) from None
+        except Exception as exc:
+            raise self._request_error(exc) from None
+        try:
+            return await asyncio.to_thread(_vectors, content, len(texts))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("malformed embeddings from %s: %r", self.endpoint.base_url, exc)
+            raise errors.malformed(repr(exc)) from None
 
     def _ready(self) -> openai.AsyncOpenAI:
         assert self._sdk is not None, "_refusal() is checked first"
@@ -384,6 +411,17 @@ class ChatClient:
             return errors.malformed(repr(exc))
         log.error("unexpected error while streaming", exc_info=exc)
         return errors.unexpected(repr(exc))
+
+
+def _vectors(content: bytes, count: int) -> list[list[float]]:
+    """The vectors of an /embeddings answer, ordered by their `index`."""
+    data = json.loads(content)["data"]
+    ordered = sorted(data, key=lambda item: int(item.get("index", 0)))
+    vectors = [[float(x) for x in item["embedding"]] for item in ordered]
+    if len(vectors) != count or not vectors or len({len(v) for v in vectors}) != 1 or (
+            not vectors[0]):
+        raise ValueError(f"{len(vectors)} vectors of uneven or no length for {count} texts")
+    return vectors
 
 
 def _rejected_settings(request: ChatRequest, detail: str) -> list[str]:

@@ -269,6 +269,17 @@ def images_rejected(model: str, status: int, detail: str) -> ChatError:
     )
 
 
+def no_embeddings(model: str, status: int, detail: str) -> ChatError:
+    """The server has no /embeddings endpoint, or not this embeddings model."""
+    return ChatError(
+        ErrorKind.MODEL_NOT_FOUND if status == 404 else ErrorKind.BAD_REQUEST,
+        f"The server gave no embeddings for model '{model}' (HTTP {status}"
+        f"{': ' + detail if detail else ''}).",
+        detail=detail,
+        status=status,
+    )
+
+
 def tools_rejected(model: str, status: int, detail: str) -> ChatError:
     """A model or server that does not do tool calling refused the request's `tools`."""
     return ChatError(
