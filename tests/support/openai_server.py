@@ -379,9 +379,9 @@ EMBEDDING_DIMS = 1024
 THESAURUS = {"feline": "cat", "kitty": "cat", "moggy": "cat", "beacon": "lighthouse",
              "custodian": "keeper", "warden": "keeper", "caretaker": "keeper",
              "heavy": "weighs", "weight": "weighs", "called": "named", "title": "named"}
-_STOP = frozenset(
-    "a an and are as at be by do does for how in is it its of on or our s so that the this to "
-    "was what which who with".split(" "))
+_STOP = frozenset(re.findall(
+    r"\w+", "a an and are as at be by do does for how in is it its of on or our s so that the "
+    "this to was what which who with"))
 
 
 def embed_text(text: str) -> list[float]:

@@ -302,7 +302,8 @@ def search_ids(conn: sqlite3.Connection, shas: Sequence[str], words: Sequence[st
     query = " OR ".join(f'"{w}"' for w in words)
     rows = conn.execute(
         f"SELECT c.id, bm25({DOCUMENT_FTS}, 1.0, 0.5) FROM {DOCUMENT_FTS} f JOIN "
-        f"document_chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id WHERE {DOCUMENT_FTS} MATCH ? AND d.sha256 IN "
+        f"document_chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
+        f"WHERE {DOCUMENT_FTS} MATCH ? AND d.sha256 IN "
         f"({marks}) ORDER BY bm25({DOCUMENT_FTS}, 1.0, 0.5) LIMIT ?",
         (query, *shas, limit)).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
