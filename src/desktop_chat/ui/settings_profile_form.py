@@ -138,6 +138,19 @@ class ProfileForm(QWidget):
         self.ggufPath.setPlaceholderText("Empty: the tiny built-in demo model")
         self.ggufHint = hint_label()
         self.ggufButton = name(QPushButton("Browse…"), "Choose a GGUF file", "ggufBrowse")
+        self.embeddings = name(QCheckBox("Search documents by meaning too (embeddings)"),
+                               "Search documents with embeddings", "embeddingsOn",
+                               "Long documents are searched by their words on this computer. "
+                               "With this on, passages are also matched by meaning, with the "
+                               "server's embeddings model; if it has none, words alone are "
+                               "used.")
+        self.embeddingModel = name(QLineEdit(), "Embeddings model", "embeddingModel",
+                                   "The server's embeddings model, e.g. text-embedding-3-small "
+                                   "or nomic-embed-text.")
+        self.embeddingModel.setPlaceholderText("e.g. text-embedding-3-small")
+        self.seesImages = name(QCheckBox("The model can see images"), "The model sees images",
+                               "seesImages", "Scanned PDFs are then offered to it as page "
+                               "images.")
         self.demoNote, self.termsButton = demo_note(), terms_button()
         self.testButton = name(QPushButton("Test connection"), "Test connection",
                                "testConnectionButton",
@@ -152,6 +165,7 @@ class ProfileForm(QWidget):
         self.ggufPath.textChanged.connect(self._show_demo)
         self.testButton.clicked.connect(self.test)
         self.needsKey.toggled.connect(self._show_key_rows)
+        self.embeddings.toggled.connect(self.embeddingModel.setVisible)
 
     def _lay_out(self) -> None:
         form = self.form = QFormLayout()
@@ -175,6 +189,8 @@ class ProfileForm(QWidget):
         self._price_row = _row(QLabel("Input"), self.inputPrice, QLabel("Output"),
                                self.outputPrice)
         form.addRow("Price per 1M tokens:", self._price_row)
+        self._documents_row = _stacked(self.embeddings, self.embeddingModel, self.seesImages)
+        form.addRow("Documents:", self._documents_row)
         self._test_row = _row(self.testButton, stretch=True)
         form.addRow("", self._test_row)
         form.addRow("", self.testResult)
@@ -206,6 +222,10 @@ class ProfileForm(QWidget):
         self.inputPrice.setValue(p.input_price)
         self.outputPrice.setValue(p.output_price)
         self.ggufPath.setText(p.gguf_path)
+        self.embeddings.setChecked(p.embeddings)
+        self.embeddingModel.setText(p.embedding_model)
+        self.embeddingModel.setVisible(p.embeddings)
+        self.seesImages.setChecked(p.sees_images)
         self._show_key_status()
 
     def _show_for_preset(self) -> None:
@@ -220,7 +240,7 @@ class ProfileForm(QWidget):
         for row in (self.azureVersion, self.azureDeployment):
             self.form.setRowVisible(row, azure)
         for row in (self._url_row, self.api, self.needsKey, self.model, self.headers,
-                    self._test_row, self.testResult):
+                    self._test_row, self.testResult, self._documents_row):
             self.form.setRowVisible(row, not p.is_offline)
         self.form.setRowVisible(self._gguf_row, p.is_offline)
         self._show_key_rows()
@@ -254,6 +274,11 @@ class ProfileForm(QWidget):
         if self.form.isRowVisible(self.azureVersion) and not version:
             raise Invalid(f"{label}: Azure needs an API version, e.g. 2024-10-21.",
                           self.azureVersion)
+        embedding_model = self.embeddingModel.text().strip()
+        if self.embeddings.isChecked() and not embedding_model and not p.is_offline:
+            raise Invalid(f"{label}: name the server's embeddings model (e.g. "
+                          "text-embedding-3-small), or turn searching by meaning off.",
+                          self.embeddingModel)
         return dataclasses.replace(
             p, name=label, base_url=url, api=ApiFlavour(self.api.currentData()),
             needs_key=self.needsKey.isChecked(), key_env=self.keyEnv.text().strip(),
@@ -264,6 +289,8 @@ class ProfileForm(QWidget):
             input_price=kept_value(self.inputPrice, p.input_price),
             output_price=kept_value(self.outputPrice, p.output_price),
             models=self._models, gguf_path=self.ggufPath.text().strip(),
+            embeddings=self.embeddings.isChecked() and not p.is_offline,
+            embedding_model=embedding_model, sees_images=self.seesImages.isChecked(),
         )
 
     def typed_key(self) -> str | None:
