@@ -158,7 +158,10 @@ def after_first_frame(window: MainWindow, store: Store | None) -> None:
 
 async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -> None:
     try:
+        # with the rest, while threads switch every 1 ms (see deferred.Loading)
+        legacy_text = window.documentReader.warm_up()
         await loading.done()
+        await legacy_text
     finally:
         loading.finish(keep_gc_off=window.controller.is_streaming)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from desktop_chat.core.chat.documents import (
     snippet,
     with_context,
 )
+from desktop_chat.core.documents import extract
 from desktop_chat.core.documents.extract import KIND_LABELS, size_text, whole_text
 from desktop_chat.core.history.store import Store, StoreError
 from desktop_chat.core.model.message import DocumentRef, Passage, sniff_image
@@ -83,6 +85,13 @@ class DocumentReader(QObject):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
         executor = self._executor  # not `self`: its wrapper is gone once destroyed
         self.destroyed.connect(lambda: executor.shutdown(wait=False, cancel_futures=True))
+
+    def warm_up(self) -> asyncio.Future[None]:
+        """Load, in the reading thread, what the first file in a legacy text encoding needs
+        (`extract.warm_up`), so that reading one later does not stall the window; for
+        start-up's background loading (app.py), while nothing else happens."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, _warm_up)
 
     @staticmethod
     def split(paths: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -174,6 +183,16 @@ class DocumentReader(QObject):
     def _progress(self, key: int, done: int, total: int) -> None:
         if key not in self._cancelled:
             self.progressed.emit(key, done, total)
+
+
+def _warm_up() -> None:
+    started = time.perf_counter()
+    try:
+        extract.warm_up()
+    except Exception:  # loaded on first use instead, which says what is wrong
+        log.exception("warming up text encoding detection failed")
+        return
+    log.info("text encoding detection ready (%.0f ms)", (time.perf_counter() - started) * 1000)
 
 
 # -- chips -------------------------------------------------------------------------------------

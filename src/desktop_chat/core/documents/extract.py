@@ -362,6 +362,20 @@ def decode_text(data: bytes, name: str) -> str:
         "reliably. Open it in a text editor and save it as UTF-8, then attach it again.")
 
 
+# Bytes that are not UTF-8: decoding them runs charset-normalizer's whole detection once.
+_LEGACY_SAMPLE = "Café naïve façade – “señor”. ".encode("cp1252") * 4
+
+
+def warm_up() -> None:
+    """Load what the first text file in a legacy encoding needs, for a worker thread at a
+    quiet moment: charset-normalizer (25 ms) and the ~85 codec modules its first detection
+    imports one by one (another 25-50 ms), each import a few file reads that must take the
+    interpreter back from the window's thread. Done while a file is being read, that
+    competition stalled the window's loop (benchmarks/documents.py: "first legacy-encoded
+    file"); after this, detecting an encoding takes a few ms."""
+    decode_text(_LEGACY_SAMPLE, "warm-up")
+
+
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
