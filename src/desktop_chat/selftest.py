@@ -27,6 +27,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         ("keychain", _check_keychain),
         ("mcp", _check_mcp),
         ("window", lambda: _check_window(args)),
+        ("document extras", _check_document_extras),
         ("math", _check_math),
     ]
     failed = 0
@@ -149,6 +150,30 @@ def _check_documents() -> str:
             or "crème brûlée" not in legacy.text):
         raise RuntimeError(f"unexpected text: {pdf.text!r}, {docx_text!r}")
     return "PDF (PDFium), Word and a cp1252 text file read"
+
+
+def _check_document_extras() -> str:
+    """numpy (hybrid retrieval's vectors) and Qt's JPEG writer (a scanned PDF's pages as
+    images) are in the build and work. After the window check: it made the QApplication."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from desktop_chat.core.chat.retrieval import fuse, pack
+    from desktop_chat.ui.document_chips import page_images
+
+    vectors = np.frombuffer(pack([1.0, 0.0]) + pack([0.6, 0.8]), dtype="<f4").reshape(2, 2)
+    best = [int(i) for i in np.argsort(-(vectors @ np.array([0.0, 1.0], dtype=np.float32)))]
+    if best != [1, 0] or fuse([[1, 2], [2, 3]]) != [2, 1, 3]:
+        raise RuntimeError(f"unexpected ranking: {best}")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "self-test.pdf"
+        path.write_bytes(_PDF)
+        [page] = page_images(path)
+    if page.mime != "image/jpeg" or page.size < 1000:
+        raise RuntimeError(f"the page was drawn as {page.mime}, {page.size} bytes")
+    return f"vectors ranked (numpy {np.__version__}); a PDF page drawn as JPEG"
 
 
 NATIVE_KEYRING = {"linux": "keyring.backends.SecretService", "win32": "keyring.backends.Windows",

@@ -46,9 +46,9 @@ def test_self_test_passes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
     for check in ("sqlite", "tls", "resources", "markdown", "documents", "keychain", "mcp",
-                  "window", "math"):
+                  "window", "document extras", "math"):
         assert f"PASS {check}:" in result.stdout
-    assert "self-test: all checks OK (9 checks)" in result.stdout
+    assert "self-test: all checks OK (10 checks)" in result.stdout
 
 
 def test_unhandled_exception_is_logged_redacted_and_shown(

@@ -23,7 +23,6 @@ from tests.support.documents import (
     make_docx,
     make_encrypted_pdf,
     make_pdf,
-    make_scanned_pdf,
     make_zip_bomb_docx,
 )
 from tests.support.openai_server import LoopbackServer, Scenario
@@ -190,7 +189,6 @@ def _empty(path: Path) -> Path:
 FAULTS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("locked.pdf", make_encrypted_pdf, "'locked.pdf' is protected by a password"),
     ("broken.pdf", make_damaged_pdf, "'broken.pdf' is damaged or not really a PDF"),
-    ("scan.pdf", make_scanned_pdf, "'scan.pdf' has no text layer: its 3 pages are pictures"),
     ("empty.txt", _empty, "'empty.txt' is empty"),
     ("huge.txt", _oversize, "'huge.txt' is 64.0 MB; documents up to 64.0 MB can be attached"),
     ("bomb.docx", lambda p: make_zip_bomb_docx(p, 300), "(a 'zip bomb'). It was not opened"),

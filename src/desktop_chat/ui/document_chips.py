@@ -13,13 +13,13 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -40,9 +40,15 @@ from desktop_chat.core.chat.documents import (
     with_context,
 )
 from desktop_chat.core.documents import extract
-from desktop_chat.core.documents.extract import KIND_LABELS, size_text, whole_text
+from desktop_chat.core.documents.extract import (
+    KIND_LABELS,
+    ScannedDocument,
+    size_text,
+    whole_text,
+)
+from desktop_chat.core.documents.pages import MAX_PAGES, render_pages
 from desktop_chat.core.history.store import Store, StoreError
-from desktop_chat.core.model.message import DocumentRef, Passage, sniff_image
+from desktop_chat.core.model.message import Attachment, DocumentRef, Passage, sniff_image
 from desktop_chat.core.render.actions import Action, link
 from desktop_chat.ui.labels import plain_tooltip
 from desktop_chat.ui.reply_view import chrome_format
@@ -54,6 +60,7 @@ ATTACH_FILTER = ("Documents and images (*.pdf *.docx *.txt *.md *.markdown *.htm
                  "*.tsv *.json *.py *.js *.ts *.c *.h *.cpp *.java *.go *.rs *.png *.jpg *.jpeg "
                  "*.gif *.webp)")
 PROGRESS_STEP = 5  # percent
+JPEG_QUALITY = 85
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 NO_HISTORY = ("Documents are kept in the history, which could not be opened, so they cannot "
               "be attached in this session. The notice at the top says why.")
@@ -69,6 +76,8 @@ class DocumentReader(QObject):
     progressed = Signal(int, int, int)  # key, pages (or steps) done, total
     finished = Signal(int, object)  # key, DocumentRef
     failed = Signal(int, str)  # key, what went wrong in words
+    scanned = Signal(int, str, int)  # key, path, pages: a PDF with no text layer
+    pages_ready = Signal(int, object)  # key, list[Attachment]: a scanned PDF's pages
 
     def __init__(self, store: Store | None, tasks: Tasks, parent: QObject | None = None
                  ) -> None:
@@ -164,6 +173,11 @@ class DocumentReader(QObject):
                                              Path(path), progress)
         except _Cancelled:
             return
+        except ScannedDocument as exc:
+            log.info("document %s has no text layer (%d pages)", Path(path).name, exc.pages)
+            if key not in self._cancelled:
+                self.scanned.emit(key, path, exc.pages)
+            return
         except (ValueError, StoreError) as exc:  # DocumentError is a ValueError: user text
             log.info("document %s not attached: %s", Path(path).name, exc)
             if key not in self._cancelled:
@@ -180,9 +194,51 @@ class DocumentReader(QObject):
         if key not in self._cancelled:
             self.finished.emit(key, ref)
 
+    def read_pages(self, key: int, path: str) -> None:
+        """Draw the pages of the scanned PDF at `path` as JPEG images, in the reading
+        thread; `pages_ready` (or `failed`) says when they are there."""
+        self._cancelled.discard(key)
+        self._tasks[key] = self.tasks.start(self._read_pages(key, path),
+                                            what="Drawing a scanned PDF's pages")
+
+    async def _read_pages(self, key: int, path: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            images = await loop.run_in_executor(
+                self._executor, page_images, Path(path), lambda: key in self._cancelled)
+        except ValueError as exc:  # DocumentError, or an image too large: user text
+            log.info("pages of %s not drawn: %s", Path(path).name, exc)
+            if key not in self._cancelled:
+                self.failed.emit(key, str(exc))
+            return
+        finally:
+            self._tasks.pop(key, None)
+        if key not in self._cancelled:
+            self.pages_ready.emit(key, images)
+
     def _progress(self, key: int, done: int, total: int) -> None:
         if key not in self._cancelled:
             self.progressed.emit(key, done, total)
+
+
+def page_images(path: Path, stop: Callable[[], bool] | None = None) -> list[Attachment]:
+    """A scanned PDF's first pages as JPEG attachments (for the reading thread: QImage, unlike
+    QPixmap, may be used off the GUI thread). JPEG at quality 85: a page of print is ~200-400
+    KB instead of megabytes as PNG, and as legible."""
+    images = []
+    for page in render_pages(path, stop=stop):
+        image = QImage(page.pixels, page.width, page.height, page.stride,
+                       QImage.Format.Format_RGBX8888)
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        saved = image.save(buffer, "JPEG", JPEG_QUALITY)
+        buffer.close()
+        if not saved:  # Qt's JPEG plugin missing from a build
+            raise ValueError(f"The pages of '{path.name}' could not be turned into images "
+                             "(no JPEG support in this build). The log has the details.")
+        images.append(Attachment.image(bytes(data.data()), f"{path.stem} page {page.page}.jpg"))
+    return images
 
 
 def _warm_up() -> None:
@@ -205,6 +261,9 @@ class _Item:
     ref: DocumentRef | None = None
     done: int = 0
     total: int = 0
+    scan: str = ""  # the path of a scanned PDF whose pages can be sent as images
+    scan_pages: int = 0
+    drawing: bool = False  # its pages are being drawn
 
 
 def describe(ref: DocumentRef) -> str:
@@ -225,6 +284,7 @@ class DocumentStrip(QWidget):
 
     changed = Signal()
     removed = Signal(int)  # key of a chip the user removed (its reading is cancelled)
+    pages_requested = Signal(int, str)  # key, path: send a scanned PDF's pages as images
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -249,7 +309,12 @@ class DocumentStrip(QWidget):
     @property
     def reading(self) -> list[str]:
         """Names of the documents still being read."""
-        return [item.name for item in self._items if item.ref is None]
+        return [item.name for item in self._items if item.ref is None and not item.scan]
+
+    @property
+    def scans(self) -> list[str]:
+        """Names of the scanned PDFs offered as page images (not sent as documents)."""
+        return [item.name for item in self._items if item.scan]
 
     def text_of(self, key: int) -> str:
         chip = self._chips.get(key)
@@ -273,6 +338,19 @@ class DocumentStrip(QWidget):
             if item.key == key:
                 item.ref = ref
                 item.name = ref.name
+        self._rebuild()
+
+    def set_scanned(self, key: int, path: str, pages: int) -> None:
+        """A PDF without text: its chip offers to send its pages as images."""
+        for item in self._items:
+            if item.key == key:
+                item.scan, item.scan_pages = path, pages
+        self._rebuild()
+
+    def set_drawing(self, key: int) -> None:
+        for item in self._items:
+            if item.key == key:
+                item.drawing = True
         self._rebuild()
 
     def drop(self, key: int) -> None:
@@ -318,6 +396,18 @@ class DocumentStrip(QWidget):
         label = QLabel(chip)
         label.setTextFormat(Qt.TextFormat.PlainText)
         row.addWidget(label)
+        if item.scan and not item.drawing:
+            send = QToolButton(chip, objectName="sendPagesButton")
+            send.setText("Send pages as images")
+            send.setAccessibleName(f"Send the pages of {item.name} as images")
+            shown = min(item.scan_pages, MAX_PAGES)
+            send.setToolTip(plain_tooltip(
+                f"Attach {'its page' if shown == 1 else f'its first {shown} pages'} to your "
+                "message as pictures, for the model to read."))
+            send.clicked.connect(
+                lambda _checked=False, key=item.key, path=item.scan:
+                self.pages_requested.emit(key, path))
+            row.addWidget(send)
         remove = QToolButton(chip, objectName="removeDocumentButton")
         remove.setText("✕")
         remove.setAutoRaise(True)
@@ -337,6 +427,13 @@ class DocumentStrip(QWidget):
 
     def _label(self, item: _Item, label: QLabel, chip: QFrame) -> None:
         ref = item.ref
+        if item.scan:
+            pages = f"{item.scan_pages} page{'s' if item.scan_pages != 1 else ''}"
+            label.setText(f"{item.name} · drawing pages…" if item.drawing else
+                          f"{item.name} · {pages}, scanned: no text")
+            chip.setToolTip(plain_tooltip(f"{item.name} has no text layer: its pages are "
+                                          "pictures."))
+            return
         if ref is None:
             done = f" {item.done * 100 // item.total} %" if item.total else ""
             label.setText(f"{item.name} · reading…{done}")

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 
 from desktop_chat.core.chat.context import trim_notice
 from desktop_chat.core.config.providers import Profile
+from desktop_chat.core.documents.pages import scanned_message
 from desktop_chat.core.model.message import (
+    Attachment,
     Conversation,
     Message,
     Passage,
@@ -335,7 +337,10 @@ class MainWindow(QMainWindow):
         reader.progressed.connect(strip.set_progress)
         reader.finished.connect(strip.set_ready)
         reader.failed.connect(self._document_failed)
+        reader.scanned.connect(self._document_scanned)
+        reader.pages_ready.connect(self._pages_ready)
         strip.removed.connect(reader.cancel)
+        strip.pages_requested.connect(self._send_pages)
         self.transcript.passage_requested.connect(self._show_passage)
         self.transcript.context_requested.connect(self._show_sent_context)
 
@@ -351,6 +356,28 @@ class MainWindow(QMainWindow):
     def _document_failed(self, key: int, message: str) -> None:
         self.documentStrip.drop(key)
         self.show_error(message)
+
+    def _document_scanned(self, key: int, path: str, pages: int) -> None:
+        """A PDF without text: said, and offered as page images to a model that sees."""
+        profile = self.controller.profile
+        sees = profile is None or profile.takes_images
+        self.show_error(scanned_message(os.path.basename(path), pages, sees))
+        if sees:
+            self.documentStrip.set_scanned(key, path, pages)
+        else:
+            self.documentStrip.drop(key)
+
+    def _send_pages(self, key: int, path: str) -> None:
+        self.documentStrip.set_drawing(key)
+        self.documentReader.read_pages(key, path)
+
+    def _pages_ready(self, key: int, images: list[Attachment]) -> None:
+        self.documentStrip.drop(key)
+        for image in images:
+            self.attachmentStrip.add(image)
+        if self.errorBanner.isVisible() and "no text layer" in self.errorBanner.text():
+            self._hide_error()  # done what it offered
+        self.composer.setFocus()
 
     def _show_passage(self, passage: Passage) -> None:
         text = self.documentReader.passage_text(passage)

@@ -72,7 +72,13 @@ class DocumentError(ValueError):
 
 
 class ScannedDocument(DocumentError):
-    """A PDF whose pages are pictures: there is no text to read without OCR."""
+    """A PDF whose pages are pictures: there is no text to read without OCR (its pages can
+    go to a vision model as images: core/documents/pages.py)."""
+
+    def __init__(self, message: str, name: str = "", pages: int = 0) -> None:
+        super().__init__(message)
+        self.name = name
+        self.pages = pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +236,7 @@ def _pdf(data: bytes, name: str, progress: Progress | None) -> tuple[list[Sectio
             f"'{name}' has no text layer: {pictures} (a scan), so there is no text to "
             "send. Run it through OCR (a "
             "scanner's software, or 'ocrmypdf'), then attach the result, or attach "
-            "screenshots of the pages you need to a model that can see images.")
+            "screenshots of the pages you need to a model that can see images.", name, total)
     return sections, total
 
 
