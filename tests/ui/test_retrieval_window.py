@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from tests.support.chat_wire import Scenario
 from tests.support.documents import FACT, SYNONYM_QUESTION, make_pdf
 from tests.support.openai_server import LoopbackServer
-from tests.ui.app_support import Launcher, accept, open_settings, profile, snapshot
+from tests.ui.app_support import Launcher, accept, open_settings, profile
 from tests.ui.conftest import ChatDriver, wait_until
 from tests.ui.test_documents_window import last_sent, ready
 from tests.ui.test_images_window import drop_files
@@ -44,7 +44,6 @@ def test_embeddings_turned_on_in_settings_find_the_deep_page_in_other_words(
     QTest.mouseClick(form.embeddings, Qt.MouseButton.LeftButton)
     assert form.embeddingModel.isVisible()
     form.embeddingModel.setText("test-embedding")
-    snapshot(chat, "embeddings-setting")
     accept(chat, dialog)
     assert app.stored_settings()["profiles"][0] | EMBEDDINGS == app.stored_settings(
         )["profiles"][0]

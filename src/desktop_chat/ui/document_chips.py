@@ -399,6 +399,10 @@ class DocumentStrip(QWidget):
         if item.scan and not item.drawing:
             send = QToolButton(chip, objectName="sendPagesButton")
             send.setText("Send pages as images")
+            accent = self.palette().color(self.palette().ColorRole.Link).name()
+            send.setStyleSheet(f"QToolButton#sendPagesButton {{ color: {accent}; border: 1px "
+                               f"solid {accent}; border-radius: 8px; padding: 1px 8px; }}")
+            send.setCursor(Qt.CursorShape.PointingHandCursor)
             send.setAccessibleName(f"Send the pages of {item.name} as images")
             shown = min(item.scan_pages, MAX_PAGES)
             send.setToolTip(plain_tooltip(
