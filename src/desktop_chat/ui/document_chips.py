@@ -308,8 +308,9 @@ class DocumentStrip(QWidget):
 
     @property
     def reading(self) -> list[str]:
-        """Names of the documents still being read."""
-        return [item.name for item in self._items if item.ref is None and not item.scan]
+        """Names of the documents still being read (a scan's pages being drawn too)."""
+        return [item.name for item in self._items
+                if item.ref is None and (not item.scan or item.drawing)]
 
     @property
     def scans(self) -> list[str]:

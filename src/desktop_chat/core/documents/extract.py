@@ -339,6 +339,15 @@ def _docx_sections(body: ET.Element) -> tuple[list[Section], int | None]:
 # -- text -------------------------------------------------------------------------------------
 
 
+# Western, Central and Eastern European, Greek, Turkish, Hebrew, Arabic, Baltic (Windows, ISO,
+# Mac, DOS code pages), Japanese, Chinese, Korean, Thai.
+COMMON_ENCODINGS = [
+    "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "cp1253",
+    "cp1254", "cp1255", "cp1256", "cp1257", "mac_roman", "cp437", "cp850", "cp866",
+    "shift_jis", "cp932", "euc_jp", "gb18030", "big5", "euc_kr", "cp949", "tis_620",
+]
+
+
 def decode_text(data: bytes, name: str) -> str:
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
                        (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
@@ -354,7 +363,12 @@ def decode_text(data: bytes, name: str) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(data[:1024 * 1024]))
+    sample = data[:1024 * 1024]
+    # The encodings files are actually in first: trying all ~90 imports a codec module for
+    # each (50 ms of held interpreter on the first file, which the window felt); the rest
+    # only when none of these reads cleanly.
+    matches = [m for m in from_bytes(sample, cp_isolation=COMMON_ENCODINGS) if m.chaos < 0.1]
+    matches = matches or list(from_bytes(sample))
     if matches and matches[0].chaos < 0.1:
         # Western single-byte code pages often tie; Windows-1252 is by far the most common.
         tied = [m.encoding for m in matches if m.chaos <= matches[0].chaos]
@@ -374,10 +388,10 @@ _LEGACY_SAMPLE = "Café naïve façade – “señor”. ".encode("cp1252") * 4
 
 def warm_up() -> None:
     """Load what the first text file in a legacy encoding needs, for a worker thread at a
-    quiet moment: charset-normalizer (25 ms) and the ~85 codec modules its first detection
-    imports one by one (another 25-50 ms), each import a few file reads that must take the
-    interpreter back from the window's thread. Done while a file is being read, that
-    competition stalled the window's loop (benchmarks/documents.py: "first legacy-encoded
+    quiet moment: charset-normalizer (~25 ms) and the codec modules its first detection
+    imports one by one (~24 of them, see COMMON_ENCODINGS), each a few file reads that must
+    take the interpreter back from the window's thread. Done while a file is being read, that
+    competition stalled the window's loop (benchmarks/documents.py: "first cp1252 text
     file"); after this, detecting an encoding takes a few ms."""
     decode_text(_LEGACY_SAMPLE, "warm-up")
 
