@@ -207,3 +207,25 @@ def test_malformed_embeddings_are_a_clear_error(server: LoopbackServer) -> None:
     server.embedding_models = set()
     with pytest.raises(ChatError, match="no embeddings for model 'nope' \\(HTTP 404"):
         run(ask())
+
+
+def test_a_document_is_embedded_ahead_and_the_question_waits_for_it(
+        store: Store, server: LoopbackServer) -> None:
+    ref = book(store, pages=40, fact_page=33)
+    retrieval = HybridRetrieval(store, client_for(server), MODEL)
+
+    async def ahead_then_ask() -> list | None:
+        try:
+            preparing = asyncio.ensure_future(retrieval.prepare([ref.sha256]))
+            await asyncio.sleep(0)  # it holds the embedding lock: the question waits for it
+            found = await retrieval.search([ref.sha256], SYNONYM_QUESTION)
+            await preparing
+            return found
+        finally:
+            retrieval.close()
+            await retrieval.client.aclose()
+
+    found = run(ahead_then_ask())
+    passages = store._rows("SELECT count(*) FROM document_chunks")[0][0]
+    assert sum(len(r.body["input"]) for r in server.embeddings_asked) == passages + 1
+    assert found is not None and 33 in [p.page for p in found[:3]]

@@ -4,6 +4,7 @@ an endpoint that fails falls back to words (BM25) with one notice, and the reply
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from tests.support.chat_wire import Scenario
 from tests.support.documents import FACT, SYNONYM_QUESTION, make_pdf
 from tests.support.openai_server import LoopbackServer
 from tests.ui.app_support import Launcher, accept, open_settings, profile
-from tests.ui.conftest import ChatDriver, wait_until
-from tests.ui.test_documents_window import last_sent, ready
+from tests.ui.conftest import ChatDriver, until
+from tests.ui.test_documents_window import last_sent
 from tests.ui.test_images_window import drop_files
 
 EMBEDDINGS = {"embeddings": True, "embedding_model": "test-embedding"}
@@ -26,12 +27,22 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_pdf(tmp_path_factory.mktemp("docs") / "port report.pdf", 120, 97)
 
 
-def ask(chat: ChatDriver, pdf: Path, question: str) -> str:
-    drop_files(chat, pdf)
-    ready(chat)
-    chat.send(question)
-    chat.wait_for_reply()
-    return chat.window.controller.session.messages[-1].content
+def ask(chat: ChatDriver, server: LoopbackServer, pdf: Path, question: str,
+        before_sending: Callable[[], bool] = lambda: True) -> None:
+    """Attach `pdf`, wait for it and `before_sending`, send `question`, wait for the reply:
+    all in one run of the loop, as background embedding goes on from the attach to the
+    send (see `wait_until` on why the loop must not stop meanwhile)."""
+    strip, sent = chat.window.documentStrip, len(server.replies_asked)
+
+    async def scenario() -> None:
+        drop_files(chat, pdf)
+        await until(chat.loop, lambda: len(strip.documents) == 1 and not strip.reading)
+        await until(chat.loop, before_sending)
+        chat.send(question)
+        await until(chat.loop, lambda: len(server.replies_asked) > sent
+                    and not chat.window.stopButton.isEnabled())
+
+    chat.loop.run_until_complete(scenario())
 
 
 def test_embeddings_turned_on_in_settings_find_the_deep_page_in_other_words(
@@ -48,7 +59,17 @@ def test_embeddings_turned_on_in_settings_find_the_deep_page_in_other_words(
     assert app.stored_settings()["profiles"][0] | EMBEDDINGS == app.stored_settings(
         )["profiles"][0]
     server.push(Scenario(deltas=["Marmalade Quasar, 7.3 kg (page 97)."]))
-    ask(chat, report, SYNONYM_QUESTION)
+    store = chat.window.controller.store
+
+    def embedded() -> int:
+        return sum(len(r.body["input"]) for r in server.embeddings_asked)
+
+    def passages() -> int:
+        return store._rows("SELECT count(*) FROM document_chunks")[0][0]
+
+    # the passages are embedded in the background once the file is read, before any question
+    ask(chat, server, report, SYNONYM_QUESTION, lambda: passages() and embedded() == passages())
+    assert embedded() == passages() + 1  # then only the question
     sent = last_sent(server)
     assert FACT in sent.replace("\n", " ")  # the words of the question are not in it
     assert '<document source="port report.pdf, page 97">' in sent
@@ -69,17 +90,21 @@ def test_failing_embeddings_fall_back_to_words_with_one_notice(
     app.write_settings({"profiles": [profile("lan", server.base_url, **EMBEDDINGS)],
                         "active_profile": "lan"})
     chat = app.start()
-    ask(chat, report, "Which barge left the harbour?")
-    banner = chat.window.errorBanner
-    wait_until(chat.loop, banner.isVisible)
+    banner, notices = chat.window.errorBanner, []
+
+    def notice_shown() -> bool:  # said when the attached file's passages could not be embedded
+        if banner.isVisible() and "Embeddings are not available" in banner.text():
+            notices.append(banner.text())
+        return bool(notices)
+
+    ask(chat, server, report, "Which barge left the harbour?", notice_shown)
     assert "Embeddings are not available: The server gave no embeddings for model " \
-           "'test-embedding' (HTTP " in banner.text()
-    assert "searched by their words only (BM25)" in banner.text()
+           "'test-embedding' (HTTP " in notices[0]
+    assert "searched by their words only (BM25)" in notices[0]
     sent = last_sent(server)
     assert '<document source="port report.pdf, page' in sent and "barge" in sent  # BM25's
     assert chat.window.controller.session.messages[-1].content == "Hello world"
     asked = len(server.embeddings_asked)
-    chat.window._hide_error()
     chat.send("And the cranes?")
     chat.wait_for_reply()
     assert len(server.embeddings_asked) == asked == 1  # not tried again this session

@@ -221,6 +221,13 @@ class ChatController(QObject):
                                               self.documents_notice.emit)
         self.session.retrieval = self._retrieval
 
+    def document_ready(self, ref: DocumentRef) -> None:
+        """A document was read: with embeddings on, embed its passages in the background."""
+        if self._retrieval is not None and (
+                ref.tokens > self.document_budget * documents.SMALL_SHARE):
+            self.tasks.start(self._retrieval.prepare([ref.sha256]),
+                             what="Embedding a document's passages")
+
     def _close_retired(self) -> None:
         for client in self._retired:
             self.tasks.start(client.aclose(), what="Closing the previous connection")

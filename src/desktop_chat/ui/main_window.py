@@ -336,6 +336,7 @@ class MainWindow(QMainWindow):
         reader, strip = self.documentReader, self.documentStrip
         reader.progressed.connect(strip.set_progress)
         reader.finished.connect(strip.set_ready)
+        reader.finished.connect(lambda _key, ref: self.controller.document_ready(ref))
         reader.failed.connect(self._document_failed)
         reader.scanned.connect(self._document_scanned)
         reader.pages_ready.connect(self._pages_ready)

@@ -96,6 +96,8 @@ class HybridRetrieval:
         # document hash -> (passage ids, their unit vectors as rows); only the worker touches it
         self._matrices: dict[str, tuple[Any, Any]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrieval")
+        # one embedding run at a time: a prompt waits for the one its document started
+        self._embedding = asyncio.Lock()
 
     def close(self) -> None:
         # queued work still runs: a reply in flight keeps the retrieval it started with
@@ -115,9 +117,24 @@ class HybridRetrieval:
             self._give_up(str(exc))
             return None
 
+    async def prepare(self, shas: Sequence[str]) -> None:
+        """Embed these documents' passages now, in the background (a document was just
+        attached), so that the first question about them does not wait for it; a failure is
+        the same fallback as in `search`."""
+        if self.unavailable is not None:
+            return
+        try:
+            await self.embed_documents(list(shas))
+        except (ChatError, StoreError) as exc:
+            self._give_up(str(exc))
+
     async def embed_documents(self, shas: list[str], progress: Progress | None = None) -> int:
         """Embed the passages of these documents that have no vector for the model yet;
         returns how many were embedded."""
+        async with self._embedding:
+            return await self._embed_missing(shas, progress)
+
+    async def _embed_missing(self, shas: list[str], progress: Progress | None) -> int:
         missing = await self._in_worker(self.store.unembedded_passages, shas, self.model)
         try:
             for start in range(0, len(missing), EMBED_BATCH):
