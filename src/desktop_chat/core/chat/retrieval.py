@@ -115,7 +115,11 @@ class HybridRetrieval:
             return await self._in_worker(self.rank, list(shas), prompt, query, limit)
         except (ChatError, StoreError) as exc:
             self._give_up(str(exc))
-            return None
+        except Exception as exc:  # a bug of ours, or odd vectors: words alone still work
+            log.exception("hybrid retrieval failed")
+            self._give_up(f"searching by meaning failed ({type(exc).__name__}; the log has "
+                          "the details).")
+        return None
 
     async def prepare(self, shas: Sequence[str]) -> None:
         """Embed these documents' passages now, in the background (a document was just
@@ -127,6 +131,10 @@ class HybridRetrieval:
             await self.embed_documents(list(shas))
         except (ChatError, StoreError) as exc:
             self._give_up(str(exc))
+        except Exception as exc:
+            log.exception("embedding a document failed")
+            self._give_up(f"embedding the document failed ({type(exc).__name__}; the log has "
+                          "the details).")
 
     async def embed_documents(self, shas: list[str], progress: Progress | None = None) -> int:
         """Embed the passages of these documents that have no vector for the model yet;
