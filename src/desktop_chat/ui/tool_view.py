@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog, QWidget
 from desktop_chat.core.model.message import Message, ToolCall
 from desktop_chat.core.tools.consent import Decision
 from desktop_chat.core.tools.host import ToolInfo
+from desktop_chat.ui.server_context import ServerContext
 from desktop_chat.ui.tool_rows import ToolActivity
 from desktop_chat.ui.tools import ToolService
 
@@ -28,6 +29,7 @@ class ToolView:
         self.activity = ToolActivity()
         self.approval = self.activity.approval
         window.add_below_conversation(self.activity)
+        self.context = ServerContext(window, service)  # prompts as `/` commands, resources
         c = window.controller
         c.tool_approval_requested.connect(self._ask)
         c.tool_calls_changed.connect(self.activity.show_calls)
