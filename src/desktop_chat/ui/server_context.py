@@ -139,7 +139,8 @@ class CommandMenu(QFrame):
         what = "Prompt" if is_prompt else "Attach as context"
         detail = " · ".join(x for x in (what, offer.description.strip().splitlines()[0]
                                         if offer.description.strip() else "") if x)
-        item.setText(f"{offer.label} — {detail}")  # what screen readers and tests read
+        # what screen readers read (the row widget draws the text)
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{offer.label} — {detail}")
         row = QWidget()
         column = QVBoxLayout(row)
         column.setContentsMargins(8, 4, 8, 4)
@@ -153,7 +154,6 @@ class CommandMenu(QFrame):
         column.addWidget(title)
         column.addWidget(note)
         item.setSizeHint(row.sizeHint())
-        item.setForeground(Qt.GlobalColor.transparent)  # the row widget draws the text
         self.list.addItem(item)
         self.list.setItemWidget(item, row)
 
@@ -216,6 +216,11 @@ class PromptForm(QFrame):
 
     submitted = Signal(object, dict)  # PromptInfo, {argument: value}
     cancelled = Signal()
+    visibility_changed = Signal(bool)
+
+    def setVisible(self, visible: bool) -> None:
+        super().setVisible(visible)
+        self.visibility_changed.emit(visible)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -314,7 +319,14 @@ class ServerContext(QObject):
         self.service = service
         self.menu = CommandMenu(window)
         self.form = PromptForm()
-        window.add_below_conversation(self.form)
+        self.form.setMaximumWidth(current().column_width)
+        row = QWidget()  # centred over the message box, as wide as it at most
+        centred = QHBoxLayout(row)
+        centred.setContentsMargins(0, 0, 0, 0)
+        centred.addWidget(self.form)
+        self.form.visibility_changed.connect(row.setVisible)
+        row.hide()
+        window.add_below_conversation(row)
         self._dismissed = False  # Esc closed the menu: it stays closed for this `/` word
         self._placeholder_keys = itertools.count(-1, -1)  # chips of resources being fetched
         self._fetching: dict[int, asyncio.Task[None]] = {}
