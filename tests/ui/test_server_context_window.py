@@ -47,8 +47,16 @@ def test_a_prompt_with_arguments_by_keyboard_only(
     assert context.menu.isVisible()
     assert menu_labels(chat)[:3] == ["test › review", "test › brief", "test › with-notes"]
     assert "test › notes" in menu_labels(chat)  # resources too, to attach
+    key(chat, Qt.Key.Key_Down)
+    key(chat, Qt.Key.Key_Down)
+    key(chat, Qt.Key.Key_Up)
+    assert context.menu.list.currentRow() == 1  # brief
+    assert QApplication.focusWidget() is composer  # the menu never takes the focus
     key(chat, Qt.Key.Key_Escape)  # closes the menu, leaves the text, stops nothing
     assert not context.menu.isVisible() and composer.toPlainText() == "/"
+    composer.clear()
+    QTest.keyClicks(composer, "/etc/hosts")  # matches nothing: no menu, Enter would send it
+    assert not context.menu.isVisible()
     composer.clear()
     QTest.keyClicks(composer, "/rev")  # typing filters
     assert menu_labels(chat) == ["test › review"]

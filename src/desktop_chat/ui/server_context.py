@@ -119,16 +119,15 @@ class CommandMenu(QFrame):
             f" QLabel {{ color: {c.text}; background: transparent; }}"
             f" QLabel[muted=\"true\"] {{ color: {c.muted}; }}")
 
-    def show_offers(self, offers: list[Offer], query: str) -> None:
+    def show_offers(self, offers: list[Offer]) -> None:
+        """Show these; with none, the menu closes (Enter then sends the text as typed)."""
         self.list.clear()
         for offer in offers:
             self._add_row(offer)
         if not offers:
-            item = QListWidgetItem(f"Nothing offered by the tool servers matches “{query}”.")
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.list.addItem(item)
-        else:
-            self.list.setCurrentRow(0)
+            self.hide()
+            return
+        self.list.setCurrentRow(0)
         self.show()
         self.raise_()
 
@@ -361,8 +360,9 @@ class ServerContext(QObject):
         if self._dismissed or not offers:
             self.menu.hide()
             return
-        self.menu.show_offers(ranked(offers, query), query)
-        self.menu.place(self.window.composerBox)
+        self.menu.show_offers(ranked(offers, query))
+        if self.menu.isVisible():
+            self.menu.place(self.window.composerBox)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
