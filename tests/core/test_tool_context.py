@@ -43,6 +43,11 @@ def test_prompts_and_resources_over_stdio_and_http() -> None:
                 assert list(resources) == ["notes", "pixel.png", "archive.bin"]
                 [notes] = await host.read_resource(resources["notes"])
                 assert attachable(notes) == (mcp_server.NOTES.encode(), "notes.md")
+                [template] = [t for t in host.resource_templates() if t.server == name]
+                assert template.variables == ("topic",)
+                [topic] = await host.read_resource(template.resource({"topic": "a/b c"}))
+                assert topic.uri == "memo://topics/a%2Fb%20c"  # each value encoded
+                assert topic.text == "Notes on a/b c: nothing yet."
                 [pixel] = await host.read_resource(resources["pixel.png"])
                 assert attachable(pixel) == Attachment("image/png", mcp_server.PIXEL,
                                                        "pixel.png")

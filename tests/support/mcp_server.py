@@ -9,7 +9,8 @@ Tools: echo, add, sleep (seconds), fail (reports an error), huge (N bytes of tex
 process exits mid-call), clock (read-only), malformed (returns a result the client must
 refuse: a declared output schema it does not match).
 Prompts: review (arguments code, language), brief (none), with-notes (embeds the notes).
-Resources: memo://notes (Markdown), memo://pixel (a PNG), memo://archive (other binary).
+Resources: memo://notes (Markdown), memo://pixel (a PNG), memo://archive (other binary);
+template memo://topics/{topic} (a line about the topic).
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ def add_context(server) -> None:
                      mime_type="image/png")
     def pixel() -> bytes:
         return PIXEL
+
+    @server.resource("memo://topics/{topic}", name="topic", description="Notes on a topic.",
+                     mime_type="text/plain")
+    def topic(topic: str) -> str:
+        return f"Notes on {topic}: nothing yet."
 
     @server.resource("memo://archive", name="archive.bin", description="Opaque bytes.",
                      mime_type="application/octet-stream")

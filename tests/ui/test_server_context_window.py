@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLineEdit, QMenu
 
-from desktop_chat.core.tools.catalog import PromptInfo, ResourceInfo
+from desktop_chat.core.tools.catalog import PromptInfo, ResourceInfo, ResourceTemplate
 from tests.support.openai_server import LoopbackServer, Scenario
 from tests.ui.conftest import ChatDriver, wait_until
 from tests.ui.test_tools_window import with_tools
@@ -122,7 +122,8 @@ def test_resources_attach_as_context_and_are_sent(
     assert not window.tools.context.menu.isVisible()  # type: ignore[union-attr]
     composer.clear()
     QTest.keyClicks(composer, "/notes")
-    assert menu_labels(chat) == ["test › notes", "test › with-notes"]  # the name first
+    # the name first, then names holding it, then descriptions ("Notes on a topic.")
+    assert menu_labels(chat) == ["test › notes", "test › with-notes", "test › topic"]
     key(chat, Qt.Key.Key_Return)
     assert composer.toPlainText() == ""
     wait_until(chat.loop, lambda: [d.name for d in window.documentStrip.documents]
@@ -173,7 +174,7 @@ def test_a_resource_of_a_server_that_is_not_ready_is_refused_in_words(
     chat = with_tools(make_window, tmp_path)
     context = chat.window.tools.context  # type: ignore[union-attr]
     offers = context.offers()
-    assert {type(o) for o in offers} == {PromptInfo, ResourceInfo}
+    assert {type(o) for o in offers} == {PromptInfo, ResourceInfo, ResourceTemplate}
     chat.window.tools.service.host.restart("test")  # type: ignore[union-attr]
     gone = next(o for o in offers if isinstance(o, ResourceInfo))
     context.attach_resource(gone)  # while it restarts: said in words, nothing attached
@@ -181,3 +182,26 @@ def test_a_resource_of_a_server_that_is_not_ready_is_refused_in_words(
     wait_until(chat.loop, lambda: chat.window.errorBanner.isVisible(), 20)
     assert "The server 'test' is not running (starting)" in chat.window.errorBanner.text()
     assert chat.window.documentStrip.reading == [] == chat.window.documentStrip.documents
+
+
+def test_a_resource_template_asks_for_its_variables(
+        make_window: Callable[..., ChatDriver], server: LoopbackServer,
+        tmp_path: Path) -> None:
+    chat = with_tools(make_window, tmp_path)
+    window = chat.window
+    form = window.tools.context.form  # type: ignore[union-attr]
+    QTest.keyClicks(window.composer, "/topic")
+    assert menu_labels(chat) == ["test › topic"]
+    key(chat, Qt.Key.Key_Tab)
+    field = form.findChild(QLineEdit, "promptArgument_topic")
+    assert field is not None and QApplication.focusWidget() is field
+    assert form.insertButton.text() == "Attach"
+    QTest.keyClicks(field, "space travel")
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    wait_until(chat.loop, lambda: [d.name for d in window.documentStrip.documents]
+               == ["topic (space travel).txt"], 20)
+    assert window.composer.toPlainText() == ""
+    server.push(Scenario(deltas=["Nothing yet."]))
+    chat.send("Anything on space travel?")
+    chat.wait_for_reply()
+    assert "Notes on space travel: nothing yet." in user_text(server)

@@ -40,6 +40,7 @@ from desktop_chat.core.tools.catalog import (
     PromptInfo,
     ResourceData,
     ResourceInfo,
+    ResourceTemplate,
     attachable,
 )
 from desktop_chat.core.tools.host import ToolError
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("desktop_chat.tools")
 
-Offer = PromptInfo | ResourceInfo
+Offer = PromptInfo | ResourceInfo | ResourceTemplate
 MENU_ROWS = 7  # rows shown before the menu scrolls
 NAV_KEYS = {Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Return, Qt.Key.Key_Enter,
             Qt.Key.Key_Tab, Qt.Key.Key_Escape, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown}
@@ -89,7 +90,7 @@ def ranked(offers: list[Offer], query: str) -> list[Offer]:
 class CommandMenu(QFrame):
     """The `/` menu: floats above the message box; never takes the focus."""
 
-    picked = Signal(object)  # PromptInfo | ResourceInfo
+    picked = Signal(object)  # PromptInfo | ResourceInfo | ResourceTemplate
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -136,6 +137,8 @@ class CommandMenu(QFrame):
         item.setData(Qt.ItemDataRole.UserRole, offer)
         is_prompt = isinstance(offer, PromptInfo)
         what = "Prompt" if is_prompt else "Attach as context"
+        if isinstance(offer, ResourceTemplate):
+            what += " · fill in " + ", ".join(offer.variables)
         detail = " · ".join(x for x in (what, offer.description.strip().splitlines()[0]
                                         if offer.description.strip() else "") if x)
         # what screen readers read (the row widget draws the text)
@@ -213,7 +216,7 @@ class _Field(QLineEdit):
 class PromptForm(QFrame):
     """A prompt's arguments, above the message box. Enter inserts, Esc cancels."""
 
-    submitted = Signal(object, dict)  # PromptInfo, {argument: value}
+    submitted = Signal(object, dict)  # PromptInfo | ResourceTemplate, {argument: value}
     cancelled = Signal()
     visibility_changed = Signal(bool)
 
@@ -225,7 +228,7 @@ class PromptForm(QFrame):
         super().__init__(parent)
         self.setObjectName("promptArguments")
         self.setAccessibleName("Prompt arguments")
-        self.prompt: PromptInfo | None = None
+        self.prompt: PromptInfo | ResourceTemplate | None = None
         self.fields: dict[str, QLineEdit] = {}
         self.title = PlainLabel("")
         font = self.title.font()
@@ -263,12 +266,14 @@ class PromptForm(QFrame):
             f" border-radius: {theme.radius.card}px; }}"
             f" QLabel#promptArgumentsMessage {{ color: {c.danger}; }}")
 
-    def ask(self, prompt: PromptInfo) -> None:
+    def ask(self, prompt: PromptInfo | ResourceTemplate) -> None:
         self.prompt = prompt
         while self.form.rowCount():
             self.form.removeRow(0)
         self.fields = {}
-        self.title.setText(f"/ {prompt.label}")
+        attach = isinstance(prompt, ResourceTemplate)
+        self.title.setText(f"{'+' if attach else '/'} {prompt.label}")
+        self.insertButton.setText("Attach" if attach else "Insert")
         self.description.setText(prompt.description)
         self.description.setVisible(bool(prompt.description))
         self.message.setText("")
@@ -333,7 +338,7 @@ class ServerContext(QObject):
         composer.installEventFilter(self)
         composer.textChanged.connect(self._text_changed)
         self.menu.picked.connect(self.pick)
-        self.form.submitted.connect(self.insert_prompt)
+        self.form.submitted.connect(self.use)
         self.form.cancelled.connect(composer.setFocus)
         window.documentStrip.removed.connect(self._cancel_fetch)
         QGuiApplication.instance().paletteChanged.connect(lambda _palette: self.restyle())
@@ -346,7 +351,7 @@ class ServerContext(QObject):
 
     def offers(self) -> list[Offer]:
         host = self.service.host
-        return [*host.prompts(), *host.resources()]
+        return [*host.prompts(), *host.resources(), *host.resource_templates()]
 
     # -- the menu --
 
@@ -398,7 +403,15 @@ class ServerContext(QObject):
         elif offer.arguments:
             self.form.ask(offer)
         else:
-            self.insert_prompt(offer, {})
+            self.use(offer, {})
+
+    def use(self, offer: PromptInfo | ResourceTemplate, values: dict[str, str]) -> None:
+        """What the arguments form gave: a prompt to insert, or a resource to attach."""
+        if isinstance(offer, ResourceTemplate):
+            self.attach_resource(offer.resource(values))
+            self.window.composer.setFocus()
+        else:
+            self.insert_prompt(offer, values)
 
     # -- prompts --
 

@@ -59,6 +59,39 @@ class ResourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ResourceTemplate:
+    """A family of resources named by a URI template (RFC 6570, e.g. `notes://{topic}`):
+    the user fills in its variables, which gives one resource to read."""
+
+    server: str
+    uri_template: str
+    name: str
+    description: str = ""
+    mime: str = ""
+    variables: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.server} › {self.name}"
+
+    @property
+    def arguments(self) -> tuple[PromptArgument, ...]:
+        """The variables, as a form asks for them (all needed)."""
+        return tuple(PromptArgument(v, f"for {self.uri_template}", True)
+                     for v in self.variables)
+
+    def resource(self, values: dict[str, str]) -> ResourceInfo:
+        """The resource these values name (each value percent-encoded as the template
+        says)."""
+        from mcp.shared.uri_template import UriTemplate
+
+        uri = UriTemplate.parse(self.uri_template).expand(values)
+        shown = ", ".join(values[v] for v in self.variables if values.get(v))
+        return ResourceInfo(self.server, uri, f"{self.name} ({shown})" if shown else self.name,
+                            self.description, self.mime)
+
+
+@dataclass(frozen=True, slots=True)
 class ResourceData:
     """One piece of what reading a resource gave: `text`, or binary `data`."""
 
@@ -91,6 +124,19 @@ def prompt_info(server: str, prompt: Any) -> PromptInfo:
 def resource_info(server: str, resource: Any) -> ResourceInfo:
     return ResourceInfo(server, str(resource.uri), resource.name or str(resource.uri),
                         resource.description or resource.title or "", resource.mime_type or "")
+
+
+def template_info(server: str, template: Any) -> ResourceTemplate | None:
+    """A `ResourceTemplate` of the SDK; None when its template cannot be parsed."""
+    from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
+
+    try:
+        variables = tuple(UriTemplate.parse(template.uri_template).variable_names)
+    except InvalidUriTemplate:
+        return None
+    return ResourceTemplate(server, template.uri_template, template.name or
+                            template.uri_template, template.description or template.title or "",
+                            template.mime_type or "", variables)
 
 
 def resource_data(name: str, contents: Any) -> ResourceData:

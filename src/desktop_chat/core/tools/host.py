@@ -34,10 +34,12 @@ from desktop_chat.core.tools.catalog import (
     PromptInfo,
     ResourceData,
     ResourceInfo,
+    ResourceTemplate,
     prompt_content,
     prompt_info,
     resource_data,
     resource_info,
+    template_info,
 )
 from desktop_chat.core.tools.config import ServerConfig, Transport, function_name
 
@@ -91,6 +93,7 @@ class ServerState:
     error: str = ""  # why it failed, in words, with the end of its stderr
     prompts: tuple[PromptInfo, ...] = ()
     resources: tuple[ResourceInfo, ...] = ()
+    templates: tuple[ResourceTemplate, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -159,6 +162,10 @@ class ToolHost:
     def resources(self) -> list[ResourceInfo]:
         """Every resource of every ready server (what can be attached as context)."""
         return [r for s in self.states() if s.status is Status.READY for r in s.resources]
+
+    def resource_templates(self) -> list[ResourceTemplate]:
+        """Every resource template of every ready server."""
+        return [t for s in self.states() if s.status is Status.READY for t in s.templates]
 
     def find(self, function: str) -> ToolInfo | None:
         return next((t for t in self.tools() if t.function == function), None)
@@ -292,10 +299,11 @@ class ToolHost:
             async with Client(_transport(config, errlog), read_timeout_seconds=START_TIMEOUT_S,
                               mode="legacy") as client:
                 tools = await _list_tools(client, config.name)
-                prompts, resources = await _list_context(client, config.name)
+                prompts, resources, templates = await _list_context(client, config.name)
                 server.client = client
                 self._set(server, ServerState(config, Status.READY, tuple(tools),
-                                              prompts=prompts, resources=resources))
+                                              prompts=prompts, resources=resources,
+                                              templates=templates))
                 log.info("MCP server %s ready with %d tool(s)", config.name, len(tools))
                 await server.stop.wait()
                 server.client = None
@@ -460,13 +468,15 @@ async def _list_tools(client: Any, server: str) -> list[ToolInfo]:
             return tools
 
 
-async def _list_context(client: Any, server: str
-                        ) -> tuple[tuple[PromptInfo, ...], tuple[ResourceInfo, ...]]:
-    """The server's prompts and resources, when it says it has them. A server whose
-    listing fails still serves its tools: the failure is logged, the list left empty."""
+async def _list_context(client: Any, server: str) -> tuple[
+        tuple[PromptInfo, ...], tuple[ResourceInfo, ...], tuple[ResourceTemplate, ...]]:
+    """The server's prompts, resources and resource templates, when it says it has them.
+    A server whose listing fails still serves its tools: the failure is logged, the list left
+    empty."""
     capabilities = client.server_capabilities
     prompts: list[PromptInfo] = []
     resources: list[ResourceInfo] = []
+    templates: list[ResourceTemplate] = []
     try:
         if capabilities.prompts is not None:
             async for item in _pages(client.list_prompts, "prompts"):
@@ -474,10 +484,13 @@ async def _list_context(client: Any, server: str
         if capabilities.resources is not None:
             async for item in _pages(client.list_resources, "resources"):
                 resources.append(resource_info(server, item))
+            async for item in _pages(client.list_resource_templates, "resource_templates"):
+                if (template := template_info(server, item)) is not None:
+                    templates.append(template)
     except Exception as exc:
         log.warning("MCP server %s: its prompts or resources could not be listed: %s",
                     server, _describe(exc))
-    return tuple(prompts), tuple(resources)
+    return tuple(prompts), tuple(resources), tuple(templates)
 
 
 async def _pages(list_page: Callable[..., Any], field_name: str) -> Any:
