@@ -341,11 +341,15 @@ class ServerContext(QObject):
         self.form.submitted.connect(self.use)
         self.form.cancelled.connect(composer.setFocus)
         window.documentStrip.removed.connect(self._cancel_fetch)
-        QGuiApplication.instance().paletteChanged.connect(lambda _palette: self.restyle())
+        # a bound method: the connection ends with this object (a lambda would outlive it)
+        QGuiApplication.instance().paletteChanged.connect(self._palette_changed)
 
     def restyle(self) -> None:
         self.menu.restyle()
         self.form.restyle()
+
+    def _palette_changed(self, _palette: object) -> None:
+        self.restyle()
 
     # -- what there is --
 
