@@ -8,6 +8,9 @@
 Tools: echo, add, sleep (seconds), fail (reports an error), huge (N bytes of text), crash (the
 process exits mid-call), clock (read-only), malformed (returns a result the client must
 refuse: a declared output schema it does not match).
+Prompts: review (arguments code, language), brief (none), with-notes (embeds the notes).
+Resources: memo://notes (Markdown), memo://pixel (a PNG), memo://archive (other binary);
+template memo://topics/{topic} (a line about the topic).
 """
 
 from __future__ import annotations
@@ -64,7 +67,53 @@ def build_server():
     def clock() -> str:
         return time.strftime("%H:%M:%S")
 
+    add_context(server)
     return server
+
+
+NOTES = "# Release notes\n\nThe launch code word is HELIOTROPE. Ship on Thursday.\n"
+# a 1x1 PNG
+PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                      "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5279ac4"
+                      "0000000049454e44ae426082")
+
+
+def add_context(server) -> None:
+    """Prompts and resources: the composer's `/` commands and attachable context."""
+
+    @server.prompt(description="Ask for a careful code review.")
+    def review(code: str, language: str = "Python") -> str:
+        return f"Please review this {language} code for bugs:\n\n{code}"
+
+    @server.prompt(description="A short answer, please.")
+    def brief() -> list[dict]:
+        return [{"role": "user", "content": "Answer in one sentence."}]
+
+    @server.prompt(name="with-notes", description="Discuss the release notes.")
+    def with_notes() -> list[dict]:
+        return [{"role": "user", "content": "What do the notes say about the launch?"},
+                {"role": "user", "content": {"type": "resource", "resource": {
+                    "uri": "memo://notes", "mimeType": "text/markdown", "text": NOTES}}}]
+
+    @server.resource("memo://notes", name="notes", description="The release notes.",
+                     mime_type="text/markdown")
+    def notes() -> str:
+        return NOTES
+
+    @server.resource("memo://pixel", name="pixel.png", description="A tiny image.",
+                     mime_type="image/png")
+    def pixel() -> bytes:
+        return PIXEL
+
+    @server.resource("memo://topics/{topic}", name="topic", description="Notes on a topic.",
+                     mime_type="text/plain")
+    def topic(topic: str) -> str:
+        return f"Notes on {topic}: nothing yet."
+
+    @server.resource("memo://archive", name="archive.bin", description="Opaque bytes.",
+                     mime_type="application/octet-stream")
+    def archive() -> bytes:
+        return b"\x00\x01\x02binary\xff" * 8
 
 
 def free_port() -> int:

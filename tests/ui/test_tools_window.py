@@ -4,6 +4,7 @@ running tool, rows in the transcript, and everything in the history after a rest
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -257,3 +258,49 @@ def test_tools_can_be_turned_off_for_one_conversation(
     chat.send("another")
     chat.wait_for_reply()
     assert "tools" in (server.replies_asked[-1].body or {})
+
+
+def test_the_card_stays_with_its_chat_while_another_chat_is_shown(
+        make_window: Callable[..., ChatDriver], server: LoopbackServer,
+        tmp_path: Path) -> None:
+    """A reply streaming into a chat not on screen asks there, not under the chat shown."""
+    chat = with_tools(make_window, tmp_path)
+    window, controller = chat.window, chat.window.controller
+    server.push(Scenario(deltas=["thinking "] * 20, pace=0.02,
+                         tool_calls=[call("c1", "test__echo", text="hi")]),
+                Scenario(tool_calls=[call("c2", "test__add", a=2, b=3)]),
+                Scenario(deltas=["done"]))
+    chat.send("use tools")
+    loop = chat.loop
+    seen: dict[str, object] = {}
+
+    async def scenario() -> None:
+        await until(loop, lambda: controller.conversation_id is not None)
+        first = controller.conversation_id
+        controller.new_chat()  # the reply goes on in the first chat
+        await until(loop, lambda: controller.waiting_for_approval, 20)
+        await asyncio.sleep(0.1)  # a few frames: nothing of it shows up here
+        seen["card_elsewhere"] = card(chat).isVisible()
+        seen["rows_elsewhere"] = window.tools.activity.isVisible()  # type: ignore[union-attr]
+        seen["status"] = window.statusBar().currentMessage()
+        controller.open_chat(first)  # back: the question is there
+        await until(loop, lambda: card(chat).isVisible())
+        seen["title"] = title(chat)
+        click(chat, "allowOnceButton")
+        await until(loop, lambda: card(chat).isVisible() and "add" in title(chat), 20)
+        controller.new_chat()  # switching away while the card is shown hides it
+        await asyncio.sleep(0.05)
+        seen["hidden_on_switch"] = not card(chat).isVisible()
+        controller.open_chat(first)
+        await until(loop, lambda: card(chat).isVisible() and "add" in title(chat))
+        click(chat, "allowOnceButton")
+        await until(loop, lambda: not window.stopButton.isEnabled(), 20)
+
+    loop.run_until_complete(scenario())
+    assert seen["card_elsewhere"] is False and seen["rows_elsewhere"] is False
+    assert "waiting for your approval" in str(seen["status"])
+    assert seen["title"] == "Run test › echo?"
+    assert seen["hidden_on_switch"] is True
+    reply = controller.session.messages[-1]
+    assert [c.state for c in reply.tool_calls] == [ToolCallState.DONE] * 2
+    assert reply.content.endswith("done")

@@ -87,6 +87,7 @@ class ChatController(QObject):
         super().__init__(parent)
         self.tools = tools
         self._approval: asyncio.Future[Decision] | None = None
+        self.pending_approval: tuple[ToolCall, ToolInfo] | None = None  # what is being asked
         if tools is not None:
             tools.ask = self.ask_tool
         self._client = client
@@ -137,6 +138,11 @@ class ChatController(QObject):
     @property
     def streaming_conversation_id(self) -> int | None:
         return self._streaming.conversation_id if self._streaming is not None else None
+
+    @property
+    def streaming_title(self) -> str:
+        """The title of the conversation the reply in flight goes to ("" if none)."""
+        return self._streaming.conversation.title if self._streaming is not None else ""
 
     @property
     def blocked_reason(self) -> str | None:
@@ -494,12 +500,14 @@ class ChatController(QObject):
         """Ask the user whether `call` may run (the approval card answers through
         `answer_tool`); Stop cancels the wait with the rest of the turn."""
         self._approval = asyncio.get_running_loop().create_future()
+        self.pending_approval = (call, tool)
         self._paint_frame()  # the row of the call in question is shown with the card
         self.tool_approval_requested.emit(call, tool)
         try:
             return await self._approval
         finally:
             self._approval = None
+            self.pending_approval = None
 
     def answer_tool(self, decision: Decision) -> None:
         if self._approval is not None and not self._approval.done():
@@ -508,6 +516,11 @@ class ChatController(QObject):
     @property
     def waiting_for_approval(self) -> bool:
         return self._approval is not None
+
+    @property
+    def reply_in_flight(self) -> Message | None:
+        """The reply being written (in whichever conversation), None when none is."""
+        return self._turn.reply if self._turn is not None else None
 
     # -- the reply in flight --------------------------------------------------------------
 

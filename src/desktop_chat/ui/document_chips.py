@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from desktop_chat.core.chat.documents import (
     context_text,
     fits_whole,
+    read_data,
     read_document,
     snippet,
     with_context,
@@ -124,6 +125,13 @@ class DocumentReader(QObject):
         self._tasks[key] = self.tasks.start(self._read(key, path), what="Reading a document")
         return key
 
+    def read_data(self, data: bytes, name: str) -> int:
+        """Like `read`, for a document that is no file (an MCP resource's text)."""
+        key = next(self._keys)
+        self._tasks[key] = self.tasks.start(self._read(key, name, data),
+                                            what="Reading a document")
+        return key
+
     def cancel(self, key: int) -> None:
         self._cancelled.add(key)
         task = self._tasks.pop(key, None)
@@ -154,7 +162,7 @@ class DocumentReader(QObject):
     def busy(self) -> bool:
         return bool(self._tasks)
 
-    async def _read(self, key: int, path: str) -> None:
+    async def _read(self, key: int, path: str, data: bytes | None = None) -> None:
         loop = asyncio.get_running_loop()
         shown = [-PROGRESS_STEP]
 
@@ -169,8 +177,12 @@ class DocumentReader(QObject):
         try:
             if self.store is None:
                 raise ValueError(NO_HISTORY)
-            ref = await loop.run_in_executor(self._executor, read_document, self.store,
-                                             Path(path), progress)
+            if data is None:
+                ref = await loop.run_in_executor(self._executor, read_document, self.store,
+                                                 Path(path), progress)
+            else:
+                ref = await loop.run_in_executor(self._executor, read_data, self.store, data,
+                                                 path, progress)
         except _Cancelled:
             return
         except ScannedDocument as exc:

@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
         self.sendButton.clicked.connect(self.send)
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
-        self.composerBox.attach_requested.connect(self._choose_files)
+        self.composerBox.attach_requested.connect(self._attach_clicked)
         c.finished_elsewhere.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         c.prompt_returned_elsewhere.connect(
             lambda key, prompt: self.drafts.give_back(key, prompt.content,
@@ -344,6 +344,14 @@ class MainWindow(QMainWindow):
         strip.pages_requested.connect(self._send_pages)
         self.transcript.passage_requested.connect(self._show_passage)
         self.transcript.context_requested.connect(self._show_sent_context)
+
+    def _attach_clicked(self) -> None:
+        """Files, or (when tool servers offer resources) a menu: files or a resource."""
+        menu = self.tools.context.attach_menu(self._choose_files) if self.tools else None
+        if menu is None:
+            self._choose_files()
+        else:
+            menu.popup(self.attachButton.mapToGlobal(self.attachButton.rect().topLeft()))
 
     def _choose_files(self) -> None:
         dialog = QFileDialog(self, "Attach files")

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog, QWidget
 from desktop_chat.core.model.message import Message, ToolCall
 from desktop_chat.core.tools.consent import Decision
 from desktop_chat.core.tools.host import ToolInfo
+from desktop_chat.ui.server_context import ServerContext
 from desktop_chat.ui.tool_rows import ToolActivity
 from desktop_chat.ui.tools import ToolService
 
@@ -28,12 +29,13 @@ class ToolView:
         self.activity = ToolActivity()
         self.approval = self.activity.approval
         window.add_below_conversation(self.activity)
+        self.context = ServerContext(window, service)  # prompts as `/` commands, resources
         c = window.controller
         c.tool_approval_requested.connect(self._ask)
         c.tool_calls_changed.connect(self.activity.show_calls)
-        c.reply_started.connect(lambda _model: self.activity.clear())
+        c.reply_started.connect(self._reply_shown)
         c.reply_finished.connect(self._finished)
-        c.conversation_opened.connect(lambda _conversation: self._sync_menu())
+        c.conversation_opened.connect(self._conversation_shown)
         c.streaming_changed.connect(lambda streaming: streaming or self.approval.dismiss())
         self.approval.answered.connect(self._answered)
         service.failed.connect(window.show_error)
@@ -52,10 +54,33 @@ class ToolView:
         QTimer.singleShot(0, service.start)  # after the window is up; never waited for
 
     def _ask(self, call: ToolCall, tool: ToolInfo) -> None:
+        controller = self.window.controller
+        if not controller.shows_reply:  # its chat is not on screen: the card waits for it
+            title = controller.streaming_title or "another chat"
+            self.window.statusBar().showMessage(
+                f"A tool call in “{title}” is waiting for your approval: open that chat to "
+                "answer it, or stop the reply (Esc).", 15_000)
+            return
         self.activity.show()
         self.approval.ask(call, tool)
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(
             self.approval, f"Approval needed: {tool.server} › {tool.name}"))
+
+    def _conversation_shown(self, _conversation: object) -> None:
+        self._sync_menu()
+        if not self.window.controller.shows_reply:  # the calls belong to the other chat
+            self.activity.clear()
+
+    def _reply_shown(self, _model: str) -> None:
+        """A reply starts, or the chat it streams into is shown again: its calls so far,
+        and the card if one of them waits for an answer."""
+        self.activity.clear()
+        controller = self.window.controller
+        reply = controller.reply_in_flight
+        if reply is not None and reply.tool_calls:
+            self.activity.show_calls(reply)
+        if controller.pending_approval is not None:
+            self._ask(*controller.pending_approval)
 
     def _answered(self, decision: Decision) -> None:
         self.approval.dismiss()

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from desktop_chat.core.chat.usage import estimate_tokens
-from desktop_chat.core.documents.extract import Progress, extract_file, whole_text
+from desktop_chat.core.documents.extract import (
+    MAX_DOCUMENT_BYTES,
+    DocumentError,
+    Extracted,
+    Progress,
+    extract_bytes,
+    extract_file,
+    size_text,
+    whole_text,
+)
 from desktop_chat.core.history.documents import StoredDocument
 from desktop_chat.core.history.store import Store
 from desktop_chat.core.model.message import DocumentRef, Message, Passage, Role
@@ -41,7 +50,20 @@ INTRO = ("The user attached the documents below. Use them to answer where they a
 def read_document(store: Store, path: Path, progress: Progress | None = None) -> DocumentRef:
     """Extract, count, index and keep the document at `path`; for a worker thread. Raises
     DocumentError (a ValueError, user text) or StoreError (user text)."""
-    extracted = extract_file(path, progress)
+    return _keep(store, extract_file(path, progress))
+
+
+def read_data(store: Store, data: bytes, name: str, progress: Progress | None = None,
+              ) -> DocumentRef:
+    """The same for a document that is no file (an MCP server's resource): its bytes and a
+    name that tells its kind."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"'{name}' is {size_text(len(data))}; documents up to "
+                            f"{size_text(MAX_DOCUMENT_BYTES)} can be attached.")
+    return _keep(store, extract_bytes(data, name, progress))
+
+
+def _keep(store: Store, extracted: Extracted) -> DocumentRef:
     # counted section by section: one regex call over a whole book holds the GIL for ~60 ms,
     # which the window's loop (on the GUI thread) would feel as a stall
     tokens = sum(estimate_tokens(s.text) + 4 for s in extracted.sections)

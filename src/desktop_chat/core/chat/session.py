@@ -252,8 +252,10 @@ class ChatSession:
                     _stop_at_limit(reply, self._step_limit)
                     break
                 reply.state = ReplyState.STREAMING
-                self._save_progress(turn)
                 request = self.build_request(turn)
+                # The step's calls and results go to the history as soon as the request that
+                # carries them is on its way (~0.5 ms here), not between result and request.
+                asyncio.get_running_loop().call_soon(self._save_progress, turn)
         except asyncio.CancelledError:
             reply.state = ReplyState.STOPPED
             _close_open_calls(reply, ToolCallState.CANCELLED)

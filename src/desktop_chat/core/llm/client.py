@@ -249,17 +249,24 @@ class ChatClient:
             # Azure names the deployment in the body here, not in the URL
             model = (self.endpoint.is_azure and self.endpoint.azure_deployment) or request.model
             return await self._ready().responses.create(model=model, stream=True, extra_body=body)
-        extra: dict[str, Any] = {}
+        # The SDK's own post, with the body as it goes on the wire: `chat.completions.create`
+        # also walks its typed parameters (the model's Literal of every model name is hashed
+        # on each call), ~1 ms per request here: on a tool step, it is between the tool's
+        # result and the request that carries it (benchmarks/tool_calls.py).
+        import openai
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+        body: dict[str, Any] = {"model": request.model, "stream": True,
+                                "messages": request.messages}
         if self._include_usage:
-            extra["stream_options"] = {"include_usage": True}
-        return await self._ready().chat.completions.create(
-            model=request.model,
-            messages=[],
-            stream=True,
-            extra_body={"messages": request.messages, **self._chat_params(request.params),
-                        **({"tools": request.tools} if request.tools else {})},
-            **extra,
-        )
+            body["stream_options"] = {"include_usage": True}
+        body.update(self._chat_params(request.params))
+        if request.tools:
+            body["tools"] = request.tools
+        return await self._ready().post(
+            "/chat/completions", cast_to=ChatCompletion, body=body,
+            options={"security": {"bearer_auth": True}}, stream=True,
+            stream_cls=openai.AsyncStream[ChatCompletionChunk])
 
     def _chat_params(self, params: GenerationParams) -> dict[str, Any]:
         """Only the params that are set: None means the server's own default."""

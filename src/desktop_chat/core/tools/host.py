@@ -29,6 +29,18 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from desktop_chat.core.logs import redact_secrets
+from desktop_chat.core.tools.catalog import (
+    PromptContent,
+    PromptInfo,
+    ResourceData,
+    ResourceInfo,
+    ResourceTemplate,
+    prompt_content,
+    prompt_info,
+    resource_data,
+    resource_info,
+    template_info,
+)
 from desktop_chat.core.tools.config import ServerConfig, Transport, function_name
 
 log = logging.getLogger("desktop_chat.tools")
@@ -79,6 +91,9 @@ class ServerState:
     status: Status
     tools: tuple[ToolInfo, ...] = ()
     error: str = ""  # why it failed, in words, with the end of its stderr
+    prompts: tuple[PromptInfo, ...] = ()
+    resources: tuple[ResourceInfo, ...] = ()
+    templates: tuple[ResourceTemplate, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -139,6 +154,18 @@ class ToolHost:
     def tools(self) -> list[ToolInfo]:
         """Every tool of every ready server."""
         return [t for s in self.states() if s.status is Status.READY for t in s.tools]
+
+    def prompts(self) -> list[PromptInfo]:
+        """Every prompt of every ready server (the composer's `/` commands)."""
+        return [p for s in self.states() if s.status is Status.READY for p in s.prompts]
+
+    def resources(self) -> list[ResourceInfo]:
+        """Every resource of every ready server (what can be attached as context)."""
+        return [r for s in self.states() if s.status is Status.READY for r in s.resources]
+
+    def resource_templates(self) -> list[ResourceTemplate]:
+        """Every resource template of every ready server."""
+        return [t for s in self.states() if s.status is Status.READY for t in s.templates]
 
     def find(self, function: str) -> ToolInfo | None:
         return next((t for t in self.tools() if t.function == function), None)
@@ -272,8 +299,11 @@ class ToolHost:
             async with Client(_transport(config, errlog), read_timeout_seconds=START_TIMEOUT_S,
                               mode="legacy") as client:
                 tools = await _list_tools(client, config.name)
+                prompts, resources, templates = await _list_context(client, config.name)
                 server.client = client
-                self._set(server, ServerState(config, Status.READY, tuple(tools)))
+                self._set(server, ServerState(config, Status.READY, tuple(tools),
+                                              prompts=prompts, resources=resources,
+                                              templates=templates))
                 log.info("MCP server %s ready with %d tool(s)", config.name, len(tools))
                 await server.stop.wait()
                 server.client = None
@@ -333,6 +363,55 @@ class ToolHost:
                            elapsed)
 
 
+    async def get_prompt(self, prompt: PromptInfo, arguments: dict[str, str]) -> PromptContent:
+        """The prompt's messages with these arguments (awaited on the owner's loop). Raises
+        ToolError (words)."""
+        what = f"The prompt '{prompt.name}' of '{prompt.server}'"
+
+        async def get(client: Any) -> PromptContent:
+            return prompt_content(await client.get_prompt(prompt.name, arguments or None))
+
+        return await self._on_server(prompt.server, what, get)
+
+    async def read_resource(self, resource: ResourceInfo) -> list[ResourceData]:
+        """What the resource holds now (awaited on the owner's loop). Raises ToolError."""
+        what = f"The resource '{resource.name}' of '{resource.server}'"
+
+        async def read(client: Any) -> list[ResourceData]:
+            result = await client.read_resource(resource.uri, cache_mode="refresh")
+            return [resource_data(resource.name, c) for c in result.contents]
+
+        return await self._on_server(resource.server, what, read)
+
+    async def _on_server(self, name: str, what: str,
+                         work: Callable[[Any], Any]) -> Any:
+        loop = self._loop
+        if loop is None:
+            raise ToolError(f"The server '{name}' is not running.")
+
+        async def run() -> Any:
+            with self._lock:
+                server = self._servers.get(name)
+            client = server.client if server else None
+            if server is None or client is None:
+                raise ToolError(f"The server '{name}' is not running"
+                                + (f" ({server.state.summary})." if server else "."))
+            try:
+                return await asyncio.wait_for(work(client), server.config.timeout_s)
+            except (asyncio.CancelledError, ToolError):
+                raise
+            except TimeoutError:
+                raise ToolError(f"{what} did not come within {server.config.timeout_s:g} s."
+                                ) from None
+            except Exception as exc:
+                message = f"{what} could not be fetched: {_describe(exc)}"
+                if _connection_lost(exc):
+                    self._lost(server, message)
+                raise ToolError(message) from None
+
+        future = asyncio.run_coroutine_threadsafe(run(), loop)
+        return await asyncio.wrap_future(future)
+
     def _lost(self, server: _Server, message: str) -> None:
         """The server went away mid-call: say so once (with its stderr) and end the session."""
         tail = _tail(server.errlog) if server.errlog else ""
@@ -387,6 +466,42 @@ async def _list_tools(client: Any, server: str) -> list[ToolInfo]:
         cursor = page.next_cursor
         if not cursor:
             return tools
+
+
+async def _list_context(client: Any, server: str) -> tuple[
+        tuple[PromptInfo, ...], tuple[ResourceInfo, ...], tuple[ResourceTemplate, ...]]:
+    """The server's prompts, resources and resource templates, when it says it has them.
+    A server whose listing fails still serves its tools: the failure is logged, the list left
+    empty."""
+    capabilities = client.server_capabilities
+    prompts: list[PromptInfo] = []
+    resources: list[ResourceInfo] = []
+    templates: list[ResourceTemplate] = []
+    try:
+        if capabilities.prompts is not None:
+            async for item in _pages(client.list_prompts, "prompts"):
+                prompts.append(prompt_info(server, item))
+        if capabilities.resources is not None:
+            async for item in _pages(client.list_resources, "resources"):
+                resources.append(resource_info(server, item))
+            async for item in _pages(client.list_resource_templates, "resource_templates"):
+                if (template := template_info(server, item)) is not None:
+                    templates.append(template)
+    except Exception as exc:
+        log.warning("MCP server %s: its prompts or resources could not be listed: %s",
+                    server, _describe(exc))
+    return tuple(prompts), tuple(resources), tuple(templates)
+
+
+async def _pages(list_page: Callable[..., Any], field_name: str) -> Any:
+    cursor = None
+    while True:
+        page = await list_page(cursor=cursor)
+        for item in getattr(page, field_name):
+            yield item
+        cursor = page.next_cursor
+        if not cursor:
+            return
 
 
 def result_text(result: Any) -> str:
