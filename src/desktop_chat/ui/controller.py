@@ -120,6 +120,7 @@ class ChatController(QObject):
         self._save_retry.setInterval(SAVE_RETRY_MS)
         self._save_retry.timeout.connect(self.save_again)
         self._pacer = FramePacer()
+        self._painted_ms = 0.0  # the view's paints since the last frame (they are its cost too)
         self._frame = QTimer(self)
         self._frame.setInterval(FRAME_MS)
         self._frame.timeout.connect(self._paint_frame)
@@ -352,6 +353,7 @@ class ChatController(QObject):
             self.reply_started.emit(turn.model)
         self.streaming_changed.emit(True)
         self._pacer.restart()
+        self._painted_ms = 0.0
         self._frame.setInterval(FRAME_MS)
         self._frame.start()
         return True
@@ -532,6 +534,17 @@ class ChatController(QObject):
         finally:
             self._finish(turn)
 
+    @property
+    def frame_interval_ms(self) -> int:
+        """How long the next frame of a streaming reply waits (the pacer's choice)."""
+        return self._frame.interval()
+
+    def view_painted(self, ms: float) -> None:
+        """The view took `ms` to paint: what a frame costs includes the paints it causes, and
+        the pacer spaces frames by that whole cost."""
+        if self._turn is not None:
+            self._painted_ms += ms
+
     def _paint_frame(self) -> None:
         if self._turn is None:
             return
@@ -544,7 +557,8 @@ class ChatController(QObject):
             self.reasoning_arrived.emit(reasoning)
         if text:
             self.text_arrived.emit(text)
-        spent_ms = (time.perf_counter() - started) * 1000
+        spent_ms = (time.perf_counter() - started) * 1000 + self._painted_ms
+        self._painted_ms = 0.0
         self._frame.setInterval(self._pacer.next_interval_ms(spent_ms))
         if self._turn.take_tools_changed():
             self.tool_calls_changed.emit(self._turn.reply)

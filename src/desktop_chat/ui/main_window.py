@@ -255,6 +255,7 @@ class MainWindow(QMainWindow):
         c.reply_started.connect(self.transcript.begin_reply)
         c.reply_resumed.connect(self.transcript.resume_reply)
         c.text_arrived.connect(self.transcript.append_reply_text)
+        self.transcript.painted.connect(c.view_painted)
         c.reasoning_arrived.connect(self.transcript.append_reasoning)
         c.notice_changed.connect(self._show_notice)
         c.documents_notice.connect(self.show_error)

@@ -16,6 +16,7 @@ the last reply, on hover or keyboard focus for the others. A sent message is edi
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -106,6 +107,7 @@ class Transcript(QTextBrowser):
     settings_requested = Signal()
     resend_requested = Signal()  # "Send again" on the card of a prompt that was not sent
     link_requested = Signal(str)  # a safe http(s) URL the user clicked
+    painted = Signal(float)  # ms a paint of the view took (the frame pacer counts it)
     link_refused = Signal(str)
     passage_requested = Signal(object)  # a Passage under a reply (its source line clicked)
     context_requested = Signal(object)  # index of a reply whose sent context is asked for
@@ -935,11 +937,13 @@ class Transcript(QTextBrowser):
     # -- painting ----------------------------------------------------------------------------
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        started = time.perf_counter()
         dx, dy = self.horizontalScrollBar().value(), self.verticalScrollBar().value()
         painter = QPainter(self.viewport())
         self._painter.paint(painter, QRectF(event.rect()).translated(dx, dy), dx, dy)
         painter.end()
         super().paintEvent(event)
+        self.painted.emit((time.perf_counter() - started) * 1000)
 
     # -- copying a selection: the text, never the chrome ----------------------------------
 
