@@ -24,6 +24,7 @@ from desktop_chat.core.llm.events import (
     Retrying,
     StreamEvent,
     TextDelta,
+    ToolCallsRequested,
 )
 from desktop_chat.core.model.message import Usage
 from tests.conftest import TEST_KEY
@@ -618,3 +619,43 @@ def test_aclose_closes_the_response_before_returning(
             await client.aclose()
 
     assert run(go()), "the HTTP response was still open when aclose() returned"
+
+
+def test_odd_chunk_shapes_are_skipped_and_the_rest_kept(
+        server: LoopbackServer, make_client: MakeClient) -> None:
+    """Chunks are read as the JSON the server sent: whatever shape a field has, the good
+    parts of the stream come through and nothing raises."""
+    import json
+
+    def event(payload: object) -> bytes:
+        return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+    def choice(delta: object, **more: object) -> dict[str, object]:
+        return {"choices": [{"index": 0, "delta": delta, **more}]}
+
+    raw = b"".join([
+        event(choice({"role": "assistant", "content": "Kept"})),
+        event([1, 2, 3]),                       # not an object
+        event("text"),
+        event({"choices": None}),
+        event({"choices": "none"}),
+        event({"choices": [None, 7, "x"]}),
+        event(choice("not an object")),
+        event(choice({"content": 5})),          # not text
+        event(choice({"content": None, "reasoning_content": ["x"]})),
+        event(choice({"content": " and"}, finish_reason=None)),
+        event({"choices": [{"index": 1, "delta": {"content": "other choice"}}]}),
+        event(choice({"tool_calls": "x"})),
+        event(choice({"tool_calls": [None, {"index": "a", "function": "f"}]})),
+        event(choice({"content": " kept."})),
+        event({"choices": [], "usage": {"prompt_tokens": "7", "completion_tokens": 2,
+                                        "total_tokens": True}}),
+        event(choice({}, finish_reason="stop")),
+        b"data: [DONE]\n\n",
+    ])
+    server.push(Scenario(raw_sse=raw))
+    events = stream_events(make_client)
+    assert texts(events) == ["Kept", " and", " kept."]
+    assert Usage(prompt_tokens=None, completion_tokens=2, total_tokens=None) in events
+    assert events[-1] == Finished("stop")
+    assert not any(isinstance(e, ToolCallsRequested) for e in events)
