@@ -529,6 +529,10 @@ class ChatController(QObject):
     async def _run(self, turn: Turn, session: ChatSession) -> None:
         try:
             await session.run(turn)
+            # The last text goes to the view in a turn of the loop of its own, apart from
+            # the end of receiving and saving, and apart from the reply's end in the view.
+            self._paint_frame()
+            await asyncio.sleep(0)
         except asyncio.CancelledError:
             pass  # the session marked the reply stopped and kept its text
         finally:

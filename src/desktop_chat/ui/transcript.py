@@ -57,7 +57,7 @@ from desktop_chat.ui.labels import shown
 from desktop_chat.ui.math_images import MathImages
 from desktop_chat.ui.message_actions import ActionBar, Branch, Spec, StickyCodeHeader, WaitingDots
 from desktop_chat.ui.message_editor import MessageEditor
-from desktop_chat.ui.progressive import Backlog, in_turn, timed
+from desktop_chat.ui.progressive import STREAM_SYNC_CHARS, SYNC_CHARS, Backlog, in_turn, timed
 from desktop_chat.ui.reply_view import ReplyView, chrome_format
 from desktop_chat.ui.theme import point_size
 from desktop_chat.ui.tool_rows import insert_rows, toggle_row
@@ -375,7 +375,8 @@ class Transcript(QTextBrowser):
         if self._reply is not None and text:
             if self.waiting.animating:
                 self.waiting.stop()
-            timed(self.backlog, text, self._add_reply_text)
+            timed(self.backlog, text, self._add_reply_text,
+                  SYNC_CHARS if self._history else STREAM_SYNC_CHARS)
 
     def _add_reply_text(self, text: str) -> None:
         if self._reply is not None:

@@ -58,7 +58,7 @@ log = logging.getLogger("desktop_chat.session")
 CONTINUE_INSTRUCTION = ("Continue your last reply exactly where it stopped, without repeating "
                         "anything and without any preamble.")
 
-YIELD_EVERY_S = 0.008
+YIELD_EVERY_S = 0.004
 AUTOSAVE_S = 1.0
 # Characters of reply beyond which saving it (its search index entry is rebuilt each time:
 # ~80 ms per MB) and estimating its tokens (~0.2 s per MB) run on a worker thread, not the
@@ -268,6 +268,7 @@ class ChatSession:
                 f"Something went wrong: {exc!r}. Details are in the log file.")
         finally:
             autosave.cancel()
+            await asyncio.sleep(0)  # the end of receiving and the saving: two turns of the loop
             if _is_big(reply):
                 await asyncio.to_thread(_estimate_usage, request, reply)
             else:
