@@ -37,7 +37,7 @@ from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.math_host import MATH_HOST_FLAG
-from desktop_chat.ui import deferred, emoji_font, single_instance, theme
+from desktop_chat.ui import deferred, emoji_font, single_instance, theme, transcript_accessible
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -112,6 +112,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
     first_frame = deferred.FirstFrame()  # what is not needed for it loads after it
+    transcript_accessible.install()  # screen readers read the transcript's formulas as LaTeX
     connections = Connections(loop, stored, secrets, data_dir, first_frame=first_frame.wait)
     client = connections.initial_client()
     tools = ToolService(loop, data_dir, args.mcp_config, secrets=secrets)
@@ -148,6 +149,8 @@ def after_first_frame(window: MainWindow, store: Store | None) -> None:
     """The window is on screen: load what it did without (each also loads on first use),
     and check the history's pages (`open_history` left that out)."""
     log.info("first frame shown")
+    if emoji_font.ensure_emoji_font() is not None:  # colour emoji where the platform has none
+        window.update()  # what the first frame drew with the font as it was
     loading = deferred.Loading()
     window.controller.tasks.start(_settle_after_loading(window, loading),
                                   what="Loading in the background")
@@ -291,7 +294,6 @@ def configure_application(app: QApplication) -> None:
     app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
     app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup
     theme.follow_color_scheme(app)
-    emoji_font.ensure_emoji_font()  # colour emoji where the platform has no emoji font
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.follow_color_scheme(app))
 
 
