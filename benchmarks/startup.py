@@ -114,7 +114,8 @@ def main() -> int:
                     rss = report["rss_kib"]
                     memory = f"RSS {rss / 1024:.0f} MiB" if rss else "RSS n/a"
                     print(f"  run {i + 1} {what:4}: first paint {report['paint_s']:.3f} s, "
-                          f"max gap {report['max_gap_ms']:.0f} ms, {memory}", flush=True)
+                          f"max gap {report['max_gap_ms']:.0f} ms (GUI thread CPU "
+                          f"{report['max_gap_cpu_ms']:.0f} ms of it), {memory}", flush=True)
     finally:
         server.terminate()
         server.wait(5)
@@ -136,6 +137,9 @@ def main() -> int:
           f"ticks): app max {max(gaps):.0f} ms, median of the runs' max "
           f"{statistics.median(gaps):.0f} ms; bare max {max(r['max_gap_ms'] for r in bare):.0f}"
           f" ms (target <= {TARGET_GAP_MS:g} ms)")
+    longest = [r.get("long_gaps", []) for r in app]
+    print("app gaps over 30 ms per run, [ms after the first frame, gap ms, GUI thread CPU ms]: "
+          + "; ".join(str(gaps) for gaps in longest))
     loaded = sorted({m for r in app for m in r["imported_at_first_paint"]} & set(WATCHED_NAMES))
     print(f"loaded at the app's first frame (of {', '.join(WATCHED_NAMES)}): "
           f"{', '.join(loaded) or 'none'}")

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import platformdirs
 import qasync
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
+import desktop_chat
+from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, resources
 from desktop_chat.core import logs
 from desktop_chat.core.config.providers import OFFLINE, PRESETS, preset
 from desktop_chat.core.config.secrets import Secrets
@@ -74,8 +75,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mcp-config", type=Path, metavar="PATH",
                         help='MCP tool servers for this run: a {"mcpServers": {...}} JSON file '
                         "(the format of Claude desktop, Cursor and others)")
-    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0,
+                        help="show the version and exit")
     return parser.parse_args(argv)
+
+
+class _PrintVersion(argparse.Action):
+    """argparse's "version" action, with the version read only when asked for (see
+    desktop_chat.__getattr__)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"{APP_NAME} {desktop_chat.__version__}")  # on stdout, as argparse's does
+        parser.exit()
 
 
 def default_data_dir() -> Path:
@@ -101,7 +113,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     secrets = Secrets(data_dir, environ, on_secret=logs.add_secret,
                       plaintext_accepted=settings.plaintext_keys_accepted)
     profile = settings.active()
-    log.info("%s %s starting; data dir %s; profile %s", APP_NAME, __version__, data_dir,
+    log.info("%s starting; data dir %s; profile %s", APP_NAME, data_dir,
              f"{profile.id} ({profile.base_url or profile.preset}, model {profile.model})"
              if profile else "none (first run)")
     if schema.needs_migration(data_dir / HISTORY_FILE):
@@ -149,14 +161,19 @@ def after_first_frame(window: MainWindow, store: Store | None) -> None:
     """The window is on screen: load what it did without (each also loads on first use),
     and check the history's pages (`open_history` left that out)."""
     log.info("first frame shown")
-    if emoji_font.ensure_emoji_font() is not None:  # colour emoji where the platform has none
-        window.update()  # what the first frame drew with the font as it was
-    loading = deferred.Loading()
+    loading = deferred.Loading()  # the helper threads first: they have the most to do
     window.controller.tasks.start(_settle_after_loading(window, loading),
                                   what="Loading in the background")
     if store is not None:
         window.controller.tasks.start(_check_history(window, store),
                                       what="Checking the history file")
+    # its own turn of the loop, so that input in between is handled
+    QTimer.singleShot(0, lambda: _add_emoji_font(window))
+
+
+def _add_emoji_font(window: MainWindow) -> None:
+    if emoji_font.ensure_emoji_font() is not None:  # colour emoji where the platform has none
+        window.update()  # what the first frame drew with the font as it was
 
 
 async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -> None:
@@ -164,6 +181,9 @@ async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -
         await loading.done()
     finally:
         loading.finish(keep_gc_off=window.controller.is_streaming)
+    # read from the package's metadata in a helper thread by `Loading`
+    QApplication.setApplicationVersion(desktop_chat.__version__)
+    log.info("%s %s", APP_NAME, desktop_chat.__version__)
 
 
 async def _check_history(window: MainWindow, store: Store) -> None:
@@ -289,7 +309,6 @@ def configure_application(app: QApplication) -> None:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_DISPLAY_NAME)
     app.setOrganizationName(ORG_NAME)
-    app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_NAME)
     app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
     app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup

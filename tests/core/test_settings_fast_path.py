@@ -86,3 +86,10 @@ def test_what_the_fast_path_declines_is_still_read_or_refused_by_pydantic(tmp_pa
     assert fast_reads(damaged) is None and pydantic_reads(damaged) is None
     (tmp_path / SETTINGS_FILE).write_text(json.dumps(damaged), "utf-8")
     assert "damaged" in (load(tmp_path).notice or "")
+
+
+@pytest.mark.parametrize("data", [WRITTEN, {}, *variants()[3::7]])
+def test_what_the_app_writes_is_what_pydantic_writes(data: object) -> None:
+    settings = pydantic_reads(data)
+    if settings is not None:
+        assert strict_json.dump(settings) == REFERENCE.dump_python(settings, mode="json")

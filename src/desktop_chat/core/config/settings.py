@@ -296,7 +296,7 @@ def save(data_dir: Path, settings: Settings) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SETTINGS_FILE
     tmp = path.with_suffix(".tmp")
-    data = _adapter().dump_python(settings.without_profile(RUN_PROFILE_ID), mode="json")
+    data = strict_json.dump(settings.without_profile(RUN_PROFILE_ID))
     with tmp.open("w", encoding="utf-8") as file:
         file.write(json.dumps(data, indent=2))
         file.flush()

@@ -37,6 +37,23 @@ def read(cls: type[T], data: object) -> T:
     return _convert(cls, data)  # type: ignore[no-any-return]
 
 
+def dump(value: object) -> object:
+    """A dataclass of the types `read` knows as JSON data (what pydantic's
+    `dump_python(..., mode="json")` gives for it): saving the settings needs no pydantic
+    either, so a save on the GUI thread never waits for it to import."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [dump(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): dump(item) for key, item in value.items()}
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"cannot write {type(value).__name__} as settings")
+
+
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
