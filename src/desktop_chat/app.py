@@ -19,6 +19,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
+
+# pydantic (the SDK's models; the settings when unusual) is imported here, on the main thread,
+# whole, before PySide6's import hook can see half of it from the SDK's helper thread. That
+# hook asks each newly imported module for `__wrapped__` (shibokensupport/feature.py, through
+# inspect); pydantic answers unknown names by importing pydantic._internal._validators, and
+# when that module was itself half imported the SDK failed to load ("cannot import name
+# 'import_string' from partially initialized module"): 1 start in 16 to 32 with a prompt sent
+# at once. ~50 ms before the first frame, the price of an SDK that always loads.
+import pydantic._internal._validators  # noqa: F401
 import qasync
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
