@@ -1,12 +1,12 @@
 """A settings file read without pydantic, for the start-up path (issue #18).
 
-Importing pydantic and building the settings' TypeAdapter costs ~140 ms before the window can
-appear. The settings are a few frozen dataclasses of plain types, so this module turns parsed
-JSON into them directly, with pydantic's strict rules for the types it knows: a string only
-for `str`, an integer (not a bool, not a float) for `int`, an integer or a finite float for
-`float`, `true`/`false` for `bool`, a JSON array for a tuple, an object of strings for a
-string mapping, a member's value for a string enum, `null` for `| None`, unknown keys ignored,
-defaults for missing fields.
+Building the settings' pydantic TypeAdapter (with the pydantic modules it needs beyond the
+core that app.py imports) cost ~90 ms before the window could appear. The settings are a few
+frozen dataclasses of plain types, so this module turns parsed JSON into them directly, with
+pydantic's strict rules for the types it knows: a string only for `str`, an integer (not a
+bool, not a float) for `int`, an integer or a finite float for `float`, `true`/`false` for
+`bool`, a JSON array for a tuple, an object of strings for a string mapping, a member's value
+for a string enum, `null` for `| None`, unknown keys ignored, defaults for missing fields.
 
 It only ever *accepts*: anything else — a wrong type, a missing required field, a type it does
 not know — raises `Declined`, and the caller asks pydantic (the reference), which either reads
