@@ -10,7 +10,10 @@ then the same conversation reopened from the history: max gap and time until it 
 Each reply is checked: the text received, the copy (text/plain) and the view's text equal
 what the server sent. Target: no gap over 100 ms.
 
-    python benchmarks/hostile_output.py [--scale S] [--chunk N] [--cases a,b,...]
+    python benchmarks/hostile_output.py [--scale S] [--chunk N] [--cases a,b,...] [--runs N]
+
+--runs N: every case N times (a fresh window each), each run printed, then the medians per
+case (on a shared machine a single run's gap can be the scheduler's, not ours).
 
 --scale 0.01 is the smoke size (every case at 1 % of its size).
 """
@@ -22,6 +25,7 @@ import asyncio
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -196,12 +200,36 @@ def print_row(r: dict[str, Any]) -> None:
           f"{'PASS' if longest <= TARGET_GAP_MS else 'FAIL':<4} | {checks}", flush=True)
 
 
+MEDIAN_KEYS = ("stream_gap_ms", "stream_gap_cpu_ms", "finish_gap_ms", "finish_gap_cpu_ms",
+               "seconds", "reopen_gap_ms", "reopen_gap_cpu_ms", "reopen_seconds")
+
+
+def print_medians(results: list[dict[str, Any]], runs: int) -> None:
+    print(f"\nmedians of {runs} runs per case (load average {load_average()})")
+    for name in dict.fromkeys(r["case"] for r in results):
+        mine = [r for r in results if r["case"] == name]
+        row = {key: statistics.median(r[key] for r in mine) for key in MEDIAN_KEYS}
+        row |= {"case": name, "chars": mine[0]["chars"]}
+        row |= {key: all(r[key] for r in mine)
+                for key in ("received_ok", "copy_ok", "shown", "reopen_ok")}
+        print_row(row)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0,
                         help="size of every case (1 = as named; 0.01 = smoke)")
     parser.add_argument("--chunk", type=int, default=2_000, help="characters per delta")
     parser.add_argument("--cases", default="", help="comma-separated case names (default all)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="runs of every case; with more than one, medians are printed")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results here")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -212,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     loop = create_event_loop(app)
     results: list[dict[str, Any]] = []
     print(f"scale {args.scale}, deltas of {args.chunk} characters, unpaced; max gap in ms "
-          f"(the GUI thread's CPU ms within it), target <= {TARGET_GAP_MS:g} ms\n")
+          f"(the GUI thread's CPU ms within it), target <= {TARGET_GAP_MS:g} ms; load average "
+          f"{load_average()}\n")
     print(f"{'case':<16} {'chars':>10} | {'stream':>13} {'finish':>13} {'total s':>7} | "
           f"{'reopen':>13} {'open s':>7} |      | text")
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp, loop:
@@ -232,10 +261,13 @@ def main(argv: list[str] | None = None) -> int:
 
         for name in names:
             text = CASES[name](args.scale)
-            results.append(loop.run_until_complete(
-                run_case(name, text, args, folder, window_for)))
-            print_row(results[-1])
+            for _ in range(max(1, args.runs)):
+                results.append(loop.run_until_complete(
+                    run_case(name, text, args, folder, window_for)))
+                print_row(results[-1])
     release_clipboard(app)
+    if args.runs > 1:
+        print_medians(results, args.runs)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), "utf-8")
     ok = all(r["received_ok"] and r["copy_ok"] and r["shown"] and r["reopen_ok"]

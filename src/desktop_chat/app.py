@@ -19,12 +19,22 @@ from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
+
+# pydantic (the SDK's models; the settings when unusual) is imported here, on the main thread,
+# whole, before PySide6's import hook can see half of it from the SDK's helper thread. That
+# hook asks each newly imported module for `__wrapped__` (shibokensupport/feature.py, through
+# inspect); pydantic answers unknown names by importing pydantic._internal._validators, and
+# when that module was itself half imported the SDK failed to load ("cannot import name
+# 'import_string' from partially initialized module"): 1 start in 16 to 32 with a prompt sent
+# at once. ~50 ms before the first frame, the price of an SDK that always loads.
+import pydantic._internal._validators  # noqa: F401
 import qasync
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, __version__, resources
+import desktop_chat
+from desktop_chat import APP_DISPLAY_NAME, APP_NAME, ORG_NAME, resources
 from desktop_chat.core import logs
 from desktop_chat.core.config.providers import OFFLINE, PRESETS, preset
 from desktop_chat.core.config.secrets import Secrets
@@ -37,7 +47,7 @@ from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.math_host import MATH_HOST_FLAG
-from desktop_chat.ui import deferred, emoji_font, single_instance, theme
+from desktop_chat.ui import deferred, emoji_font, single_instance, theme, transcript_accessible
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -74,8 +84,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mcp-config", type=Path, metavar="PATH",
                         help='MCP tool servers for this run: a {"mcpServers": {...}} JSON file '
                         "(the format of Claude desktop, Cursor and others)")
-    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0,
+                        help="show the version and exit")
     return parser.parse_args(argv)
+
+
+class _PrintVersion(argparse.Action):
+    """argparse's "version" action, with the version read only when asked for (see
+    desktop_chat.__getattr__)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"{APP_NAME} {desktop_chat.__version__}")  # on stdout, as argparse's does
+        parser.exit()
 
 
 def default_data_dir() -> Path:
@@ -101,7 +122,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     secrets = Secrets(data_dir, environ, on_secret=logs.add_secret,
                       plaintext_accepted=settings.plaintext_keys_accepted)
     profile = settings.active()
-    log.info("%s %s starting; data dir %s; profile %s", APP_NAME, __version__, data_dir,
+    log.info("%s starting; data dir %s; profile %s", APP_NAME, data_dir,
              f"{profile.id} ({profile.base_url or profile.preset}, model {profile.model})"
              if profile else "none (first run)")
     if schema.needs_migration(data_dir / HISTORY_FILE):
@@ -112,6 +133,7 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     store, store_notice = open_history(data_dir)
     loop = asyncio.get_event_loop()
     first_frame = deferred.FirstFrame()  # what is not needed for it loads after it
+    transcript_accessible.install()  # screen readers read the transcript's formulas as LaTeX
     connections = Connections(loop, stored, secrets, data_dir, first_frame=first_frame.wait)
     client = connections.initial_client()
     tools = ToolService(loop, data_dir, args.mcp_config, secrets=secrets)
@@ -148,12 +170,19 @@ def after_first_frame(window: MainWindow, store: Store | None) -> None:
     """The window is on screen: load what it did without (each also loads on first use),
     and check the history's pages (`open_history` left that out)."""
     log.info("first frame shown")
-    loading = deferred.Loading()
+    loading = deferred.Loading()  # the helper threads first: they have the most to do
     window.controller.tasks.start(_settle_after_loading(window, loading),
                                   what="Loading in the background")
     if store is not None:
         window.controller.tasks.start(_check_history(window, store),
                                       what="Checking the history file")
+    # its own turn of the loop, so that input in between is handled
+    QTimer.singleShot(0, lambda: _add_emoji_font(window))
+
+
+def _add_emoji_font(window: MainWindow) -> None:
+    if emoji_font.ensure_emoji_font() is not None:  # colour emoji where the platform has none
+        window.update()  # what the first frame drew with the font as it was
 
 
 async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -> None:
@@ -164,6 +193,9 @@ async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -
         await legacy_text
     finally:
         loading.finish(keep_gc_off=window.controller.is_streaming)
+    # read from the package's metadata in a helper thread by `Loading`
+    QApplication.setApplicationVersion(desktop_chat.__version__)
+    log.info("%s %s", APP_NAME, desktop_chat.__version__)
 
 
 async def _check_history(window: MainWindow, store: Store) -> None:
@@ -289,12 +321,10 @@ def configure_application(app: QApplication) -> None:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_DISPLAY_NAME)
     app.setOrganizationName(ORG_NAME)
-    app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_NAME)
     app.setWindowIcon(QIcon(str(resources.path("desktop-chat.svg"))))
     app.setQuitOnLastWindowClosed(False)  # we stop the loop ourselves, after cleanup
     theme.follow_color_scheme(app)
-    emoji_font.ensure_emoji_font()  # colour emoji where the platform has no emoji font
     app.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.follow_color_scheme(app))
 
 

@@ -121,3 +121,37 @@ def test_past_the_format_limit_the_rest_is_plain_for_good() -> None:
     first_plain = next(i for i, s in enumerate(steps) if s.plain_starts)
     assert not any(s.tail or s.finished for s in steps[first_plain + 1:])
     assert md.text == text
+
+
+def counting_clock() -> tuple[list[int], object]:
+    calls: list[int] = []
+
+    def clock() -> float:
+        calls.append(1)
+        return 0.0
+
+    return calls, clock
+
+
+def test_nesting_far_past_the_limit_is_not_even_parsed() -> None:
+    for case in ("lists 10k deep", "quotes 10k deep"):
+        calls, clock = counting_clock()
+        md = GuardedMarkdown(clock=clock)  # type: ignore[arg-type]
+        text = CASES[case](1)
+        steps = feed_all(md, [text])  # all at once, as at the end of an unpaced stream
+        assert md.degraded and plain_of(steps) == text
+        assert not calls  # the parser (timed by the clock) never saw it
+
+
+def test_a_block_growing_past_what_it_cost_goes_plain_before_it_is_parsed() -> None:
+    calls, clock = counting_clock()
+    md = GuardedMarkdown(clock=clock)  # type: ignore[arg-type]
+    table = CASES["5MB table"](0.0005)  # 2,500 characters
+    assert md.step(table).tail
+    md.tail_shown(guard.SLOW_TAIL_S / 2)  # under the limit, at 2,500 characters...
+    parsed = len(calls)
+    more = "| cell a | 12.5 | **bold** | `code` |\n" * 80  # ...but not at 5,500
+    step = md.step(more)
+    assert step.plain_starts and step.plain == table + more
+    assert len(calls) == parsed  # given up on without parsing it again
+    assert md.text == table + more

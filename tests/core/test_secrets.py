@@ -386,3 +386,24 @@ def test_profile_key_ref_names_the_entry(tmp_path: Path, memory: MemoryKeyring) 
     make(tmp_path, memory).store(profile.key_ref, TEST_KEY, KeySource.KEYCHAIN)
     assert memory.entries == {("desktop-chat", "my-server"): TEST_KEY}
     assert make(tmp_path, memory).get(profile) == (TEST_KEY, KeySource.KEYCHAIN)
+
+
+def test_the_command_lines_profile_takes_the_environments_key_without_opening_the_keychain(
+        tmp_path: Path) -> None:
+    """`--base-url` with OPENAI_API_KEY set: that key is this run's; the keychain (whose
+    probe loads secretstorage & co. during start-up) is not consulted. A saved profile still
+    prefers its stored key."""
+    from desktop_chat.core.config.settings import RUN_PROFILE_ID, profile_for_url
+
+    backend = SilentKeyring()  # would hang a lookup: it must not be asked
+    try:
+        secrets = make(tmp_path, backend, environ={"OPENAI_API_KEY": TEST_KEY})
+        run = profile_for_url("http://127.0.0.1:8080/v1", "m", RUN_PROFILE_ID)
+        assert secrets.get(run) == (TEST_KEY, KeySource.ENVIRONMENT)
+        assert secrets._status is None  # never probed
+    finally:
+        backend.release.set()
+    memory = MemoryKeyring()
+    memory.set_password(SERVICE, OPENAI.key_ref, OTHER_KEY)
+    secrets = make(tmp_path, memory, environ={"OPENAI_API_KEY": TEST_KEY})
+    assert secrets.get(OPENAI) == (OTHER_KEY, KeySource.KEYCHAIN)

@@ -9,6 +9,7 @@ from PySide6.QtGui import QAccessible, QTextCursor
 
 from desktop_chat.core.model.message import Message, Role
 from desktop_chat.core.render.markdown import Theme
+from desktop_chat.ui import transcript_accessible
 from desktop_chat.ui.transcript import Transcript
 from desktop_chat.ui.transcript_accessible import AccessibleText
 from tests.ui.conftest import ChatDriver
@@ -19,6 +20,7 @@ MIXED = ("Inline $a^2 + b^2 = c^2$ then a display:\n\n"
 
 
 def shown(text: str) -> Transcript:
+    transcript_accessible.install()  # as app.py does for the window
     view = Transcript(Theme(dark=False))
     view.resize(700, 500)
     view.show()

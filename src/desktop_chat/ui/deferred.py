@@ -21,6 +21,7 @@ import time
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
+import desktop_chat
 from desktop_chat.core.llm import sdk
 from desktop_chat.core.render import markdown
 
@@ -133,3 +134,4 @@ def _warm_up_markdown() -> None:
     markdown.warm_up()
     log.info("markdown and code highlighting ready (%.0f ms)",
              (time.perf_counter() - started) * 1000)
+    _ = desktop_chat.__version__  # read from the package's metadata (~20 ms), here

@@ -22,7 +22,9 @@ from typing import Any, Concatenate, ParamSpec, Protocol
 from PySide6.QtCore import QObject, QTimer, Signal
 
 SLICE_MS = 10.0  # work per turn of the event loop
-FIRST_SLICE = 4_000  # characters, before the cost per character is known
+# characters, before the cost per character is known: 4,000 characters of a table took
+# ~65 ms to format and lay out (a reopened 5 MB table); 2,000 stay near 30
+FIRST_SLICE = 2_000
 MIN_SLICE, MAX_SLICE = 1_000, 8_000  # 8,000 characters of a table: ~100 ms
 FLUSH_CHARS = 3_000  # queued text worked off at once rather than queueing behind it
 # A text up to this long is taken in one go when nothing waits (what an ordinary reply sends

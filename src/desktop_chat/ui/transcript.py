@@ -49,7 +49,7 @@ from desktop_chat.core.model.message import (
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.actions import Action, is_chrome, link, parse
 from desktop_chat.core.render.markdown import ZWSP, CodeBlock, Theme
-from desktop_chat.ui import icons, transcript_accessible
+from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import insert_images
 from desktop_chat.ui.document_chips import insert_document_names, insert_sources
 from desktop_chat.ui.follow import Follow
@@ -113,7 +113,6 @@ class Transcript(QTextBrowser):
     context_requested = Signal(object)  # index of a reply whose sent context is asked for
 
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
-        transcript_accessible.install()  # screen readers read formulas as their LaTeX
         super().__init__(parent)
         self.setObjectName("transcript")
         self.setAccessibleName("Conversation")

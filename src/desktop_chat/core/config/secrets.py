@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_chat.core.config.providers import Profile
+from desktop_chat.core.config.settings import RUN_PROFILE_ID
 
 if TYPE_CHECKING:  # keyring itself is imported with the first lookup, off the first frame
     from keyring.backend import KeyringBackend
@@ -68,7 +69,7 @@ class Secrets:
     `backend` is keyring's default when None (probed once, on first use, in a helper thread
     so that a keychain that never answers cannot hang the app). Lookups go: this session,
     the keychain, the plain-text file (only when accepted), the profile's environment
-    variable."""
+    variable (first, for the command line's run-only profile)."""
 
     def __init__(
         self,
@@ -169,6 +170,12 @@ class Secrets:
         ref = profile.key_ref
         if key := self._session.get(ref):
             return key, KeySource.SESSION
+        if profile.id == RUN_PROFILE_ID and profile.key_env and (
+                key := self._environ.get(profile.key_env, "").strip()):
+            # `--base-url` / OPENAI_BASE_URL with the key in the environment: that key is this
+            # run's, and the keychain is not even opened (its probe loads secretstorage,
+            # jeepney and cryptography: 11 MiB and CPU while the window starts)
+            return key, KeySource.ENVIRONMENT
         if key := self._from_keychain(ref):
             return key, KeySource.KEYCHAIN
         if self.plaintext_accepted and (key := self._read_plaintext().get(ref)):

@@ -2,8 +2,10 @@
 
 API keys are never part of the settings: a profile names its key (`Profile.key_ref`) and
 `core/config/secrets.py` finds it. The file is read strictly with pydantic over the same dataclasses
-the app uses: wrong types mean a damaged file (moved aside); out-of-range values are replaced
-by their defaults. Run overrides (command line, environment) are kept apart from the file.
+the app uses (at start-up by `strict_json`, which gives the same result without importing
+pydantic, and hands anything unusual to pydantic): wrong types mean a damaged file (moved
+aside); out-of-range values are replaced by their defaults. Run overrides (command line,
+environment) are kept apart from the file.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import TypeAdapter
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
+from desktop_chat.core.config import strict_json
 from desktop_chat.core.config.providers import (
     OPENAI,
     PRESETS,
@@ -199,7 +204,14 @@ def same_url(a: str, b: str) -> bool:
     return a.strip().rstrip("/") == b.strip().rstrip("/")
 
 
-_ADAPTER = TypeAdapter(Settings)
+@cache
+def _adapter() -> TypeAdapter[Settings]:
+    """pydantic's reader and writer of the settings: built on first use, not at start-up
+    (importing what it needs and building it costs ~90 ms; `strict_json` reads a usual
+    file and writes every file)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +246,11 @@ def parse(raw: str) -> Settings:
     data = _migrated(data)
     for name in sorted(data.keys() - {f.name for f in dataclasses.fields(Settings)}):
         log.info("settings: ignoring unknown key %r", name)
-    return _ADAPTER.validate_json(json.dumps(data), strict=True)
+    try:
+        return strict_json.read(Settings, data)
+    except strict_json.Declined as declined:  # pydantic reads it after all, or says why not
+        log.debug("settings: read by pydantic (%s)", declined)
+    return _adapter().validate_json(json.dumps(data), strict=True)
 
 
 def _migrated(data: dict[str, Any]) -> dict[str, Any]:
@@ -255,7 +271,7 @@ def _migrated(data: dict[str, Any]) -> dict[str, Any]:
     profile = profile_for_url(url, model, "")
     profile = dataclasses.replace(profile, id=new_profile_id(profile.name, set()))
     log.info("settings: moved the old server %s into profile %r", url, profile.id)
-    as_json = _ADAPTER.dump_python(Settings(profiles=(profile,)), mode="json")
+    as_json = _adapter().dump_python(Settings(profiles=(profile,)), mode="json")
     return {**data, "profiles": as_json["profiles"], "active_profile": profile.id}
 
 
@@ -281,7 +297,7 @@ def save(data_dir: Path, settings: Settings) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SETTINGS_FILE
     tmp = path.with_suffix(".tmp")
-    data = _ADAPTER.dump_python(settings.without_profile(RUN_PROFILE_ID), mode="json")
+    data = strict_json.dump(settings.without_profile(RUN_PROFILE_ID))
     with tmp.open("w", encoding="utf-8") as file:
         file.write(json.dumps(data, indent=2))
         file.flush()

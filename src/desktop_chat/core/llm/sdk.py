@@ -39,7 +39,15 @@ def preload() -> concurrent.futures.Future[ModuleType]:
 def _import_sdk(future: concurrent.futures.Future[ModuleType]) -> None:
     started = time.perf_counter()
     try:
+        # anyio's asyncio backend: else the first request loads it on the event loop (~18 ms)
+        import anyio._backends._asyncio  # noqa: F401
         import openai
+
+        # The client imports these with its first request, on the event loop: ~45 ms of
+        # CPU there (PySide6 reads the source of every module imported after it), here
+        import openai.resources.chat
+        import openai.resources.models
+        import openai.resources.responses
     except BaseException as exc:  # a broken install: every request says so
         log.error("the openai SDK could not be imported: %r", exc)
         future.set_exception(exc)

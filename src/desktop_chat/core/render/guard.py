@@ -20,6 +20,7 @@ ordinary text; syntax colours only up to `markdown.HIGHLIGHT_LIMIT` characters o
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import time
@@ -44,6 +45,14 @@ MARKUP_SHARE = 0.2
 DENSE_FROM = 2_000  # characters: below this, even the worst parses in ~30 ms
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _LONGEST_CLOSING_LINE = 256  # a line longer than this is no closing fence
+# A line that opens container blocks (list items, quotes) one inside the other: parsing 10,000
+# of them took markdown-it ~60 ms, only for it to drop what lies below its nesting limit.
+_CONTAINER = r"(?:[ \t]*(?:(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|$)|>[ \t]?))"
+
+
+@functools.cache
+def _nested_too_deep() -> re.Pattern[str]:
+    return re.compile(f"^{_CONTAINER}{{{max_nesting() - 1},}}", re.MULTILINE)
 
 
 def _too_deep(tokens: list[Token]) -> bool:
@@ -102,10 +111,20 @@ class GuardedMarkdown:
         self._tail_markup = 0  # inline markup characters in the open block
         self._for_good = False  # past FORMAT_LIMIT: plain to the end
         self._tail_cost_s = 0.0
+        self._tail_parse_s = 0.0  # parsing the open block, the last time
+        self._tail_rate = 0.0  # seconds per character to parse and show it, the last time
 
     def tail_shown(self, seconds: float) -> None:
         """How long the view took to show the open block (render and layout)."""
         self._tail_cost_s = seconds
+        chars = len(self._md.tail)
+        self._tail_rate = (self._tail_parse_s + seconds) / chars if chars >= DENSE_FROM else 0.0
+
+    def _predicted_s(self, source: str) -> float:
+        """What parsing and showing the open block, grown to `source`, would cost at the
+        rate it cost last time (0 while that is unknown: a new block, or a small one). A
+        table grows by thousands of characters a paint when a server sends fast."""
+        return len(source) * self._tail_rate
 
     @property
     def text(self) -> str:
@@ -137,12 +156,16 @@ class GuardedMarkdown:
             self._md = IncrementalMarkdown()
             return self._give_up([], source)
         markup = self._tail_markup + _markup_in(text)  # counted once per character
-        if _dense(source, markup):  # parsing it would take long: not even tried
+        # Not even tried: parsing it would take long (dense markup, nesting past the limit),
+        # or the open block grows past what showing it once cost per character allows.
+        if (_dense(source, markup) or self._predicted_s(source) > SLOW_TAIL_S
+                or (len(source) >= DENSE_FROM and _nested_too_deep().search(source))):
             self._md = IncrementalMarkdown()
             return self._give_up([], source)
         started = self._clock()
         finished, tail = self._md.feed(text)
         cost = self._clock() - started
+        self._tail_parse_s = cost if tail else 0.0
         if not finished:  # the view's cost was for this same block, smaller
             cost = max(cost, self._tail_cost_s)
         open_text = self._md.tail
@@ -163,7 +186,7 @@ class GuardedMarkdown:
         """From here on the open block is plain text."""
         self.degraded = True
         self._tail_markup = 0
-        self._tail_cost_s = 0.0
+        self._tail_cost_s = self._tail_rate = 0.0
         match = _FENCE.match(open_text)
         self._fence = match.group(1) if match else ""
         self._line, self._line_long = "", False
