@@ -6,9 +6,10 @@ seconds of work, which must never run in one go. The transcript's edits go throu
 `Backlog`: one that arrives while earlier ones still wait is queued behind them (its order
 kept), a long text is cut into slices sized to take about `SLICE_MS` each, and the queue
 runs a slice or a few edits per turn of the event loop. An ordinary reply never waits: a text
-of up to `SYNC_CHARS` is taken at once when nothing is queued, and a queue of at most
-`FLUSH_CHARS` characters is worked off at once when the next edit comes (so the view has the
-whole reply when it ends, as before).
+of up to `SYNC_CHARS` (`STREAM_SYNC_CHARS` for a streaming paint) is taken at once when
+nothing is queued, and a queue of at most `FLUSH_CHARS` characters is worked off at once when
+the next edit comes; a longer one is worked off first, in its turns, and the reply's end
+(its buttons, notes and sources) comes after it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-SLICE_MS = 10.0  # work per turn of the event loop
+SLICE_MS = 6.0  # work per turn of the event loop
 # characters, before the cost per character is known: 4,000 characters of a table took
 # ~65 ms to format and lay out (a reopened 5 MB table); 2,000 stay near 30
 FIRST_SLICE = 2_000
@@ -33,7 +34,7 @@ SYNC_CHARS = 32_000
 # A streaming paint's text, though, is cut into slices past this: a fast server (or a fast
 # client: ~13,000 deltas/s here) brings 8,000 characters in a 150 ms frame, ~25 ms of work
 # in one go; in slices, the loop (and the reply's receiving) gets its turn in between.
-STREAM_SYNC_CHARS = 2_000
+STREAM_SYNC_CHARS = 1_500
 
 P = ParamSpec("P")
 

@@ -58,7 +58,7 @@ log = logging.getLogger("desktop_chat.session")
 CONTINUE_INSTRUCTION = ("Continue your last reply exactly where it stopped, without repeating "
                         "anything and without any preamble.")
 
-YIELD_EVERY_S = 0.004
+YIELD_EVERY_S = 0.003
 AUTOSAVE_S = 1.0
 # Characters of reply beyond which saving it (its search index entry is rebuilt each time:
 # ~80 ms per MB) and estimating its tokens (~0.2 s per MB) run on a worker thread, not the
