@@ -37,7 +37,7 @@ class ModelPicker(QComboBox):
         self.set_models([], model)
         self.textActivated.connect(self._commit)
         self.lineEdit().editingFinished.connect(lambda: self._commit(self.currentText()))
-        self.lineEdit().setPlaceholderText("Type or pick a model")
+        self.lineEdit().setPlaceholderText("Pick a model")
         self.restyle()
 
     def restyle(self) -> None:

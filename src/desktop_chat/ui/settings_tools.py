@@ -10,7 +10,7 @@ import shlex
 import shutil
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -42,6 +42,7 @@ from desktop_chat.core.tools.config import (
 from desktop_chat.core.tools.consent import MAX_STEP_LIMIT
 from desktop_chat.core.tools.host import LAUNCHERS, ServerState, Status
 from desktop_chat.ui.labels import PlainLabel
+from desktop_chat.ui.theme import current, qcolor
 from desktop_chat.ui.tools import ToolService
 
 PRESETS = {
@@ -53,6 +54,24 @@ PRESETS = {
 TRANSPORTS = {Transport.STDIO: "Program (stdio)", Transport.HTTP: "Streamable HTTP",
               Transport.SSE: "SSE (older remote servers)"}
 
+
+
+class HintList(QListWidget):
+    """A list that says, in muted text, what goes in it while it is empty."""
+
+    def __init__(self, hint: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._hint = hint
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.count():
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(qcolor(current().colors.muted))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(self.viewport().rect().adjusted(16, 8, -16, -8), int(flags), self._hint)
+        painter.end()
 
 class ServerForm(QGroupBox):
     """One server's fields; those that do not apply to its type are hidden."""
@@ -141,7 +160,9 @@ class ToolsPage(QWidget):
         self.setObjectName("toolsPage")
         self.service = service
         self._editing: str | None = None  # the name of the server in the form ("" = new)
-        self.serverList = QListWidget(objectName="toolServerList")
+        self.serverList = HintList(
+            "No tool servers yet. Add one, pick a preset, or import the config you use in "
+            "Claude desktop or Cursor.", objectName="toolServerList")
         self.serverList.setAccessibleName("Tool servers")
         self.status = PlainLabel(objectName="toolServerStatus")
         self.status.setWordWrap(True)
@@ -189,7 +210,8 @@ class ToolsPage(QWidget):
                                   objectName="autoAllowReadOnly")
         self.readOnly.setChecked(service.settings.auto_allow_read_only)
         self.readOnly.toggled.connect(self._options_changed)
-        self.consentList = QListWidget(objectName="rememberedConsents")
+        self.consentList = HintList("No tool is always allowed: each call asks first.",
+                                    objectName="rememberedConsents")
         self.consentList.setAccessibleName("Tools always allowed")
         self.consentList.setMaximumHeight(90)
         self.revokeButton = _button("Revoke", "revokeConsentButton", self._revoke)
