@@ -77,7 +77,11 @@ class ChatDriver:
         wait_until(self.loop, self.window.stopButton.isEnabled)
 
     def wait_for_reply(self, timeout: float = 15.0) -> None:
-        wait_until(self.loop, lambda: not self.window.stopButton.isEnabled(), timeout)
+        """The reply has ended, and the view has caught up with it (a long paint's text goes
+        into the view in slices of a few ms; the last ones may follow the reply's end)."""
+        window = self.window
+        wait_until(self.loop, lambda: not window.stopButton.isEnabled()
+                   and not window.transcript.backlog.busy, timeout)
 
     def when(
         self, predicate: Callable[[], bool], action: Callable[[], object], timeout: float = 15.0
