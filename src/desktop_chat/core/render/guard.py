@@ -28,7 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from desktop_chat.core.render.markdown import IncrementalMarkdown, max_nesting
+from desktop_chat.core.render.markdown import (
+    IncrementalMarkdown,
+    has_reference_definitions,
+    max_nesting,
+)
 
 if TYPE_CHECKING:  # markdown-it itself loads after the window's first frame
     from markdown_it.token import Token
@@ -101,7 +105,7 @@ class GuardedMarkdown:
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self._clock = clock
-        self._md = IncrementalMarkdown()
+        self._md = IncrementalMarkdown(keep_text=False)
         self._full: list[str] = []
         self._fence: str | None = None  # in a plain block: its opening fence ("```"), or ""
         self._line = ""  # in a plain block: the start of its unfinished last line
@@ -142,7 +146,7 @@ class GuardedMarkdown:
         """Reference links reach back into earlier blocks: render again at the end, when
         that is quick."""
         return (not self.degraded and self._chars <= FULL_RENDER_LIMIT
-                and self._md.needs_full_render())
+                and has_reference_definitions(self.text))
 
     def step(self, text: str, *, record: bool = True) -> Step:
         if record:
@@ -153,14 +157,14 @@ class GuardedMarkdown:
         source = self._md.tail + text
         if self._chars > FORMAT_LIMIT:
             self._for_good = True
-            self._md = IncrementalMarkdown()
+            self._md = IncrementalMarkdown(keep_text=False)
             return self._give_up([], source)
         markup = self._tail_markup + _markup_in(text)  # counted once per character
         # Not even tried: parsing it would take long (dense markup, nesting past the limit),
         # or the open block grows past what showing it once cost per character allows.
         if (_dense(source, markup) or self._predicted_s(source) > SLOW_TAIL_S
                 or (len(source) >= DENSE_FROM and _nested_too_deep().search(source))):
-            self._md = IncrementalMarkdown()
+            self._md = IncrementalMarkdown(keep_text=False)
             return self._give_up([], source)
         started = self._clock()
         finished, tail = self._md.feed(text)
@@ -172,14 +176,14 @@ class GuardedMarkdown:
         self._tail_markup = _markup_in(open_text) if finished else markup
         if finished and _too_deep(finished):  # shown as text, then formatting goes on
             self.degraded = True
-            self._md, self._tail_markup = IncrementalMarkdown(), 0
+            self._md, self._tail_markup = IncrementalMarkdown(keep_text=False), 0
             return Step([], [], True, source[:len(source) - len(open_text)], True, open_text)
         slow = cost > SLOW_TAIL_S and len(open_text) >= DENSE_FROM  # else: a busy machine
         # Only a block shown before is shown again: one that came whole is formatted once.
         big = len(open_text) > TAIL_LIMIT and len(open_text) > len(text)
         if not tail or not (slow or big or _too_deep(tail)):
             return Step(finished, tail)
-        self._md = IncrementalMarkdown()
+        self._md = IncrementalMarkdown(keep_text=False)
         return self._give_up(finished, open_text)
 
     def _give_up(self, finished: list[Token], open_text: str) -> Step:

@@ -362,9 +362,11 @@ class IncrementalMarkdown:
     text arrives, so the work per update does not grow with the length of the reply.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_text: bool = True) -> None:
+        """`keep_text=False`: the owner keeps the whole text (`text` and
+        `needs_full_render` are then the owner's to answer)."""
         self._tail = ""
-        self._full: list[str] = []
+        self._full: list[str] | None = [] if keep_text else None
 
     @property
     def tail(self) -> str:
@@ -373,7 +375,8 @@ class IncrementalMarkdown:
     def feed(self, text: str) -> tuple[list[Token], list[Token]]:
         """Add text; return the tokens of blocks that just became finished, and of the tail.
         One parse of the tail serves both the split and the rendering."""
-        self._full.append(text)
+        if self._full is not None:
+            self._full.append(text)
         self._tail += text
         tokens = _parser().parse(self._tail)
         starts = [i for i, t in enumerate(tokens)
@@ -394,6 +397,7 @@ class IncrementalMarkdown:
     @property
     def text(self) -> str:
         """Everything fed so far."""
+        assert self._full is not None, "kept by the owner"
         return "".join(self._full)
 
     @property
@@ -401,5 +405,10 @@ class IncrementalMarkdown:
         return bool(self._full)
 
     def needs_full_render(self) -> bool:
-        """Reference-style link definitions reach back into earlier blocks."""
-        return bool(_REFERENCE_DEFINITION.search(self.text))
+        return has_reference_definitions(self.text)
+
+
+def has_reference_definitions(text: str) -> bool:
+    """Reference-style link definitions reach back into earlier blocks: the text must be
+    rendered again as a whole."""
+    return bool(_REFERENCE_DEFINITION.search(text))
