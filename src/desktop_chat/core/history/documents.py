@@ -191,13 +191,8 @@ def search(conn: sqlite3.Connection, shas: Sequence[str], words: Sequence[str],
         return []
     marks = ", ".join("?" * len(shas))
     if has_index(conn):
-        query = " OR ".join(f'"{w}"' for w in words)
-        rows = conn.execute(
-            f"SELECT d.sha256, d.name, c.page, c.heading, c.text FROM {DOCUMENT_FTS} f "
-            f"JOIN document_chunks c ON c.id = f.rowid JOIN documents d ON d.id = "
-            f"c.document_id WHERE {DOCUMENT_FTS} MATCH ? AND d.sha256 IN ({marks}) "
-            f"ORDER BY bm25({DOCUMENT_FTS}, 1.0, 0.5) LIMIT ?",
-            (query, *shas, limit)).fetchall()
+        rows = _best_matches(conn, "d.sha256, d.name, c.page, c.heading, c.text", shas, words,
+                             limit)
     else:
         score = " + ".join(["(instr(lower(c.text), ?) > 0)"] * len(words))
         rows = conn.execute(
@@ -298,15 +293,21 @@ def search_ids(conn: sqlite3.Connection, shas: Sequence[str], words: Sequence[st
     words, best first (FTS5 only)."""
     if not shas or not words or not has_tables(conn) or not has_index(conn):
         return []
+    rows = _best_matches(conn, f"c.id, bm25({DOCUMENT_FTS}, 1.0, 0.5)", shas, words, limit)
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def _best_matches(conn: sqlite3.Connection, columns: str, shas: Sequence[str],
+                  words: Sequence[str], limit: int) -> list[sqlite3.Row]:
+    """`columns` of the passages of these documents that hold any of the words, best BM25
+    first (d: the document, c: the passage)."""
     marks = ", ".join("?" * len(shas))
     query = " OR ".join(f'"{w}"' for w in words)
-    rows = conn.execute(
-        f"SELECT c.id, bm25({DOCUMENT_FTS}, 1.0, 0.5) FROM {DOCUMENT_FTS} f JOIN "
-        f"document_chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id "
-        f"WHERE {DOCUMENT_FTS} MATCH ? AND d.sha256 IN "
-        f"({marks}) ORDER BY bm25({DOCUMENT_FTS}, 1.0, 0.5) LIMIT ?",
+    return conn.execute(
+        f"SELECT {columns} FROM {DOCUMENT_FTS} f JOIN document_chunks c ON c.id = f.rowid "
+        f"JOIN documents d ON d.id = c.document_id WHERE {DOCUMENT_FTS} MATCH ? AND "
+        f"d.sha256 IN ({marks}) ORDER BY bm25({DOCUMENT_FTS}, 1.0, 0.5) LIMIT ?",
         (query, *shas, limit)).fetchall()
-    return [(int(r[0]), float(r[1])) for r in rows]
 
 
 def passages_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[Passage]:

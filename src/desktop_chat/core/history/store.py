@@ -519,17 +519,21 @@ class Store:
         return DocumentRef(stored.sha256, document.ref.name, stored.kind, stored.size,
                            stored.pages, stored.tokens)
 
+
+    def _backup_before(self, conn: sqlite3.Connection, what: str) -> None:
+        """The automatic backup a schema change makes, before `what` is added to it."""
+        try:
+            schema.backup(conn, self.path, schema.user_version(conn))
+        except OSError as exc:
+            raise StoreError(f"The history could not be backed up before adding "
+                             f"{what} to it: {exc.strerror or exc}.") from exc
     def _prepare_documents(self, conn: sqlite3.Connection) -> None:
         """The first document in a history with messages: back it up as a migration does,
         then add the tables."""
         if documents.has_tables(conn):
             return
         if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
-            try:
-                schema.backup(conn, self.path, schema.user_version(conn))
-            except OSError as exc:
-                raise StoreError(f"The history could not be backed up before adding "
-                                 f"documents to it: {exc.strerror or exc}.") from exc
+            self._backup_before(conn, "documents")
         with transaction(conn):
             documents.ensure_tables(conn)
 
@@ -572,11 +576,7 @@ class Store:
                              f"{in_words(exc)}.") from exc
         try:
             if not documents.has_vectors(conn):
-                try:
-                    schema.backup(conn, self.path, schema.user_version(conn))
-                except OSError as exc:
-                    raise StoreError(f"The history could not be backed up before adding "
-                                     f"embeddings to it: {exc.strerror or exc}.") from exc
+                self._backup_before(conn, "embeddings")
             with transaction(conn):
                 documents.add_vectors(conn, model, rows)
         except sqlite3.Error as exc:
