@@ -205,6 +205,54 @@ def test_long_conversation_opens_with_latest_and_loads_earlier(
     assert 0 < bar.value() < bar.maximum()
 
 
+def test_a_conversation_of_long_messages_opens_with_a_few_screens_of_them(
+    make_window: Callable[..., ChatDriver], tmp_path: Path
+) -> None:
+    """Opening renders the latest ~16,000 characters (at least two messages), not 40 long
+    messages; the rest is one click away and nothing is lost from the context."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with Store(data / HISTORY_FILE) as store:
+        cid = store.create_conversation("Long messages")
+        other = store.create_conversation("Short one")
+        add(store, other, None, Role.USER, "hello")
+        parent = None
+        for i in range(30):
+            role = Role.USER if i % 2 == 0 else Role.ASSISTANT
+            parent = add(store, cid, parent, role, f"message number {i} " + "word " * 400)
+    chat = make_window()
+    click_row(chat, sidebar_titles(chat).index("Long messages"))
+    wait_until(chat.loop, lambda: "message number 29" in chat.transcript_text())
+    text = chat.transcript_text()
+    assert "Show 23 earlier messages" in text  # 7 of ~2,000 characters each
+    assert "message number 22 " not in text and "message number 23 " in text
+    assert len(chat.window.controller.session.messages) == 30
+    click_anchor(chat, Action.EARLIER)
+    assert "message number 0 " in chat.transcript_text()
+    assert "earlier messages" not in chat.transcript_text()
+
+
+def test_opening_a_chat_moves_the_selection_without_rebuilding_the_list(
+    make_window: Callable[..., ChatDriver], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with Store(data / HISTORY_FILE) as store:
+        for n in range(3):
+            add(store, store.create_conversation(f"Chat {n}"), None, Role.USER, f"hello {n}")
+    chat = make_window()
+    view = chat.window.conversationList
+    items = [view.item(row) for row in range(view.count())]
+    for row in (2, 0, 1):
+        click_row(chat, row)
+        wait_until(chat.loop, lambda: chat.window.controller.conversation_id
+                   == items[row].data(Qt.ItemDataRole.UserRole))
+        assert [view.item(r) for r in range(view.count())] == items  # the same rows
+        assert view.currentRow() == row
+    chat.window.library.rename(items[0].data(Qt.ItemDataRole.UserRole), "Renamed")
+    wait_until(chat.loop, lambda: sidebar_titles(chat)[0] == "Renamed")  # changes still show
+
+
 def test_interrupted_reply_from_a_crash_shows_as_interrupted(
     make_window: Callable[..., ChatDriver], tmp_path: Path
 ) -> None:

@@ -286,6 +286,7 @@ class Sidebar(QWidget):
         self._searchIcon = QAction(self.searchBox)
         self.searchBox.addAction(self._searchIcon, QLineEdit.ActionPosition.LeadingPosition)
         self.conversationList = ConversationList(objectName="conversationList")
+        self._shown: object = None  # what the list shows: rebuilt only when it changes
         self.conversationList.setAccessibleName("Conversations")
         self.conversationList.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.conversationList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -363,6 +364,11 @@ class Sidebar(QWidget):
               current_id: int | None, *, editable: bool,
               streaming: int | None = None) -> None:
         view = self.conversationList
+        shown = (rows, editable, streaming)
+        if shown == self._shown:  # e.g. another chat opened: only the selection moves
+            self._select(current_id)
+            return
+        self._shown = shown
         view.blockSignals(True)
         view.clear()
         view.hovered = None
@@ -383,6 +389,18 @@ class Sidebar(QWidget):
             if conversation_id == current_id and view.currentItem() is None:
                 view.setCurrentItem(item)
         view.blockSignals(False)
+
+    def _select(self, conversation_id: int | None) -> None:
+        view = self.conversationList
+        view.blockSignals(True)
+        try:
+            for row in range(view.count()):
+                if view.item(row).data(ID_ROLE) == conversation_id:
+                    view.setCurrentRow(row)
+                    return
+            view.setCurrentRow(-1)
+        finally:
+            view.blockSignals(False)
 
     def _activated(self, item: QListWidgetItem) -> None:
         if match := item.data(MATCH_ROLE):
