@@ -209,7 +209,7 @@ def test_a_conversation_of_long_messages_opens_with_a_few_screens_of_them(
     make_window: Callable[..., ChatDriver], tmp_path: Path
 ) -> None:
     """Opening renders the latest ~16,000 characters (at least two messages), not 40 long
-    messages; the rest is one click away and nothing is lost from the context."""
+    messages, and each "Show earlier" ~48,000 more; nothing is lost from the context."""
     data = tmp_path / "data"
     data.mkdir()
     with Store(data / HISTORY_FILE) as store:
@@ -217,16 +217,20 @@ def test_a_conversation_of_long_messages_opens_with_a_few_screens_of_them(
         other = store.create_conversation("Short one")
         add(store, other, None, Role.USER, "hello")
         parent = None
-        for i in range(30):
+        for i in range(40):
             role = Role.USER if i % 2 == 0 else Role.ASSISTANT
             parent = add(store, cid, parent, role, f"message number {i} " + "word " * 400)
     chat = make_window()
     click_row(chat, sidebar_titles(chat).index("Long messages"))
-    wait_until(chat.loop, lambda: "message number 29" in chat.transcript_text())
+    wait_until(chat.loop, lambda: "message number 39" in chat.transcript_text())
     text = chat.transcript_text()
-    assert "Show 23 earlier messages" in text  # 7 of ~2,000 characters each
-    assert "message number 22 " not in text and "message number 23 " in text
-    assert len(chat.window.controller.session.messages) == 30
+    assert "Show 33 earlier messages" in text  # 7 of ~2,000 characters each
+    assert "message number 32 " not in text and "message number 33 " in text
+    assert len(chat.window.controller.session.messages) == 40
+    click_anchor(chat, Action.EARLIER)
+    text = chat.transcript_text()
+    assert "Show 10 earlier messages" in text  # 23 more
+    assert "message number 9 " not in text and "message number 10 " in text
     click_anchor(chat, Action.EARLIER)
     assert "message number 0 " in chat.transcript_text()
     assert "earlier messages" not in chat.transcript_text()

@@ -79,7 +79,7 @@ MESSAGE_SPACING = 16
 # least two messages, at most 40); older ones come on request. Showing costs ~3 ms per 1,000
 # characters here, so a chat of 1,000 long messages opens about as fast as a short one.
 INITIAL_MESSAGES, INITIAL_CHARS = 40, 16_000
-EARLIER_STEP = 100
+EARLIER_STEP, EARLIER_CHARS = 100, 48_000  # each "Show earlier": at most this many more
 _MEASURED_LINES = 200  # a bubble's width is measured on at most this many lines
 
 
@@ -97,12 +97,14 @@ class Row:
     details: tuple[int, int] | None = None  # an error's details (hidden blocks)
 
 
-def opening_count(messages: Sequence[Message]) -> int:
-    """How many of the latest messages a conversation opens with."""
-    count, chars = 0, 0
+def latest_count(messages: Sequence[Message], most: int = INITIAL_MESSAGES,
+                 chars: int = INITIAL_CHARS, least: int = 2) -> int:
+    """How many of the latest `messages` to show: at most `most`, and no more than `chars`
+    characters once `least` are in."""
+    count, total = 0, 0
     for message in reversed(messages):
-        chars += len(message.content) + len(message.reasoning or "")
-        if count >= INITIAL_MESSAGES or (count >= 2 and chars > INITIAL_CHARS):
+        total += len(message.content) + len(message.reasoning or "")
+        if count >= most or (count >= least and total > chars):
             break
         count += 1
     return count
@@ -258,7 +260,7 @@ class Transcript(QTextBrowser):
         """Render the last `limit` messages (by default: what opens fast, see
         INITIAL_CHARS); older ones come on request."""
         if limit is None:
-            limit = opening_count(messages)
+            limit = latest_count(messages)
         self.editor.hide()
         self.editor.index = None
         self.backlog.clear()
@@ -301,7 +303,8 @@ class Transcript(QTextBrowser):
         if not self._first_shown:
             return
         keep = self._first_shown  # keep this message where the user sees it
-        self.show_messages(self._messages, self._limit + EARLIER_STEP)
+        more = latest_count(self._messages[:keep], EARLIER_STEP, EARLIER_CHARS, least=1)
+        self.show_messages(self._messages, self._limit + more)
         anchor = self._label_positions.get(keep)
         if anchor is not None:
             cursor = QTextCursor(self.document())
