@@ -249,8 +249,9 @@ def test_opening_a_chat_moves_the_selection_without_rebuilding_the_list(
     items = [view.item(row) for row in range(view.count())]
     for row in (2, 0, 1):
         click_row(chat, row)
-        wait_until(chat.loop, lambda: chat.window.controller.conversation_id
-                   == items[row].data(Qt.ItemDataRole.UserRole))
+        wanted = items[row].data(Qt.ItemDataRole.UserRole)
+        wait_until(chat.loop, lambda wanted=wanted: chat.window.controller.conversation_id
+                   == wanted)
         assert [view.item(r) for r in range(view.count())] == items  # the same rows
         assert view.currentRow() == row
     chat.window.library.rename(items[0].data(Qt.ItemDataRole.UserRole), "Renamed")
