@@ -2,7 +2,7 @@
 
 import sys
 
-from desktop_chat.app import main
+from desktop_chat.launch import main
 
 if __name__ == "__main__":
     sys.exit(main())

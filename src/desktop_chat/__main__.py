@@ -1,5 +1,5 @@
 import sys
 
-from desktop_chat.app import main
+from desktop_chat.launch import main
 
 sys.exit(main())

@@ -19,15 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import platformdirs
-
-# pydantic (the SDK's models; the settings when unusual) is imported here, on the main thread,
-# whole, before PySide6's import hook can see half of it from the SDK's helper thread. That
-# hook asks each newly imported module for `__wrapped__` (shibokensupport/feature.py, through
-# inspect); pydantic answers unknown names by importing pydantic._internal._validators, and
-# when that module was itself half imported the SDK failed to load ("cannot import name
-# 'import_string' from partially initialized module"): 1 start in 16 to 32 with a prompt sent
-# at once. ~50 ms before the first frame, the price of an SDK that always loads.
-import pydantic._internal._validators  # noqa: F401
 import qasync
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
@@ -47,7 +38,14 @@ from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
 from desktop_chat.core.render.math_host import MATH_HOST_FLAG
-from desktop_chat.ui import deferred, emoji_font, single_instance, theme, transcript_accessible
+from desktop_chat.ui import (
+    deferred,
+    emoji_font,
+    import_hook,
+    single_instance,
+    theme,
+    transcript_accessible,
+)
 from desktop_chat.ui.connections import Connections
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
@@ -110,6 +108,10 @@ def create_main_window(argv: list[str] | None = None) -> MainWindow:
 
 
 def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWindow:
+    if import_hook.is_active():  # not started by `launch.main` (tests, embedding)
+        # pydantic (the SDK's models), whole, on this thread, before the SDK's helper thread
+        # imports it under PySide6's hook: see ui/import_hook.py. ~50 ms.
+        import pydantic._internal._validators  # noqa: F401
     data_dir = resolve_data_dir(args)
     # every preset's key variable is redacted from the first log line on
     env_keys = [environ.get(p.key_env, "") for p in PRESETS.values() if p.key_env]

@@ -201,7 +201,7 @@ def run_bare(probe: Probe) -> int:
 def run_app(probe: Probe, argv: list[str]) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.installEventFilter(probe.filter)
-    from desktop_chat.app import main
+    from desktop_chat.launch import main  # as the installed app starts
 
     return main(argv)
 

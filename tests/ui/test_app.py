@@ -41,6 +41,31 @@ def test_help_lists_the_contract_flags() -> None:
         assert flag in result.stdout
 
 
+def test_the_launcher_imports_the_app_without_pysides_source_scan() -> None:
+    """`launch.main` (the command, `-m desktop_chat`, the frozen app) takes PySide6's import
+    hook out before importing the app, keeps the collector off only meanwhile, and leaves
+    pydantic to the SDK's helper thread."""
+    script = (
+        "import gc, sys\n"
+        "from desktop_chat import launch\n"
+        "try:\n"
+        "    launch.main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "from PySide6.support import feature\n"
+        "from desktop_chat.ui import import_hook\n"
+        "print(import_hook.is_active(), 'desktop_chat.app' in sys.modules,\n"
+        "      'desktop_chat.app' in feature.pyside_feature_dict, 'pydantic' in sys.modules,\n"
+        "      gc.isenabled())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("desktop-chat ")  # the app ran
+    assert lines[1] == "False True False False True"
+
+
 def test_self_test_passes(tmp_path: Path) -> None:
     result = run_app("--self-test", "--data-dir", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
