@@ -76,7 +76,6 @@ def everything_shown(chat: ChatDriver) -> str:
     bar, tooltips as they appear."""
     texts = [chat.transcript_text(), chat.window.statusBar().currentMessage()]
     texts += [w.text() for w in widgets(chat) if isinstance(w, QLabel)]
-    texts.append(chat.window.errorDetails.text.toPlainText())  # what the server sent
     texts += [as_shown(tip) for _where, tip in tooltips(chat)]
     return "\n".join(texts)
 

@@ -52,7 +52,6 @@ from desktop_chat.ui.document_chips import (
     DocumentStrip,
     TextViewer,
 )
-from desktop_chat.ui.error_details import ErrorDetails
 from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
 from desktop_chat.ui.library import Library
@@ -163,7 +162,6 @@ class MainWindow(QMainWindow):
         self.errorBanner.setWordWrap(True)
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._style_error_banner()
-        self.errorDetails = ErrorDetails()  # what the server sent, under "Details"
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
         self.chatStack.addWidget(self.transcript)
         view = getattr(self.transcript, "viewport", lambda: self.transcript)()
@@ -192,7 +190,6 @@ class MainWindow(QMainWindow):
         column.addWidget(self.chatStack, 1)
         column.addWidget(self.errorBanner)
         self._chat_column = column
-        column.addWidget(self.errorDetails)
         column.addLayout(compose_row)
 
         splitter = QSplitter()
@@ -498,13 +495,13 @@ class MainWindow(QMainWindow):
             f"QLabel#errorBanner {{ background: {c.danger_surface}; color: {c.danger}; "
             f"border: 1px solid {c.danger_border}; border-radius: 8px; padding: 6px 10px; }}")
 
-    def show_error(self, message: str, *, pinned: bool = False, details: str = "") -> None:
+    def show_error(self, message: str, *, pinned: bool = False) -> None:
         """`pinned`: a start-up notice (damaged settings, no key); reopening a chat keeps it.
-        `details`: what the server sent, offered under "Details"."""
+        (A reply's error, with what the server sent under "Details", is a card in the
+        transcript instead.)"""
         self._pinned = message if pinned else None
         self.errorBanner.setText(f"⚠ {message}")
         self.errorBanner.show()
-        self.errorDetails.show_details(details)
 
     def _show_startup_notice(self, message: str) -> None:
         """A notice start-up work found after the first frame (no key): kept like the ones
@@ -522,7 +519,6 @@ class MainWindow(QMainWindow):
     def _hide_error(self) -> None:
         self._pinned = None
         self.errorBanner.hide()
-        self.errorDetails.hide()
 
     # -- controller -> view ---------------------------------------------------------------
 
@@ -600,7 +596,6 @@ class MainWindow(QMainWindow):
         self.transcript.show_messages(conversation.messages)
         if self._pinned is None:
             self.errorBanner.hide()
-            self.errorDetails.hide()
         self._refresh_conversations()
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)
