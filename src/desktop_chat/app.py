@@ -189,10 +189,9 @@ def _add_emoji_font(window: MainWindow) -> None:
 
 async def _settle_after_loading(window: MainWindow, loading: deferred.Loading) -> None:
     try:
-        # with the rest, while threads switch every 1 ms (see deferred.Loading)
-        legacy_text = window.documentReader.warm_up()
         await loading.done()
-        await legacy_text
+        # then, still while threads switch every 1 ms (see deferred.Loading)
+        await window.documentReader.warm_up()
     finally:
         loading.finish(keep_gc_off=window.controller.is_streaming)
     # read from the package's metadata in a helper thread by `Loading`
