@@ -4,7 +4,8 @@ Once PySide6 is imported it replaces `builtins.__import__` with its own function
 opt-in `from __feature__ import snake_case, true_property`). After every import it then reads
 the new module's whole source file (`inspect.getsource`) to note whether it mentions
 "PySide6". The app selects no feature, so those notes are never used, but the reading costs
-start-up ~40-100 ms for the ~400 modules imported after PySide6 (issue #18).
+start-up ~25-50 ms for the ~170 modules the app imports after PySide6 (issue #18), and
+kept every one's source lines in memory (`linecache`: 7 MiB of text once the SDK is loaded).
 
 It also made the openai SDK fail to load: `inspect` asks each module for `__wrapped__`, and
 pydantic answers unknown names by importing one of its own modules, which, when that module

@@ -44,7 +44,7 @@ def _import_sdk(future: concurrent.futures.Future[ModuleType]) -> None:
         import openai
 
         # The client imports these with its first request, on the event loop: ~45 ms of
-        # CPU there (PySide6 reads the source of every module imported after it), here
+        # CPU there (more where PySide6's import hook is in, see ui/import_hook.py), here
         import openai.resources.chat
         import openai.resources.models
         import openai.resources.responses
