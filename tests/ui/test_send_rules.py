@@ -96,7 +96,8 @@ def test_a_rename_the_history_cannot_save_keeps_the_old_title(
     conversation_id = one_exchange(chat, server)
     old = titles(chat)
     with history_locked(chat):
-        chat.window.sidebar.rename_requested.emit(conversation_id, "A new title")
+        row = chat.window.conversationList.item(0)  # edited in place, as the row's editor does
+        row.setText("A new title")
         assert "could not be renamed" in banner(chat)
     assert titles(chat) == old
     assert chat.window.controller.session.conversation.title == "A question"

@@ -408,6 +408,7 @@ class Sidebar(QWidget):
         self.open_requested.emit(item.data(ID_ROLE), item.data(MESSAGE_ROLE))
 
     def _renamed(self, item: QListWidgetItem) -> None:
+        self._shown = None  # the row was edited in place: the next refresh rebuilds it
         self.rename_requested.emit(item.data(ID_ROLE), item.text())
 
     def _show_menu(self, item: QListWidgetItem, where: QPoint) -> None:
