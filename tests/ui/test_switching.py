@@ -115,3 +115,28 @@ def test_a_prompt_given_back_stays_with_its_chat(chat: ChatDriver,
     click_title(chat, "chat one")
     wait_until(chat.loop, lambda: "answer one" in chat.transcript_text())
     assert chat.window.composer.toPlainText() == "this one fails"
+
+
+def test_the_streaming_mark_moves_without_rebuilding_the_list(chat: ChatDriver,
+                                                              server: LoopbackServer) -> None:
+    """A reply in the newest chat changes only its row's mark: the rows stay the same
+    objects (a list of hundreds of chats is not made again at each start and end)."""
+    exchange(chat, server, "older", "older answer")
+    chat.window.newChatButton.click()
+    exchange(chat, server, "newest", "newest answer")
+    view = chat.window.conversationList
+    items = [view.item(i) for i in range(view.count())]
+    assert [i.text() for i in items] == ["newest", "older"]
+    server.push(Scenario(deltas=[f"w{i} " for i in range(60)], pace=0.01))
+    chat.send("again")
+    loop = chat.loop
+    loop.run_until_complete(until(loop, lambda: "w3" in chat.transcript_text()))
+    assert [view.item(i) for i in range(view.count())] == items
+    assert items[0].data(STREAMING_ROLE) and not items[1].data(STREAMING_ROLE)
+    assert items[0].toolTip() == "A reply is being written here"
+    chat.wait_for_reply()
+    assert [view.item(i) for i in range(view.count())] == items
+    assert not items[0].data(STREAMING_ROLE)
+    assert "newest" in items[0].toolTip() and "being written" not in items[0].toolTip()
+    assert chat.window.controller.store.conversation(  # no rename was written by the mark
+        items[0].data(Qt.ItemDataRole.UserRole)).title == "newest"

@@ -365,7 +365,12 @@ class Sidebar(QWidget):
               streaming: int | None = None) -> None:
         view = self.conversationList
         shown = (rows, editable, streaming)
-        if shown == self._shown:  # e.g. another chat opened: only the selection moves
+        if isinstance(self._shown, tuple) and self._shown[:2] == shown[:2]:
+            # The same rows (another chat opened, a reply started or ended): the selection
+            # and the streaming mark move; 500 rows are not made again (~20 ms).
+            if streaming != self._shown[2]:
+                self._mark_streaming(rows, self._shown[2], streaming)
+            self._shown = shown
             self._select(current_id)
             return
         self._shown = shown
@@ -389,6 +394,26 @@ class Sidebar(QWidget):
             if conversation_id == current_id and view.currentItem() is None:
                 view.setCurrentItem(item)
         view.blockSignals(False)
+
+    def _mark_streaming(self, rows: list[tuple[int, int | None, str, str, str | None,
+                                                str | None]],
+                        before: int | None, now: int | None) -> None:
+        view = self.conversationList
+        tips = {row[0]: row[3] for row in rows}
+        view.blockSignals(True)  # a changed item would read as an edit (a rename)
+        try:
+            for index in range(view.count()):
+                item = view.item(index)
+                conversation_id = item.data(ID_ROLE)
+                if conversation_id == now:
+                    item.setData(STREAMING_ROLE, True)
+                    item.setToolTip("A reply is being written here")
+                elif conversation_id == before:
+                    item.setData(STREAMING_ROLE, None)
+                    item.setToolTip(tips.get(conversation_id, ""))
+        finally:
+            view.blockSignals(False)
+        view.viewport().update()
 
     def _select(self, conversation_id: int | None) -> None:
         view = self.conversationList
