@@ -496,29 +496,34 @@ class Store:
 
     def add_document(self, document: documents.StoredDocument) -> DocumentRef:
         """Keep a document's text and index its passages (once per content hash: a file
-        attached again is not stored twice). Writes on a connection of its own, so the
-        window's reads go on meanwhile; safe in a worker thread. Returns the reference a
-        message carries (named as the file attached this time)."""
-        try:
-            conn = connect(self.path, self.busy_timeout_s)
-        except sqlite3.Error as exc:
-            raise StoreError(f"The history could not be opened to keep the document: "
-                             f"{in_words(exc)}.") from exc
-        try:
+        attached again is not stored twice). Returns the reference a message carries (named
+        as the file attached this time)."""
+        with self._own_writer("the document") as conn:
             self._prepare_documents(conn)
             with transaction(conn):
                 documents.add_document(conn, document)
                 stored = documents.document_ref(conn, document.ref.sha256)
-        except sqlite3.Error as exc:
-            reason = in_words(exc)
-            raise StoreError(f"The document could not be kept in the history: {reason}.",
-                             reason) from exc
-        finally:
-            conn.close()
         assert stored is not None
         return DocumentRef(stored.sha256, document.ref.name, stored.kind, stored.size,
                            stored.pages, stored.tokens)
 
+    @contextlib.contextmanager
+    def _own_writer(self, what: str) -> Iterator[sqlite3.Connection]:
+        """A connection of its own to write `what` on, so that the window's reads go on
+        meanwhile (safe in a worker thread); failures as `StoreError` naming `what`."""
+        try:
+            conn = connect(self.path, self.busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise StoreError(f"The history could not be opened to keep {what}: "
+                             f"{in_words(exc)}.") from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            reason = in_words(exc)
+            raise StoreError(f"{what[0].upper()}{what[1:]} could not be kept in the history: "
+                             f"{reason}.", reason) from exc
+        finally:
+            conn.close()
 
     def _backup_before(self, conn: sqlite3.Connection, what: str) -> None:
         """The automatic backup a schema change makes, before `what` is added to it."""
@@ -569,22 +574,11 @@ class Store:
     def add_passage_vectors(self, model: str, rows: list[tuple[int, bytes]]) -> None:
         """Keep float32 vectors of passages for `model`. The first ones add their table,
         after the same backup a migration takes."""
-        try:  # its own connection, as add_document: the window's reads go on meanwhile
-            conn = connect(self.path, self.busy_timeout_s)
-        except sqlite3.Error as exc:
-            raise StoreError(f"The history could not be opened to keep embeddings: "
-                             f"{in_words(exc)}.") from exc
-        try:
+        with self._own_writer("embeddings") as conn:
             if not documents.has_vectors(conn):
                 self._backup_before(conn, "embeddings")
             with transaction(conn):
                 documents.add_vectors(conn, model, rows)
-        except sqlite3.Error as exc:
-            reason = in_words(exc)
-            raise StoreError(f"Embeddings could not be kept in the history: {reason}.",
-                             reason) from exc
-        finally:
-            conn.close()
 
     def passage_vectors(self, sha256: str, model: str) -> list[tuple[int, bytes]]:
         with self._read() as conn:
