@@ -22,7 +22,6 @@ from desktop_chat.app import HISTORY_FILE
 from desktop_chat.core.history import import_process, transfer
 from desktop_chat.core.history.records import TITLE_SHOWN_CHARS
 from desktop_chat.core.history.store import Store
-from desktop_chat.ui import transfers
 from tests.conftest import DATA
 from tests.ui.conftest import ChatDriver, wait_until
 from tests.ui.test_history import sidebar_titles
@@ -145,7 +144,7 @@ def test_a_failure_of_the_app_itself_is_an_answer(chat: ChatDriver,
     async def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(transfers, "import_in_process", broken)
+    monkeypatch.setattr(import_process, "import_in_process", broken)
     outcome = import_and_wait(chat, DATA / "chatgpt_export_small.json")
     assert outcome == (f"{REFUSED}the import failed unexpectedly (RuntimeError). The log has "
                        "the details.")

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 log = logging.getLogger("desktop_chat.crash")
 
@@ -28,6 +28,8 @@ def install_excepthook(parent: QWidget, log_path: Path) -> None:
 
 def show_error_dialog(parent: QWidget, log_path: Path, exc: BaseException) -> None:
     # .open(), not .exec(): a nested event loop would break replies streaming under qasync.
+    from PySide6.QtWidgets import QMessageBox  # only on a crash: its enums cost ~1 ms at start
+
     box = QMessageBox(
         QMessageBox.Icon.Critical,
         "Unexpected error",

@@ -16,8 +16,6 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from desktop_chat.core import logs
-from desktop_chat.core.history import transfer
-from desktop_chat.core.history.import_process import import_in_process
 from desktop_chat.core.history.store import Store, StoreError
 from desktop_chat.ui.tasks import Tasks
 
@@ -51,6 +49,8 @@ class Transfers(QObject):
         if self._store is None:
             self.failed.emit("There is no saved history to export.")
             return False
+        from desktop_chat.core.history import transfer  # on first use: ~3 ms of the start
+
         try:
             if kind == "markdown" and conversation_id is not None:
                 text = transfer.export_markdown(self._store, conversation_id)
@@ -73,6 +73,9 @@ class Transfers(QObject):
 
     async def _import(self, path: Path) -> None:
         assert self._store is not None
+        from desktop_chat.core.history import transfer
+        from desktop_chat.core.history.import_process import import_in_process
+
         try:
             result = await import_in_process(self._store.path, path, self.progress.emit,
                                              secrets=logs.known_secrets())

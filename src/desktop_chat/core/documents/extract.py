@@ -22,14 +22,16 @@ as mojibake.
 from __future__ import annotations
 
 import hashlib
-import html.parser
 import logging
 import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree import ElementTree as ET
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 log = logging.getLogger("desktop_chat.documents")
 
@@ -270,6 +272,7 @@ def check_zip(data: bytes, name: str) -> None:
 
 def _docx(data: bytes, name: str) -> tuple[list[Section], int | None]:
     import io
+    from xml.etree import ElementTree as ET  # ~3 ms, for Word files only: not at start
 
     check_zip(data, name)
     try:
@@ -290,7 +293,7 @@ def _docx(data: bytes, name: str) -> tuple[list[Section], int | None]:
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-def _docx_sections(body: ET.Element) -> tuple[list[Section], int | None]:
+def _docx_sections(body: Element) -> tuple[list[Section], int | None]:
     """Paragraphs and tables in order; a new section at each heading and page break. Word
     files have no fixed pages, but explicit page breaks (and the breaks Word recorded when it
     last laid the file out) give page numbers that match what the author saw."""
@@ -416,59 +419,9 @@ def _markdown(text: str) -> list[Section]:
     return sections
 
 
-class _HtmlText(html.parser.HTMLParser):
-    """Visible text of a web page, split at headings; scripts and styles left out."""
-
-    _BLOCKS = frozenset([
-        "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
-        "table", "ul", "ol", "pre", "blockquote", "header", "footer", "nav", "dd", "dt"
-    ])
-    _HIDDEN = frozenset({"script", "style", "template", "noscript", "head"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.sections: list[Section] = []
-        self._text: list[str] = []
-        self._heading: str | None = None
-        self._current = ""
-        self._hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden += 1
-        elif re.fullmatch(r"h[1-6]", tag):
-            self._flush()
-            self._heading = ""
-        if tag in self._BLOCKS:
-            self._text.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif re.fullmatch(r"h[1-6]", tag) and self._heading is not None:
-            self._current, self._heading = self._heading.strip(), None
-        if tag in self._BLOCKS:
-            self._text.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._hidden:
-            return
-        if self._heading is not None:
-            self._heading += data
-        self._text.append(data)
-
-    def _flush(self) -> None:
-        text = re.sub(r"\n\s*\n+", "\n\n", "".join(self._text))
-        self.sections.append(Section(re.sub(r"[ \t]+", " ", text).strip(), None, self._current))
-        self._text = []
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-
 def _html(text: str) -> list[Section]:
-    parser = _HtmlText()
-    parser.feed(text)
-    parser.close()
-    return parser.sections
+    # Loaded with the first web page: html.parser and its entity tables took ~5 ms of the
+    # app's start (issue #18), and most sessions read no web page.
+    from desktop_chat.core.documents.web_page import page_sections
+
+    return page_sections(text)

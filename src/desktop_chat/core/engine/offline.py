@@ -37,6 +37,7 @@ from desktop_chat.core.engine.process import (
     exited,
     failure_from_output,
 )
+from desktop_chat.core.helper_flags import ENGINE_HOST_FLAG
 
 log = logging.getLogger("desktop_chat.engine")
 
@@ -49,7 +50,6 @@ DEMO_LABEL = "Tiny demo model (Gemma 3 270M, base model) — answers are not rel
 DEMO_STAMP = "demo-model.json"
 DEMO_FILE, DEMO_TERMS = "gemma-3-270m-q4_k_m.gguf", "GEMMA_TERMS.html"  # in the package
 HOST = "127.0.0.1"
-ENGINE_HOST_FLAG = "--engine-host"  # how a frozen app is asked to run the engine host
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSIONS = (2, 3)  # what llama.cpp reads; version 1 files were dropped long ago
 DEFAULT_CONTEXT = 4096  # tokens; the host lowers it to what the model was trained for

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from desktop_chat.core import logs
+from desktop_chat.core.helper_flags import IMPORT_HOST_FLAG
 from desktop_chat.core.history import transfer
 from desktop_chat.core.history.imports import ImportResult, Progress, TransferError
 from desktop_chat.core.history.store import Store, StoreError
 
 log = logging.getLogger("desktop_chat.imports")
 
-IMPORT_HOST_FLAG = "--import-host"  # how a frozen app is asked to run the import helper
 PROGRESS_EVERY_S = 0.05
 _GONE = 3  # the helper's exit status when the app went away (stdin closed) before the end
 

@@ -24,11 +24,11 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from desktop_chat.core.helper_flags import MATH_HOST_FLAG
 from desktop_chat.core.render.math import DrawnMath, draw
 
 log = logging.getLogger("desktop_chat.math")
 
-MATH_HOST_FLAG = "--math-host"  # how a frozen app is asked to run the drawing helper
 
 
 def host_command() -> list[str]:
