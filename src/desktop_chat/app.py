@@ -30,17 +30,14 @@ from desktop_chat.core import logs
 from desktop_chat.core.config.providers import OFFLINE, PRESETS, preset
 from desktop_chat.core.config.secrets import Secrets
 from desktop_chat.core.config.settings import SettingsFile
-from desktop_chat.core.engine.offline import ENGINE_HOST_FLAG
+from desktop_chat.core.helper_flags import ENGINE_HOST_FLAG, IMPORT_HOST_FLAG, MATH_HOST_FLAG
 from desktop_chat.core.history import recovery, schema
-from desktop_chat.core.history.import_process import IMPORT_HOST_FLAG
 from desktop_chat.core.history.store import HISTORY_FILE, Store, StoreError
 from desktop_chat.core.llm import errors
 from desktop_chat.core.model.message import ReplyState
 from desktop_chat.core.render import markdown
-from desktop_chat.core.render.math_host import MATH_HOST_FLAG
 from desktop_chat.ui import (
     deferred,
-    emoji_font,
     import_hook,
     single_instance,
     theme,
@@ -51,7 +48,6 @@ from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.crash import install_excepthook
 from desktop_chat.ui.library import Library
 from desktop_chat.ui.main_window import MainWindow
-from desktop_chat.ui.tool_view import ToolView
 from desktop_chat.ui.tools import ToolService
 from desktop_chat.ui.transfers import Transfers
 
@@ -107,7 +103,11 @@ def create_main_window(argv: list[str] | None = None) -> MainWindow:
     return build_window(parse_args(argv), os.environ)
 
 
-def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWindow:
+def build_window(args: argparse.Namespace, environ: Mapping[str, str], *,
+                 fast_start: bool = False) -> MainWindow:
+    """The window with everything wired. `fast_start` (the app's own start, `main`): what
+    its first frame does not show, the Tools menu with its panels, is built just after that
+    frame (`add_tool_view`) instead of before it."""
     if import_hook.is_active():  # not started by `launch.main` (tests, embedding)
         # pydantic (the SDK's models), whole, on this thread, before the SDK's helper thread
         # imports it under PySide6's hook: see ui/import_hook.py. ~50 ms.
@@ -156,8 +156,11 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
                         state=window_state, transfers=transfers, connections=connections)
     transfers.setParent(window)
     tools.setParent(window)
-    window.tools = ToolView(window, tools)
     first_frame.setParent(window)
+    if fast_start:
+        first_frame.shown.connect(lambda: add_tool_view(window, tools))
+    else:
+        add_tool_view(window, tools)
     first_frame.shown.connect(lambda: after_first_frame(window, store))
     first_frame.watch(window)
     controller.setParent(window)
@@ -166,6 +169,16 @@ def build_window(args: argparse.Namespace, environ: Mapping[str, str]) -> MainWi
     if store is not None:
         window.destroyed.connect(store.close)
     return window
+
+
+def add_tool_view(window: MainWindow, tools: ToolService) -> None:
+    """The Tools menu, the tool calls' panel and the servers' prompts and resources. Its
+    modules load here: ~8 ms less before the first frame (issue #18). The servers start
+    after it (`ToolView`); a reply cannot ask for a tool before the SDK has loaded, which
+    happens after the first frame too."""
+    from desktop_chat.ui.tool_view import ToolView
+
+    window.tools = ToolView(window, tools)
 
 
 def after_first_frame(window: MainWindow, store: Store | None) -> None:
@@ -183,6 +196,8 @@ def after_first_frame(window: MainWindow, store: Store | None) -> None:
 
 
 def _add_emoji_font(window: MainWindow) -> None:
+    from desktop_chat.ui import emoji_font  # needed only now: ~2 ms less before the first frame
+
     if emoji_font.ensure_emoji_font() is not None:  # colour emoji where the platform has none
         window.update()  # what the first frame drew with the font as it was
 
@@ -270,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     instance = single_instance.InstanceServer(data_dir)
     loop = create_event_loop(app)
     with loop:
-        window = build_window(args, os.environ)
+        window = build_window(args, os.environ, fast_start=True)
         instance.raise_requested.connect(lambda: _bring_forward(window))
         settle_startup_objects()
         install_excepthook(window, data_dir / "logs" / logs.LOG_FILE)
