@@ -41,13 +41,12 @@ from benchmarks.stream_throughput import (  # noqa: E402
     start_server,
 )
 from desktop_chat.app import (  # noqa: E402
-    HISTORY_FILE,
     configure_application,
     create_event_loop,
     create_main_window,
     settle_startup_objects,
 )
-from desktop_chat.core.history.store import Store  # noqa: E402
+from desktop_chat.core.history.store import HISTORY_FILE, Store  # noqa: E402
 from desktop_chat.core.model.message import Message, Role  # noqa: E402
 from desktop_chat.ui.main_window import MainWindow  # noqa: E402
 

@@ -126,17 +126,27 @@ class Probe:
         self.report["sdk_loaded_at_send"] = sdk.loaded()
         QTest.keyClicks(composer, text)
         QTest.keyClick(composer, Qt.Key.Key_Return)
-        controller = getattr(window, "controller", None)
         self.report["composer_after_enter"] = composer.toPlainText()  # type: ignore[attr-defined]
-        if controller is not None:
-            controller.reply_finished.connect(self._replied)
+        self._composer = composer
+        self._watch_reply(window)
+
+    def _watch_reply(self, window: QMainWindow) -> None:
+        """The app's controller comes with the rest of its window, after the first frame."""
+        controller = getattr(window, "controller", None)
+        if controller is None:
+            QTimer.singleShot(TICK_MS, lambda: self._watch_reply(window))
+            return
+        controller.reply_finished.connect(self._replied)
 
     def _replied(self, reply: Any) -> None:
         self.report["reply"] = {"content": reply.content, "state": reply.state.value,
-                                "error": reply.error, "at": time.monotonic()}
+                                "error": reply.error, "at": time.monotonic(),
+                                "composer": self._composer.toPlainText()}  # type: ignore
 
     def _tick(self) -> None:
         now, cpu = time.monotonic(), time.thread_time()
+        if "whole" not in self.report and getattr(self._window, "whole", True):
+            self.report["whole"] = now  # the app's window: all its parts, its conversation
         gap = now - self._last
         gap_cpu = cpu - self._last_cpu  # the GUI thread's own CPU time within the gap
         if gap > self._max_gap:
@@ -161,6 +171,8 @@ class Probe:
         if self.type_text is not None and "reply" not in self.report:
             return True  # still answering
         if self.wait_idle and self._window is not None:
+            if not getattr(self._window, "attached", True):
+                return True  # the rest of the window is still being made
             parts = (getattr(self._window, "connections", None),
                      getattr(self._window, "controller", None))
             return any(part is not None and part.tasks.busy for part in parts)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_chat.app import HISTORY_FILE
 from desktop_chat.core.config.secrets import SERVICE
 from desktop_chat.core.history import schema
-from desktop_chat.core.history.store import Store
+from desktop_chat.core.history.store import HISTORY_FILE, Store
 from tests.core.test_key_redaction import ECHO, make_v3
 from tests.support.keyrings import MemoryKeyring
 from tests.support.openai_server import LoopbackServer, Scenario

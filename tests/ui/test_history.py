@@ -10,8 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QToolButton
 
-from desktop_chat.app import HISTORY_FILE
-from desktop_chat.core.history.store import Store
+from desktop_chat.core.history.store import HISTORY_FILE, Store
 from desktop_chat.core.model.message import ReplyState, Role
 from desktop_chat.core.render.actions import Action
 from tests.support.history import add, begin_reply, progress

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from desktop_chat.app import HISTORY_FILE
 from desktop_chat.core.history import import_process, transfer
 from desktop_chat.core.history.records import TITLE_SHOWN_CHARS
-from desktop_chat.core.history.store import Store
+from desktop_chat.core.history.store import HISTORY_FILE, Store
 from tests.conftest import DATA
 from tests.ui.conftest import ChatDriver, wait_until
 from tests.ui.test_history import sidebar_titles

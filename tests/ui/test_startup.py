@@ -59,8 +59,11 @@ def test_a_prompt_typed_at_the_first_frame_waits_for_the_sdk_and_is_answered(
     server.push(Scenario(deltas=["Answered ", "after ", "the SDK loaded."]))
     report = start(server, tmp_path / "data", "--type", "Hello at once")
     assert report["sdk_loaded_at_send"] is False  # sent before the SDK was there
-    assert report["composer_after_enter"] == ""  # the composer took it: sent, not refused
+    # Enter came before the window's parts: the prompt stayed in the box until they were
+    # there, then it was sent from it
+    assert report["composer_after_enter"] == "Hello at once"
     reply = report["reply"]
+    assert reply["composer"] == ""
     assert reply["state"] == "complete", reply
     assert reply["content"] == "Answered after the SDK loaded."
     chats = server.replies_asked

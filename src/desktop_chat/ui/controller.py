@@ -132,6 +132,17 @@ class ChatController(QObject):
         return self._task is not None
 
     @property
+    def opening(self) -> bool:
+        """A stored conversation is being read, to be shown (`open_chat`)."""
+        return self._opening is not None
+
+    async def wait_opened(self) -> None:
+        """Return once no conversation is being opened: the one asked for is shown, or
+        could not be (said)."""
+        while (task := self._opening) is not None:
+            await asyncio.wait([task])
+
+    @property
     def shows_reply(self) -> bool:
         """The reply in flight belongs to the conversation shown."""
         return self._streaming is not None and self._streaming is self.session

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import QWidget
 
 import desktop_chat
 from desktop_chat.core.llm import sdk
-from desktop_chat.core.render import markdown
 
 log = logging.getLogger("desktop_chat.startup")
 
@@ -33,6 +32,7 @@ FALLBACK_MS = 2_000  # a window never painted (not shown) still gets its start-u
 # (the default is 5 ms, and several helper threads may be queued before it).
 LOADING_SWITCH_INTERVAL_S = 0.001
 DEFAULT_SWITCH_INTERVAL_S = 0.005  # Python's
+PAUSE_LIMIT_S = 5.0  # `Loading`'s pause never holds back the SDK longer than this
 
 
 class FirstFrame(QObject):
@@ -88,16 +88,22 @@ class FirstFrame(QObject):
 
 
 class Loading:
-    """Loading, off the GUI thread, what the first frame did without: the SDK (its own
-    thread), then markdown with code highlighting (the first reply must not stall on them).
+    """Loading, off the GUI thread, what the first frame did without, in one helper thread:
+    markdown with code highlighting first (the conversation left open is shown with them),
+    then the SDK (its own thread, `core/llm/sdk.py`; the first reply needs both). A request
+    made meanwhile (a prompt sent at once) starts the SDK's import at once instead.
 
     Meanwhile the GUI thread must stay responsive although the helper threads want the
     interpreter all the time: threads switch every 1 ms instead of 5, and the cyclic garbage
     collector is off (its full passes over the objects being imported would hold the
     interpreter for tens of ms); `finish` undoes both and freezes what was loaded, so
-    that later full passes skip it (as `app.settle_startup_objects` did for the rest)."""
+    that later full passes skip it (as `app.settle_startup_objects` did for the rest).
+    One helper thread at a time: with two, a 13 ms task on the GUI thread took ~40 ms."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pause_after_markdown: bool = False) -> None:
+        """`pause_after_markdown`: once markdown can show a conversation, wait for `resume`
+        (at most `PAUSE_LIMIT_S`), so that the GUI thread has the interpreter to itself while
+        it shows the conversation left open."""
         # (another window of this process may be loading too: never "restore" its 1 ms)
         self._switch_interval = max(sys.getswitchinterval(), DEFAULT_SWITCH_INTERVAL_S)
         self._gc_was_enabled = gc.isenabled()
@@ -107,19 +113,31 @@ class Loading:
         sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
         gc.disable()
         self.started = time.perf_counter()
-        self._sdk = sdk.preload()
-        self._warm_up = threading.Thread(target=_warm_up_markdown, args=(self._sdk,),
-                                         name="warm-up", daemon=True)
-        self._warm_up.start()
+        self._markdown: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._resume = threading.Event()
+        if not pause_after_markdown:
+            self._resume.set()
+        self._thread = threading.Thread(target=_load, args=(self._markdown, self._resume),
+                                        name="loading", daemon=True)
+        self._thread.start()
+
+    def resume(self) -> None:
+        """Go on after the pause (`pause_after_markdown`)."""
+        self._resume.set()
+
+    async def markdown_ready(self) -> None:
+        """Return once markdown and code highlighting are loaded enough to show a
+        conversation (`markdown.warm_up_parser`; or failed to: the first use says why)."""
+        await asyncio.wrap_future(self._markdown)
 
     async def done(self) -> None:
         """Return once everything is loaded (a failed SDK import counts as done: every
         request says what went wrong)."""
+        await asyncio.to_thread(self._thread.join)
         try:
             await sdk.load()
         except Exception:
             log.exception("the SDK could not be loaded")
-        await asyncio.to_thread(self._warm_up.join)
 
     def finish(self, *, keep_gc_off: bool = False) -> None:
         """`keep_gc_off`: a reply is streaming, and its end turns the collector on again."""
@@ -131,12 +149,21 @@ class Loading:
                  (time.perf_counter() - self.started) * 1000)
 
 
-def _warm_up_markdown(sdk_import: concurrent.futures.Future[object]) -> None:
-    """After the SDK: one helper thread at a time wants the interpreter, so the GUI thread
-    gets it at least every other switch (with two, a 13 ms task on it took ~40 ms)."""
-    concurrent.futures.wait([sdk_import])
+def _load(markdown_done: concurrent.futures.Future[None], resume: threading.Event) -> None:
     started = time.perf_counter()
-    markdown.warm_up()
-    log.info("markdown and code highlighting ready (%.0f ms)",
-             (time.perf_counter() - started) * 1000)
+    try:
+        from desktop_chat.core.render import markdown
+
+        markdown.warm_up_parser()
+        markdown_done.set_result(None)
+        resume.wait(PAUSE_LIMIT_S)
+        markdown.warm_up()  # the other common languages' lexers
+        log.info("markdown and code highlighting ready (%.0f ms)",
+                 (time.perf_counter() - started) * 1000)
+    except Exception:
+        log.exception("markdown could not be loaded ahead")
+    finally:
+        if not markdown_done.done():
+            markdown_done.set_result(None)
+    concurrent.futures.wait([sdk.preload()])
     _ = desktop_chat.__version__  # read from the package's metadata (~20 ms), here

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QProgressBar
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QProgressBar
 
 from desktop_chat.ui.controller import ChatController
 from desktop_chat.ui.library import Library
@@ -18,8 +18,10 @@ from desktop_chat.ui.transfers import Transfers
 
 class FileMenu(QObject):
     def __init__(self, window: QMainWindow, controller: ChatController, library: Library,
-                 transfers: Transfers | None, state: QSettings | None = None) -> None:
-        """`state`: where the folder last exported to is remembered."""
+                 transfers: Transfers | None, state: QSettings | None = None, *,
+                 menu: QMenu | None = None) -> None:
+        """`state`: where the folder last exported to is remembered; `menu`: the menu bar's
+        File menu, if the window made it already (else it is added)."""
         super().__init__(window)
         self._state = state
         self._window = window
@@ -31,7 +33,7 @@ class FileMenu(QObject):
         self.progress.setMaximumWidth(160)
         window.statusBar().addPermanentWidget(self.progress)
         self.progress.hide()
-        menu = window.menuBar().addMenu("&File")
+        menu = menu or window.menuBar().addMenu("&File")
         menu.addAction("&New chat", QKeySequence("Ctrl+N"), controller.new_chat)
         menu.addSeparator()
         menu.addAction("Export chat as &Markdown…", lambda: self.ask_export("markdown"))

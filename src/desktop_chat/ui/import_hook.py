@@ -12,7 +12,7 @@ pydantic answers unknown names by importing one of its own modules, which, when 
 was itself half imported by the SDK's helper thread, failed ("cannot import name
 'import_string' from partially initialized module"): 1 start in 16-32 with a prompt sent at
 once. With the hook on, pydantic must be imported whole on the main thread first (see
-`app.build_window`).
+`app.open_window`).
 
 Without the hook, shiboken treats every module as "no feature selected" (its
 `getFeatureSelectId` falls back to the last selection, which stays 0 when no module selects

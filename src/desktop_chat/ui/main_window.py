@@ -1,8 +1,18 @@
-"""The main window: assembles the widgets and connects them to the controller. No I/O."""
+"""The main window: assembles the widgets and connects them to the controller. No I/O.
+
+It is built in two parts (issue #18: on screen in half a second). The constructor makes what
+the first frame shows: the menus' titles, the model row, the message box (typing works at
+once: a message sent now waits, in the box, until the rest is there), the status line, and
+the sidebar's place. `attach` adds the rest, given the controller: the conversation, the
+sidebar's list, documents, menus' entries, shortcuts. Its parts' modules load then, not
+before the first frame. The app's own start runs `attach`'s steps one per turn of the event
+loop after that frame; `app.build_window` runs them all at once.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -16,7 +26,6 @@ from PySide6.QtGui import (
     QTextCursor,
 )
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QMainWindow,
     QPushButton,
@@ -27,9 +36,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_chat.core.chat.context import trim_notice
-from desktop_chat.core.config.providers import Profile
-from desktop_chat.core.documents.pages import scanned_message
 from desktop_chat.core.model.message import (
     Attachment,
     Conversation,
@@ -39,35 +45,28 @@ from desktop_chat.core.model.message import (
     Role,
     Usage,
 )
-from desktop_chat.core.render import markdown
 from desktop_chat.ui import icons
 from desktop_chat.ui.attachments import AttachmentStrip, image_to_attachment
 from desktop_chat.ui.composer import Composer, ComposerBox, Draft, Drafts
-from desktop_chat.ui.connections import Connections
-from desktop_chat.ui.controller import ChatController
-from desktop_chat.ui.copy_actions import CopyActions
-from desktop_chat.ui.document_chips import (
-    ATTACH_FILTER,
-    DocumentReader,
-    DocumentStrip,
-    TextViewer,
-)
-from desktop_chat.ui.file_menu import FileMenu
 from desktop_chat.ui.labels import PlainLabel, PlainStatusBar, shown
-from desktop_chat.ui.library import Library
 from desktop_chat.ui.model_picker import ModelPicker
-from desktop_chat.ui.setup_flow import SetupFlow
-from desktop_chat.ui.shortcuts_help import show_shortcuts
-from desktop_chat.ui.sidebar import Sidebar
 from desktop_chat.ui.status_line import StatusLine
 from desktop_chat.ui.theme import current as current_theme
-from desktop_chat.ui.theme import is_dark
-from desktop_chat.ui.transcript import Transcript
-from desktop_chat.ui.transfers import Transfers
-from desktop_chat.ui.welcome import EmptyChat
 
 if TYPE_CHECKING:
+    from desktop_chat.core.config.providers import Profile
+    from desktop_chat.ui.connections import Connections
+    from desktop_chat.ui.controller import ChatController
+    from desktop_chat.ui.copy_actions import CopyActions
+    from desktop_chat.ui.document_chips import DocumentReader, DocumentStrip
+    from desktop_chat.ui.file_menu import FileMenu
+    from desktop_chat.ui.library import Library
+    from desktop_chat.ui.setup_flow import SetupFlow
+    from desktop_chat.ui.sidebar import Sidebar
     from desktop_chat.ui.tool_view import ToolView
+    from desktop_chat.ui.transcript import Transcript
+    from desktop_chat.ui.transfers import Transfers
+    from desktop_chat.ui.welcome import EmptyChat
 
 UNDO_MS = 10_000
 STATE_TEXT = {
@@ -76,75 +75,154 @@ STATE_TEXT = {
     ReplyState.INTERRUPTED: "Interrupted",
     ReplyState.FAILED: "Not sent",
 }
+# The menu bar's menus, in order; their entries come with `attach` (File, Settings) and the
+# tools' view (Tools). Made with the frame, so that the bar does not appear, or grow, later.
+MENUS = (("file", "&File"), ("settings", "&Settings"), ("tools", "&Tools"))
 
 
 class MainWindow(QMainWindow):
     closed = Signal()
     tools: ToolView | None = None  # set by app.py when tools are wired in
+    # set by `attach`
+    controller: ChatController
+    library: Library
+    transcript: Transcript
+    sidebar: Sidebar
+    emptyChat: EmptyChat
+    documentReader: DocumentReader
+    documentStrip: DocumentStrip
+    fileMenu: FileMenu
+    copying: CopyActions
 
-    def __init__(self, controller: ChatController, library: Library, title: str,
-                 notice: str | None = None, state: QSettings | None = None,
-                 transfers: Transfers | None = None,
-                 connections: Connections | None = None) -> None:
+    def __init__(self, title: str, *, state: QSettings | None = None, model: str = "",
+                 provider: str = "") -> None:
+        """What the first frame shows. `model`, `provider`: the active profile's, for the
+        model row and the message box's placeholder until the controller is attached."""
         super().__init__()
-        self.controller = controller
-        self.library = library
-        self.transfers = transfers
-        self.connections = connections
+        self.transfers: Transfers | None = None
+        self.connections: Connections | None = None
+        self.setup: SetupFlow | None = None
         self._state = state
+        self.attached = False
+        self._restored = False  # `restore_conversation` was called
+        self._restoring = False  # the conversation it opens is on its way
+        self._send_when_attached = False  # Enter was pressed before `attach` ended
         self._pinned: str | None = None  # a start-up notice, kept until the user acts
         self._save_problem = ""  # why replies are not being saved ("" while they are)
         self.setWindowTitle(title)
         self.setStatusBar(PlainStatusBar())  # before anything puts a message or label in it
         self.resize(1000, 720)
-        self._build()
-        self._connect()
-        self._install_shortcuts()
-        self.fileMenu = FileMenu(self, controller, library, transfers, state)
+        self.menus = {key: self.menuBar().addMenu(text) for key, text in MENUS}
+        self._build_frame(model)
+        self._show_model_names(model, provider)
+        self.composer.submitted.connect(self.send)
+        self.sendButton.clicked.connect(self.send)
+        if state is not None and (geometry := state.value("geometry")) is not None:
+            self.restoreGeometry(geometry)
+        self.composer.setFocus()
+
+    def attach(self, controller: ChatController, library: Library, *,
+               notice: str | None = None, transfers: Transfers | None = None,
+               connections: Connections | None = None) -> Iterator[None]:
+        """Build the rest of the window around `controller`: a generator of steps, each
+        ~5-20 ms; the window is whole when it is exhausted."""
+        # Their modules, loaded here (the app's start has loaded them by now, one per turn).
+        from desktop_chat.ui.copy_actions import CopyActions
+        from desktop_chat.ui.document_chips import DocumentReader, DocumentStrip
+        from desktop_chat.ui.file_menu import FileMenu
+        from desktop_chat.ui.setup_flow import SetupFlow
+        from desktop_chat.ui.sidebar import Sidebar
+        from desktop_chat.ui.transcript import Transcript
+        from desktop_chat.ui.welcome import EmptyChat
+
+        self.controller = controller
+        self.library = library
+        self.transfers = transfers
+        self.connections = connections
+        self.transcript = Transcript(current_theme())
+        self.chatStack.addWidget(self.transcript)
+        self.chatStack.setCurrentWidget(self.transcript)
+        self.chatStack.removeWidget(self._chatPlace)
+        self._chatPlace.deleteLater()
+        yield
+        view = getattr(self.transcript, "viewport", lambda: self.transcript)()
+        self.emptyChat = EmptyChat(view)  # the greeting while the chat has no message
+        self.emptyChat.show()  # (a widget added to one on screen is hidden until shown)
+        self.sidebar = Sidebar()
+        self.newChatButton = self.sidebar.newChatButton
+        self.conversationList = self.sidebar.conversationList
+        self.searchBox = self.sidebar.searchBox
+        self._splitter.replaceWidget(0, self.sidebar)
+        self._sidebarPlace.deleteLater()
+        QWidget.setTabOrder(self.conversationList, self.modelPicker)  # the order seen
+        yield
+        self.documentStrip = DocumentStrip()
+        self.documentReader = DocumentReader(controller.store, controller.tasks, self)
+        self.composerBox.add_strip(self.documentStrip)
+        self.copying = CopyActions(self, controller, self.transcript)
+        self.fileMenu = FileMenu(self, controller, library, transfers, self._state,
+                                 menu=self.menus["file"])
         if transfers is not None:
             transfers.failed.connect(self.show_error)
-        self.setup: SetupFlow | None = None
+        self._connect()
+        self._install_shortcuts()
+        yield
         if connections is not None:
             connections.error.connect(self.show_error)
             connections.notice.connect(self._show_startup_notice)
             connections.configured.connect(self._configured)
-            self.setup = SetupFlow(self, connections, self.chatStack, self.modelPicker)
+            self.setup = SetupFlow(self, connections, self.chatStack, self.modelPicker,
+                                   menu=self.menus["settings"])
             self.setup.model_changed.connect(lambda: self._show_model(self.controller.model))
             self.setup.start()
-        self._refresh_conversations()
-        self._set_streaming(False)
+        self._show_model(controller.model)
+        self._set_streaming(False)  # (which lists the conversations)
         if notice:
             self.show_error(notice, pinned=True)
-        self._restore_state()
-        self.composer.setFocus()
+        self.attached = True
+        if self._send_when_attached:
+            self._send_when_attached = False
+            self.send()
 
-    def _restore_state(self) -> None:
-        """Geometry and the open conversation, as the user left them."""
-        if self._state is None:
+    def hide_empty_menus(self) -> None:
+        """A menu nothing was put in (no tools wired in) leaves the bar."""
+        for menu in self.menus.values():
+            menu.menuAction().setVisible(bool(menu.actions()))
+
+    @property
+    def whole(self) -> bool:
+        """Every part made, and the conversation left open shown (or none to show)."""
+        return self.attached and self._restored and not self.controller.opening
+
+    def restore_conversation(self) -> None:
+        """Open the conversation open when the user left, unless they have started or
+        opened one since the first frame (the app's start calls this once markdown is
+        loaded, after `attach`)."""
+        self._restored = True
+        if self._state is None or self.controller.conversation_id is not None:
             return
-        geometry = self._state.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
         last = self._state.value("conversation")
-        if last is not None and str(last).isdigit():
+        if last is not None and str(last).isdigit() and not self.controller.is_streaming:
+            self._restoring = True
             self.controller.open_chat(int(last))
 
     def _save_state(self) -> None:
         if self._state is not None:
             self._state.setValue("geometry", self.saveGeometry())
-            self._state.setValue("conversation", self.controller.conversation_id or "")
+            if self.attached:
+                self._state.setValue("conversation", self.controller.conversation_id or "")
             self._state.sync()
 
     # -- construction ---------------------------------------------------------------------
 
-    def _build(self) -> None:
-        self.sidebar = Sidebar()
-        self.newChatButton = self.sidebar.newChatButton
-        self.conversationList = self.sidebar.conversationList
-        self.searchBox = self.sidebar.searchBox
-        sidebar = self.sidebar
+    def _build_frame(self, model: str) -> None:
+        # the sidebar's place, in its colour, until `attach` puts the sidebar there
+        self._sidebarPlace = QWidget(objectName="sidebarPlace")
+        self._sidebarPlace.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self._sidebarPlace.setStyleSheet(
+            f"QWidget#sidebarPlace {{ background: {current_theme().colors.sidebar}; }}")
 
-        self.modelPicker = ModelPicker(self.controller.model)
+        self.modelPicker = ModelPicker(model)
         self.expandSidebarButton = sidebar_button(self)
         self.providerLabel = PlainLabel(objectName="providerLabel")
         self.providerLabel.setStyleSheet(f"color: {current_theme().colors.muted};")
@@ -154,7 +232,6 @@ class MainWindow(QMainWindow):
         model_row.addWidget(self.providerLabel)
         model_row.addStretch(1)
 
-        self.transcript = Transcript(self._theme())
         # It shows what servers said (an error page, a message quoting the key): plain text,
         # secrets redacted, so that it can never pose as the app or show the key.
         self.errorBanner = PlainLabel(objectName="errorBanner")
@@ -163,9 +240,12 @@ class MainWindow(QMainWindow):
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._style_error_banner()
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
-        self.chatStack.addWidget(self.transcript)
-        view = getattr(self.transcript, "viewport", lambda: self.transcript)()
-        self.emptyChat = EmptyChat(view)  # the greeting while the chat has no message
+        # the transcript's place, in its colour, until `attach` puts it there
+        self._chatPlace = QWidget(objectName="transcriptPlace")
+        self._chatPlace.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self._chatPlace.setStyleSheet(
+            f"QWidget#transcriptPlace {{ background: {current_theme().colors.window}; }}")
+        self.chatStack.addWidget(self._chatPlace)
         self.composer = Composer()
         self.attachmentStrip = AttachmentStrip()
         self.composerBox = ComposerBox(self.composer, self.attachmentStrip)
@@ -178,10 +258,8 @@ class MainWindow(QMainWindow):
         compose_row.addStretch(1)
         compose_row.addWidget(self.composerBox, 100)
         compose_row.addStretch(1)
-        self.documentStrip = DocumentStrip()
-        self.documentReader = DocumentReader(self.controller.store, self.controller.tasks, self)
-        self.composerBox.add_strip(self.documentStrip)
         self.attachButton = self.composerBox.attachButton
+        self.composerBox.set_streaming(False)
 
         chat = QWidget()
         column = QVBoxLayout(chat)
@@ -192,8 +270,8 @@ class MainWindow(QMainWindow):
         self._chat_column = column
         column.addLayout(compose_row)
 
-        splitter = QSplitter()
-        splitter.addWidget(sidebar)
+        splitter = self._splitter = QSplitter()
+        splitter.addWidget(self._sidebarPlace)
         splitter.addWidget(chat)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 780])
@@ -210,12 +288,9 @@ class MainWindow(QMainWindow):
         self.undoButton.hide()
         self._deleted: int | None = None
         self._find = ""  # words to show when the conversation being opened arrives
-        self._show_model(self.controller.model)
 
     def _connect(self) -> None:
         c = self.controller
-        self.composer.submitted.connect(self.send)
-        self.sendButton.clicked.connect(self.send)
         self.stopButton.clicked.connect(c.stop)
         self.newChatButton.clicked.connect(c.new_chat)
         self.composerBox.attach_requested.connect(self._attach_clicked)
@@ -234,7 +309,6 @@ class MainWindow(QMainWindow):
         self.sidebar.match_opened.connect(self._find_when_opened)
         self.sidebar.search_changed.connect(self._refresh_conversations)
         self.undoButton.clicked.connect(self._undo_delete)
-        self.copying = CopyActions(self, self.controller, self.transcript)
         self.transcript.copy_reply_requested.connect(self.copying.copy_reply)
         self.transcript.regenerate_requested.connect(c.regenerate)
         self.transcript.continue_requested.connect(c.continue_reply)
@@ -279,7 +353,7 @@ class MainWindow(QMainWindow):
             (QKeySequence("Ctrl+Shift+O"), self.controller.new_chat),
             (QKeySequence("Shift+Esc"), self.composer.setFocus),
             (QKeySequence.StandardKey.Find, self._focus_search),
-            (QKeySequence("Ctrl+/"), lambda: show_shortcuts(self)),
+            (QKeySequence("Ctrl+/"), self._show_shortcuts),
             (QKeySequence("Ctrl+B"), self.toggle_sidebar),
         ]
         for sequence, slot in bindings:
@@ -287,10 +361,19 @@ class MainWindow(QMainWindow):
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(slot)
 
+    def _show_shortcuts(self) -> None:
+        from desktop_chat.ui.shortcuts_help import show_shortcuts
+
+        show_shortcuts(self)
+
     # -- actions --------------------------------------------------------------------------
 
     def send(self) -> None:
-        """Send what the composer holds; it is cleared only once the controller took it."""
+        """Send what the composer holds; it is cleared only once the controller took it.
+        Before `attach` has ended, it is sent then (it stays in the box until it is)."""
+        if not self.attached:
+            self._send_when_attached = bool(self.composer.toPlainText().strip())
+            return
         prompt = self.composer.toPlainText()
         attachments = self.attachmentStrip.attachments
         documents = self.documentStrip.documents
@@ -352,6 +435,10 @@ class MainWindow(QMainWindow):
             menu.popup(self.attachButton.mapToGlobal(self.attachButton.rect().topLeft()))
 
     def _choose_files(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from desktop_chat.ui.document_chips import ATTACH_FILTER
+
         dialog = QFileDialog(self, "Attach files")
         dialog.setObjectName("attachDialog")
         dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
@@ -366,6 +453,8 @@ class MainWindow(QMainWindow):
 
     def _document_scanned(self, key: int, path: str, pages: int) -> None:
         """A PDF without text: said, and offered as page images to a model that sees."""
+        from desktop_chat.core.documents.pages import scanned_message
+
         profile = self.controller.profile
         sees = profile is None or profile.takes_images
         self.show_error(scanned_message(os.path.basename(path), pages, sees))
@@ -387,10 +476,14 @@ class MainWindow(QMainWindow):
         self.composer.setFocus()
 
     def _show_passage(self, passage: Passage) -> None:
+        from desktop_chat.ui.document_chips import TextViewer
+
         text = self.documentReader.passage_text(passage)
         TextViewer(passage.where, text, self).show()
 
     def _show_sent_context(self, index: int) -> None:
+        from desktop_chat.ui.document_chips import TextViewer
+
         messages = self.controller.session.messages
         if not 0 < index < len(messages) or not messages[index].passages:
             return
@@ -474,9 +567,6 @@ class MainWindow(QMainWindow):
     def copy_last_code_block(self) -> bool:
         return self.copying.copy_last_code_block()
 
-    def _theme(self) -> markdown.Theme:
-        return markdown.Theme(dark=is_dark(QGuiApplication.palette()))
-
     def _scheme_changed(self) -> None:
         for part in (self.sidebar, self.composerBox, self.modelPicker):
             part.restyle()
@@ -484,13 +574,13 @@ class MainWindow(QMainWindow):
         self.expandSidebarButton.setIcon(icons.icon("sidebar", current_theme().colors.muted))
         self.emptyChat.restyle()
         self.status.restyle()
-        self.transcript.set_theme(self._theme())
+        self.transcript.set_theme(current_theme())
         self._style_error_banner()
         if not self.controller.is_streaming:
             self.transcript.show_messages(self.controller.session.conversation.messages)
 
     def _style_error_banner(self) -> None:
-        c = self._theme().colors
+        c = current_theme().colors
         self.errorBanner.setStyleSheet(
             f"QLabel#errorBanner {{ background: {c.danger_surface}; color: {c.danger}; "
             f"border: 1px solid {c.danger_border}; border-radius: 8px; padding: 6px 10px; }}")
@@ -569,6 +659,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Saved.", 3000)
 
     def _show_trimmed(self, turns: int) -> None:
+        from desktop_chat.core.chat.context import trim_notice
+
         if notice := trim_notice(turns):
             self.statusBar().showMessage(notice, 10_000)
 
@@ -593,7 +685,8 @@ class MainWindow(QMainWindow):
     def _show_conversation(self, conversation: Conversation) -> None:
         self._switch_draft()
         self.emptyChat.setVisible(not conversation.messages)
-        self.transcript.show_messages(conversation.messages)
+        at_start, self._restoring = self._restoring, False
+        self.transcript.show_messages(conversation.messages, at_start=at_start)
         if self._pinned is None:
             self.errorBanner.hide()
         self._refresh_conversations()
@@ -620,11 +713,14 @@ class MainWindow(QMainWindow):
             self._show_model(self.controller.model)
 
     def _show_model(self, model: str) -> None:
-        self.composer.show_model(model)
         profile = self.controller.profile
-        self.providerLabel.setText(profile.name if profile else "")
+        self._show_model_names(model, profile.name if profile else "")
         self.emptyChat.show_model(model, profile.name if profile else "")
-        self.status.show_model(model, profile.name if profile else "")
+
+    def _show_model_names(self, model: str, provider: str) -> None:
+        self.composer.show_model(model)
+        self.providerLabel.setText(provider)
+        self.status.show_model(model, provider)
 
     def _configured(self, profile: Profile | None) -> None:
         self._show_model(self.controller.model)

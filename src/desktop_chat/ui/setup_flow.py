@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu, QStackedWidget
 
 from desktop_chat.core.config import first_run
 from desktop_chat.core.config.providers import ConversationSettings, Profile
@@ -30,16 +30,16 @@ class SetupFlow(QObject):
     model_changed = Signal()  # the model for the next message changed (a conversation's own)
 
     def __init__(self, window: QMainWindow, connections: Connections, stack: QStackedWidget,
-                 picker: ModelPicker) -> None:
+                 picker: ModelPicker, *, menu: QMenu | None = None) -> None:
+        """`menu`: the menu bar's Settings menu, if the window made it already."""
         super().__init__(window)
         self._window = window
         self.connections = connections
         self._stack = stack
         self._picker = picker
-        self._base_font = QGuiApplication.font().pointSizeF()
         self.welcome: WelcomePanel | None = None
         self.settingsDialog: SettingsDialog | None = None
-        menu = window.menuBar().addMenu("&Settings")
+        menu = menu or window.menuBar().addMenu("&Settings")
         menu.addAction("&Settings…", QKeySequence("Ctrl+,"), self.open_settings)
         menu.addAction("&Conversation settings…", QKeySequence("Ctrl+Shift+,"),
                        self.open_conversation_settings)
@@ -159,11 +159,5 @@ class SetupFlow(QObject):
 
     def apply_appearance(self, settings: Settings) -> None:
         app = QApplication.instance()
-        if not isinstance(app, QApplication):
-            return
-        theme.set_preference(app, settings.theme)
-        font = app.font()
-        size = settings.font_size or self._base_font
-        if size > 0 and font.pointSizeF() != size:
-            font.setPointSizeF(size)
-            app.setFont(font)  # widgets without a font of their own follow
+        if isinstance(app, QApplication):
+            theme.apply_appearance(app, settings.theme, settings.font_size)

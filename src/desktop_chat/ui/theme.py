@@ -31,6 +31,7 @@ def is_dark(palette: QPalette) -> bool:
 
 
 PREFERENCE = "desktopChatTheme"  # an application property: "system", "light" or "dark"
+BASE_FONT_SIZE = "desktopChatBaseFontSize"  # an application property: the platform's size
 _SCHEMES = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}
 
 
@@ -41,6 +42,21 @@ def set_preference(app: QGuiApplication, preference: str) -> None:
     if hasattr(hints, "setColorScheme"):  # Qt 6.8+: native styles follow too
         hints.setColorScheme(_SCHEMES.get(preference, Qt.ColorScheme.Unknown))
     follow_color_scheme(app)
+
+
+def apply_appearance(app: QGuiApplication, preference: str, font_size: float) -> None:
+    """Settings > Appearance: the theme and the text size in points (0: the platform's).
+    Applied before the window's first frame, and again whenever the settings change."""
+    set_preference(app, preference)
+    base = app.property(BASE_FONT_SIZE)
+    if base is None:  # the first time: the size the platform gave, kept for "0"
+        base = app.font().pointSizeF()
+        app.setProperty(BASE_FONT_SIZE, base)
+    size = font_size or float(base)
+    font = app.font()
+    if size > 0 and font.pointSizeF() != size:
+        font.setPointSizeF(size)
+        app.setFont(font)  # widgets without a font of their own follow
 
 
 def follow_color_scheme(app: QGuiApplication) -> None:

@@ -39,7 +39,7 @@ class ToolView:
         c.streaming_changed.connect(lambda streaming: streaming or self.approval.dismiss())
         self.approval.answered.connect(self._answered)
         service.failed.connect(window.show_error)
-        menu = window.menuBar().addMenu("&Tools")
+        menu = window.menus["tools"]
         self.useTools = QAction("Use tools in this conversation", window, checkable=True)
         self.useTools.setObjectName("useToolsAction")
         self.useTools.toggled.connect(self._use_tools)

@@ -79,6 +79,9 @@ MESSAGE_SPACING = 16
 # least two messages, at most 40); older ones come on request. Showing costs ~3 ms per 1,000
 # characters here, so a chat of 1,000 long messages opens about as fast as a short one.
 INITIAL_MESSAGES, INITIAL_CHARS = 40, 16_000
+# The conversation left open, shown as the app starts: fewer (~2 screens), so that showing it
+# holds the window once, briefly (~20-30 ms), while it is new on screen (issue #18).
+RESTORED_CHARS = 6_000
 EARLIER_STEP, EARLIER_CHARS = 100, 48_000  # each "Show earlier": at most this many more
 _MEASURED_LINES = 200  # a bubble's width is measured on at most this many lines
 
@@ -256,11 +259,12 @@ class Transcript(QTextBrowser):
 
     # -- whole conversations -------------------------------------------------------------
 
-    def show_messages(self, messages: list[Message], limit: int | None = None) -> None:
+    def show_messages(self, messages: list[Message], limit: int | None = None, *,
+                      at_start: bool = False) -> None:
         """Render the last `limit` messages (by default: what opens fast, see
-        INITIAL_CHARS); older ones come on request."""
+        INITIAL_CHARS, or RESTORED_CHARS `at_start`); older ones come on request."""
         if limit is None:
-            limit = latest_count(messages)
+            limit = latest_count(messages, chars=RESTORED_CHARS if at_start else INITIAL_CHARS)
         self.editor.hide()
         self.editor.index = None
         self.backlog.clear()

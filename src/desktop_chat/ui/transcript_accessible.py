@@ -198,7 +198,7 @@ def _factory(key: str, target: QObject) -> QAccessibleInterface | None:
 
 def install() -> None:
     """Let Qt build the transcript's accessible interface here: called by the composition
-    root (app.build_window) before the first transcript is asked for its interface. Qt's
+    root (app.finish_window) before the first transcript is asked for its interface. Qt's
     factories are per process, so a second window (tests, embedding) installs nothing more."""
     global _installed
     if not _installed:
