@@ -257,7 +257,7 @@ def open_window(args: argparse.Namespace, environ: Mapping[str, str]) -> Opening
     window_state = QSettings(str(data_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
     window = MainWindow(APP_DISPLAY_NAME, state=window_state,
                         model=profile.model if profile else "",
-                        provider=profile.name if profile else "")
+                        provider=profile.name if profile else "", first_run=profile is None)
     return Opening(args, environ, data_dir, stored, window)
 
 

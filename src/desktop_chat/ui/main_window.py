@@ -95,9 +95,11 @@ class MainWindow(QMainWindow):
     copying: CopyActions
 
     def __init__(self, title: str, *, state: QSettings | None = None, model: str = "",
-                 provider: str = "") -> None:
+                 provider: str = "", first_run: bool = False) -> None:
         """What the first frame shows. `model`, `provider`: the active profile's, for the
-        model row and the message box's placeholder until the controller is attached."""
+        model row and the message box's placeholder until the controller is attached;
+        `first_run`: no profile yet, the welcome panel will come where the conversation
+        goes."""
         super().__init__()
         self.transfers: Transfers | None = None
         self.connections: Connections | None = None
@@ -113,7 +115,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(PlainStatusBar())  # before anything puts a message or label in it
         self.resize(1000, 720)
         self.menus = {key: self.menuBar().addMenu(text) for key, text in MENUS}
-        self._build_frame(model)
+        self._build_frame(model, first_run)
         self._show_model_names(model, provider)
         self.composer.submitted.connect(self.send)
         self.sendButton.clicked.connect(self.send)
@@ -215,7 +217,7 @@ class MainWindow(QMainWindow):
 
     # -- construction ---------------------------------------------------------------------
 
-    def _build_frame(self, model: str) -> None:
+    def _build_frame(self, model: str, first_run: bool) -> None:
         # the sidebar's place, in its colour, until `attach` puts the sidebar there
         self._sidebarPlace = QWidget(objectName="sidebarPlace")
         self._sidebarPlace.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
@@ -240,11 +242,13 @@ class MainWindow(QMainWindow):
         self.errorBanner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._style_error_banner()
         self.chatStack = QStackedWidget()  # the transcript, or the welcome panel on first run
-        # the transcript's place, in its colour, until `attach` puts it there
+        # the transcript's place, in its colour, until `attach` puts it there (on the first
+        # run the welcome panel comes instead, on the window's colour)
         self._chatPlace = QWidget(objectName="transcriptPlace")
-        self._chatPlace.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-        self._chatPlace.setStyleSheet(
-            f"QWidget#transcriptPlace {{ background: {current_theme().colors.window}; }}")
+        if not first_run:
+            self._chatPlace.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+            self._chatPlace.setStyleSheet(
+                f"QWidget#transcriptPlace {{ background: {current_theme().colors.window}; }}")
         self.chatStack.addWidget(self._chatPlace)
         self.composer = Composer()
         self.attachmentStrip = AttachmentStrip()
