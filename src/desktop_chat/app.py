@@ -4,7 +4,7 @@ Everything is built here and passed in; nothing else looks anything up globally.
 
 The window comes in two parts (issue #18: on screen in half a second). `open_window` makes
 what its first frame shows, from the few modules that needs; `finish_window` makes the rest
-(the history, the services, the conversation, the sidebar's list), importing its ~100
+(the history, the services, the conversation, the sidebar's list), importing its ~70
 modules one at a time (`WINDOW_MODULES`). The app's start (`main`) runs `finish_window`'s
 steps one per turn of the event loop after the first frame, so that typing is never held up
 for long; `build_window` (tests, the self-test, embedding) runs them all at once.
@@ -51,9 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("desktop_chat.app")
 
 WINDOW_STATE_FILE = "window.ini"
-# What `finish_window` imports, one module per step, each after what it imports: none of
-# them then loads another of ours, so a step costs one module (at most ~15 ms). Kept in
-# that order by tests/ui/test_startup.py, which names any module that is missing or early.
 # PySide6 makes its Python classes on first use. The first time it wraps a widget that Qt
 # made (the transcript's viewport), it makes every QWidget subclass of QtWidgets at once,
 # with their enum types: ~30 ms in one piece. `finish_window` makes them a few at a time
@@ -75,6 +72,9 @@ QT_WIDGET_CLASSES = (
     "QStyle",
 )
 QT_CLASSES_PER_STEP = 6
+# What `finish_window` imports, one module per step, each after what it imports: none of
+# them then loads another of ours, so a step costs one module (at most ~15 ms). Kept so by
+# tests/ui/test_window_parts.py, which names any module that is missing or out of order.
 WINDOW_MODULES = (
     "desktop_chat.core.config.secrets",
     "desktop_chat.core.history",
@@ -347,8 +347,8 @@ def add_tool_view(window: MainWindow, tools: ToolService) -> None:
 
 def after_first_frame(window: MainWindow, store: Store | None, *,
                       pause_after_markdown: bool = False) -> deferred.Loading:
-    """The window is on screen: load what it did without (each also loads on first use),
-    and check the history's pages (`open_history` left that out)."""
+    """The window is on screen and whole: load what it did without (each also loads on
+    first use), and check the history's pages (`open_history` left that out)."""
     log.info("the window is whole")
     # the helper threads first: they have the most to do
     loading = deferred.Loading(pause_after_markdown=pause_after_markdown)
