@@ -200,3 +200,24 @@ def test_a_prompt_sent_at_the_first_frame_starts_a_new_chat_the_old_one_is_not_r
             "A new question at once", "Old question"]
     finally:
         qloop.run_until_complete(app_module.close_window_services(window))
+
+
+def test_what_is_typed_before_the_conversation_left_open_is_shown_stays_in_the_box(
+        make_window: Callable[..., ChatDriver], qloop: qasync.QEventLoop, qtbot: object,
+        tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    left_open(make_window, server)
+    opening = open_first_part(tmp_path, server, qtbot, monkeypatch)
+    window = opening.window
+    QTest.keyClicks(window.composer, "Typed at once, not sent yet")
+    try:
+        assert qloop.run_until_complete(app_module.finish_in_turns(opening))
+        assert "Old answer." in window.transcript.toPlainText()  # the old chat is shown
+        assert window.composer.toPlainText() == "Typed at once, not sent yet"
+        server.push(Scenario(deltas=["Answered in the old chat."]))
+        QTest.keyClick(window.composer, Qt.Key.Key_Return)
+        qloop.run_until_complete(until(qloop, lambda: not window.controller.is_streaming
+                                       and "in the old chat" in window.transcript.toPlainText()))
+        roles = [m["role"] for m in server.replies_asked[-1].body["messages"]]
+        assert roles == ["user", "assistant", "user"]  # sent in the conversation shown
+    finally:
+        qloop.run_until_complete(app_module.close_window_services(window))

@@ -206,6 +206,9 @@ class MainWindow(QMainWindow):
         last = self._state.value("conversation")
         if last is not None and str(last).isdigit() and not self.controller.is_streaming:
             self._restoring = True
+            # what was typed meanwhile stays in the box, for this conversation (opening a
+            # chat would otherwise keep it as the new chat's draft and empty the box)
+            self._draft_key = int(last)
             self.controller.open_chat(int(last))
 
     def _save_state(self) -> None:
