@@ -696,7 +696,10 @@ class MainWindow(QMainWindow):
         self.transcript.show_messages(conversation.messages, at_start=at_start)
         if self._pinned is None:
             self.errorBanner.hide()
-        self._refresh_conversations()
+        if at_start:  # its row is selected a turn later: two short pauses, not one longer
+            QTimer.singleShot(0, self._refresh_conversations)
+        else:
+            self._refresh_conversations()
         self.modelPicker.show_choice(self.controller.model)  # a chat may have its own model
         self._show_model(self.controller.model)
         self.status.show_usage(last_usage(conversation.messages),
