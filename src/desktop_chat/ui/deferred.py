@@ -88,10 +88,11 @@ class FirstFrame(QObject):
 
 
 class Loading:
-    """Loading, off the GUI thread, what the first frame did without, in one helper thread:
+    """Loading, off the GUI thread, what the first frame did without: a helper thread loads
     markdown with code highlighting first (the conversation left open is shown with them),
-    then the SDK (its own thread, `core/llm/sdk.py`; the first reply needs both). A request
-    made meanwhile (a prompt sent at once) starts the SDK's import at once instead.
+    then starts the SDK's import (`core/llm/sdk.py`, a thread of its own) and waits for it;
+    the first reply needs both. A request made meanwhile (a prompt sent at once) starts the
+    SDK's import at once instead.
 
     Meanwhile the GUI thread must stay responsive although the helper threads want the
     interpreter all the time: threads switch every 1 ms instead of 5, and the cyclic garbage

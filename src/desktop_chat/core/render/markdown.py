@@ -289,7 +289,7 @@ def warm_up(languages: Sequence[str] = COMMON_LANGUAGES) -> None:
 
 
 def warm_up_parser() -> None:
-    """What showing a conversation needs loaded (~0.15 s, less than half of `warm_up`): the
+    """What showing a conversation needs loaded (~75 ms here, a third of `warm_up`): the
     parser, both highlight styles and the most common language's lexer."""
     render("*x*")
     for style in (Theme(dark=False).pygments_style, Theme(dark=True).pygments_style):
