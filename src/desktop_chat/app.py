@@ -55,7 +55,7 @@ WINDOW_STATE_FILE = "window.ini"
 # made (the transcript's viewport), it makes every QWidget subclass of QtWidgets at once,
 # with their enum types: ~30 ms in one piece. `finish_window` makes them a few at a time
 # first (a name missing from another PySide6 version is skipped), and QStyle (~20 enum
-# types, for the sidebar's rows) with them.
+# types, for the sidebar's rows and the scroll bars) with them.
 QT_WIDGET_CLASSES = (
     "QAbstractButton", "QAbstractItemView", "QAbstractSlider", "QAbstractSpinBox",
     "QCalendarWidget", "QCheckBox", "QColorDialog", "QColumnView", "QComboBox",
@@ -333,7 +333,6 @@ def finish_window(opening: Opening) -> Iterator[None]:
                              connections=connections)
     yield
     add_tool_view(window, tools)
-    window.hide_empty_menus()
     yield
 
 

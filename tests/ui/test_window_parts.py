@@ -25,23 +25,48 @@ from tests.ui.conftest import ChatDriver, until
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def open_first_part(tmp_path: Path, server: LoopbackServer, qtbot: object,
-                    monkeypatch: pytest.MonkeyPatch) -> app_module.Opening:
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    args = app_module.parse_args(["--data-dir", str(tmp_path / "data"), "--base-url",
-                                  server.base_url, "--model", "test-model"])
-    opening = app_module.open_window(args, os.environ)
-    qtbot.addWidget(opening.window)  # type: ignore[attr-defined]
-    opening.window.show()
-    opening.window.activateWindow()
-    return opening
+@pytest.fixture
+def first_part(make_window: Callable[..., ChatDriver], qloop: qasync.QEventLoop, qtbot: object,
+               tmp_path: Path, server: LoopbackServer,
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., app_module.Opening]]:
+    """`first_part(after_a_session=False)`: the app's first part, shown (after a session
+    that left a conversation open, if asked); a window made whole is closed as the app
+    closes it."""
+    openings: list[app_module.Opening] = []
+
+    def open_it(after_a_session: bool = False) -> app_module.Opening:
+        if after_a_session:
+            left_open(make_window, server)
+        monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+        args = app_module.parse_args(["--data-dir", str(tmp_path / "data"), "--base-url",
+                                      server.base_url, "--model", "test-model"])
+        opening = app_module.open_window(args, os.environ)
+        qtbot.addWidget(opening.window)  # type: ignore[attr-defined]
+        opening.window.show()
+        opening.window.activateWindow()
+        openings.append(opening)
+        return opening
+
+    yield open_it
+    for opening in openings:
+        if opening.window.attached:
+            qloop.run_until_complete(app_module.close_window_services(opening.window))
+
+
+def left_open(make_window: Callable[..., ChatDriver], server: LoopbackServer) -> None:
+    """A session that ends with a conversation open (the window remembers it on closing)."""
+    chat = make_window()
+    server.push(Scenario(deltas=["Old answer."]))
+    chat.send("Old question")
+    chat.wait_for_reply()
+    chat.window.close()
 
 
 def test_a_prompt_sent_before_the_window_is_whole_is_sent_once_it_is(
-        qloop: qasync.QEventLoop, qtbot: object, tmp_path: Path, server: LoopbackServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        first_part: Callable[..., app_module.Opening], qloop: qasync.QEventLoop,
+        server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     server.push(Scenario(deltas=["Sent ", "once ", "it was whole."]))
-    opening = open_first_part(tmp_path, server, qtbot, monkeypatch)
+    opening = first_part()
     window = opening.window
     assert window.composer.placeholderText() == "Message test-model"
     QTest.keyClicks(window.composer, "Hello early")
@@ -62,33 +87,30 @@ def test_a_prompt_sent_before_the_window_is_whole_is_sent_once_it_is(
                     and "it was whole." in window.transcript.toPlainText())
         return finished
 
-    try:
-        assert qloop.run_until_complete(start_and_answer())
-        steps_before = [text for attached, text in seen if not attached]
-        assert len(steps_before) > len(app_module.WINDOW_MODULES)
-        assert set(steps_before) == {"Hello early"}  # kept in the box meanwhile
-        assert window.composer.toPlainText() == ""
-        assert window.focusWidget() is window.composer  # typing goes on where it was
-        asked = server.replies_asked
-        assert len(asked) == 1 and asked[0].body["messages"][-1]["content"] == "Hello early"
-        assert "Hello early" in window.transcript.toPlainText()
-        # the rest of the window is there and wired: the sidebar lists the new chat
-        assert window.conversationList.count() == 1
-        assert [a.text() for a in window.menuBar().actions() if a.isVisible()] == [
-            "&File", "&Settings", "&Tools"]
-    finally:
-        qloop.run_until_complete(app_module.close_window_services(window))
+    assert qloop.run_until_complete(start_and_answer())
+    steps_before = [text for attached, text in seen if not attached]
+    assert len(steps_before) > len(app_module.WINDOW_MODULES)
+    assert set(steps_before) == {"Hello early"}  # kept in the box meanwhile
+    assert window.composer.toPlainText() == ""
+    assert window.focusWidget() is window.composer  # typing goes on where it was
+    asked = server.replies_asked
+    assert len(asked) == 1 and asked[0].body["messages"][-1]["content"] == "Hello early"
+    assert "Hello early" in window.transcript.toPlainText()
+    # the rest of the window is there and wired: the sidebar lists the new chat
+    assert window.conversationList.count() == 1
+    assert [a.text() for a in window.menuBar().actions() if a.isVisible()] == [
+        "&File", "&Settings", "&Tools"]
 
 
 def test_a_window_that_cannot_be_finished_says_so_and_keeps_the_prompt(
-        qloop: qasync.QEventLoop, qtbot: object, tmp_path: Path, server: LoopbackServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        first_part: Callable[..., app_module.Opening], qloop: qasync.QEventLoop,
+        server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from desktop_chat.ui import library
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug of ours")
 
-    opening = open_first_part(tmp_path, server, qtbot, monkeypatch)
+    opening = first_part()
     monkeypatch.setattr(library.Library, "__init__", broken)
     window = opening.window
     QTest.keyClicks(window.composer, "Do not lose me")
@@ -149,38 +171,24 @@ def test_the_window_modules_load_after_the_first_frame_one_per_step() -> None:
     assert report["unlisted"] == []
 
 
-def left_open(make_window: Callable[..., ChatDriver], server: LoopbackServer) -> None:
-    """A session that ends with a conversation open (the window remembers it on closing)."""
-    chat = make_window()
-    server.push(Scenario(deltas=["Old answer."]))
-    chat.send("Old question")
-    chat.wait_for_reply()
-    chat.window.close()
-
-
 def test_the_conversation_left_open_is_shown_once_the_window_is_whole(
-        make_window: Callable[..., ChatDriver], qloop: qasync.QEventLoop, qtbot: object,
-        tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    left_open(make_window, server)
-    opening = open_first_part(tmp_path, server, qtbot, monkeypatch)
+        first_part: Callable[..., app_module.Opening], qloop: qasync.QEventLoop,
+        server: LoopbackServer) -> None:
+    opening = first_part(after_a_session=True)
     window = opening.window
-    try:
-        assert qloop.run_until_complete(app_module.finish_in_turns(opening))
-        assert window.whole and opening.settled.is_set()
-        text = window.transcript.toPlainText()
-        assert "Old question" in text and "Old answer." in text
-        assert window.conversationList.currentItem().text() == "Old question"
-    finally:
-        qloop.run_until_complete(app_module.close_window_services(window))
+    assert qloop.run_until_complete(app_module.finish_in_turns(opening))
+    assert window.whole and opening.settled.is_set()
+    text = window.transcript.toPlainText()
+    assert "Old question" in text and "Old answer." in text
+    assert window.conversationList.currentItem().text() == "Old question"
 
 
 def test_a_prompt_sent_at_the_first_frame_starts_a_new_chat_the_old_one_is_not_reopened(
-        make_window: Callable[..., ChatDriver], qloop: qasync.QEventLoop, qtbot: object,
-        tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        first_part: Callable[..., app_module.Opening], qloop: qasync.QEventLoop,
+        server: LoopbackServer) -> None:
     """The first frame shows an empty chat: a prompt sent then goes there, and the
     conversation left open is not opened over its reply afterwards."""
-    left_open(make_window, server)
-    opening = open_first_part(tmp_path, server, qtbot, monkeypatch)
+    opening = first_part(after_a_session=True)
     window = opening.window
     server.push(Scenario(deltas=["New ", "answer."]))
     QTest.keyClicks(window.composer, "A new question at once")
@@ -191,33 +199,26 @@ def test_a_prompt_sent_at_the_first_frame_starts_a_new_chat_the_old_one_is_not_r
         await until(qloop, lambda: not window.controller.is_streaming
                     and "New answer." in window.transcript.toPlainText())
 
-    try:
-        qloop.run_until_complete(start_and_answer())
-        text = window.transcript.toPlainText()
-        assert "A new question at once" in text and "Old answer." not in text
-        assert sorted(window.conversationList.item(i).text()
-                      for i in range(window.conversationList.count())) == [
-            "A new question at once", "Old question"]
-    finally:
-        qloop.run_until_complete(app_module.close_window_services(window))
+    qloop.run_until_complete(start_and_answer())
+    text = window.transcript.toPlainText()
+    assert "A new question at once" in text and "Old answer." not in text
+    assert sorted(window.conversationList.item(i).text()
+                  for i in range(window.conversationList.count())) == [
+        "A new question at once", "Old question"]
 
 
 def test_what_is_typed_before_the_conversation_left_open_is_shown_stays_in_the_box(
-        make_window: Callable[..., ChatDriver], qloop: qasync.QEventLoop, qtbot: object,
-        tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    left_open(make_window, server)
-    opening = open_first_part(tmp_path, server, qtbot, monkeypatch)
+        first_part: Callable[..., app_module.Opening], qloop: qasync.QEventLoop,
+        server: LoopbackServer) -> None:
+    opening = first_part(after_a_session=True)
     window = opening.window
     QTest.keyClicks(window.composer, "Typed at once, not sent yet")
-    try:
-        assert qloop.run_until_complete(app_module.finish_in_turns(opening))
-        assert "Old answer." in window.transcript.toPlainText()  # the old chat is shown
-        assert window.composer.toPlainText() == "Typed at once, not sent yet"
-        server.push(Scenario(deltas=["Answered in the old chat."]))
-        QTest.keyClick(window.composer, Qt.Key.Key_Return)
-        qloop.run_until_complete(until(qloop, lambda: not window.controller.is_streaming
-                                       and "in the old chat" in window.transcript.toPlainText()))
-        roles = [m["role"] for m in server.replies_asked[-1].body["messages"]]
-        assert roles == ["user", "assistant", "user"]  # sent in the conversation shown
-    finally:
-        qloop.run_until_complete(app_module.close_window_services(window))
+    assert qloop.run_until_complete(app_module.finish_in_turns(opening))
+    assert "Old answer." in window.transcript.toPlainText()  # the old chat is shown
+    assert window.composer.toPlainText() == "Typed at once, not sent yet"
+    server.push(Scenario(deltas=["Answered in the old chat."]))
+    QTest.keyClick(window.composer, Qt.Key.Key_Return)
+    qloop.run_until_complete(until(qloop, lambda: not window.controller.is_streaming
+                                   and "in the old chat" in window.transcript.toPlainText()))
+    roles = [m["role"] for m in server.replies_asked[-1].body["messages"]]
+    assert roles == ["user", "assistant", "user"]  # sent in the conversation shown

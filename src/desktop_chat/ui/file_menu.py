@@ -19,9 +19,9 @@ from desktop_chat.ui.transfers import Transfers
 class FileMenu(QObject):
     def __init__(self, window: QMainWindow, controller: ChatController, library: Library,
                  transfers: Transfers | None, state: QSettings | None = None, *,
-                 menu: QMenu | None = None) -> None:
+                 menu: QMenu) -> None:
         """`state`: where the folder last exported to is remembered; `menu`: the menu bar's
-        File menu, if the window made it already (else it is added)."""
+        File menu (the window makes the menus' titles with its first frame)."""
         super().__init__(window)
         self._state = state
         self._window = window
@@ -33,7 +33,6 @@ class FileMenu(QObject):
         self.progress.setMaximumWidth(160)
         window.statusBar().addPermanentWidget(self.progress)
         self.progress.hide()
-        menu = menu or window.menuBar().addMenu("&File")
         menu.addAction("&New chat", QKeySequence("Ctrl+N"), controller.new_chat)
         menu.addSeparator()
         menu.addAction("Export chat as &Markdown…", lambda: self.ask_export("markdown"))

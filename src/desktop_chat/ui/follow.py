@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QAbstractSlider,
     QScrollBar,
+    QStyle,
     QStyleOptionSlider,
     QToolButton,
     QWidget,
@@ -38,10 +39,6 @@ class QuietScrollBar(QScrollBar):
 
     def looks(self) -> tuple[object, ...]:
         """Everything a range or value change can alter in the bar's picture."""
-        # Imported here, once a bar has a range: creating QStyle's ~20 enum types took ~8 ms
-        # of the app's start (issue #18); afterwards this is a dictionary lookup.
-        from PySide6.QtWidgets import QStyle
-
         option = QStyleOptionSlider()
         self.initStyleOption(option)
         thumb = self.style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, option,

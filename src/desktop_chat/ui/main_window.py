@@ -186,11 +186,6 @@ class MainWindow(QMainWindow):
             self._send_when_attached = False
             self.send()
 
-    def hide_empty_menus(self) -> None:
-        """A menu nothing was put in (no tools wired in) leaves the bar."""
-        for menu in self.menus.values():
-            menu.menuAction().setVisible(bool(menu.actions()))
-
     @property
     def whole(self) -> bool:
         """Every part made, and the conversation left open shown (or none to show)."""

@@ -30,8 +30,8 @@ class SetupFlow(QObject):
     model_changed = Signal()  # the model for the next message changed (a conversation's own)
 
     def __init__(self, window: QMainWindow, connections: Connections, stack: QStackedWidget,
-                 picker: ModelPicker, *, menu: QMenu | None = None) -> None:
-        """`menu`: the menu bar's Settings menu, if the window made it already."""
+                 picker: ModelPicker, *, menu: QMenu) -> None:
+        """`menu`: the menu bar's Settings menu (made with the window's first frame)."""
         super().__init__(window)
         self._window = window
         self.connections = connections
@@ -39,7 +39,6 @@ class SetupFlow(QObject):
         self._picker = picker
         self.welcome: WelcomePanel | None = None
         self.settingsDialog: SettingsDialog | None = None
-        menu = menu or window.menuBar().addMenu("&Settings")
         menu.addAction("&Settings…", QKeySequence("Ctrl+,"), self.open_settings)
         menu.addAction("&Conversation settings…", QKeySequence("Ctrl+Shift+,"),
                        self.open_conversation_settings)
