@@ -53,7 +53,8 @@ class SetupFlow(QObject):
         row.insertWidget(row.indexOf(picker) + 1, self.demoNotice, 10)
 
     def start(self) -> None:
-        self.apply_appearance(self.connections.settings)
+        # (the settings' theme and text size were applied before the window's first frame:
+        # app.open_window)
         self.connections.activate()
 
     # -- first run ------------------------------------------------------------------------
